@@ -75,7 +75,8 @@ def h3wb_errors(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Align each predicted pose to its ground truth by the best similarity transform (scale, rotation,
-    translation; reflections excluded)."""
+    translation; reflections excluded).
+    """
     pred, gt = _as_batch(pred, gt)
     mu_p, mu_g = pred.mean(axis=1, keepdims=True), gt.mean(axis=1, keepdims=True)
     p0, g0 = pred - mu_p, gt - mu_g
@@ -112,7 +113,8 @@ def h36m17_errors(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def acceleration_error(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean norm of the difference of second finite differences over time, for sequences (T, J, 3)
-    (per frame^2, in the unit of the input)."""
+    (per frame^2, in the unit of the input).
+    """
     pred, gt = _as_batch(pred, gt)
     if pred.shape[0] < 3:
         raise ValueError("the acceleration error needs at least 3 frames")

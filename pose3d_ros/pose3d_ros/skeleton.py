@@ -15,8 +15,20 @@ it onto itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
+
+
+class JointStatus(IntEnum):
+    """Per-joint status of a 3D skeleton; the values are those of pose3d_ros_msgs/Skeleton3D's STATUS_*."""
+
+    MISSING = 0  # no estimate
+    OBSERVED = 1  # seen by the 2D stage in this frame and lifted
+    INFERRED = 2  # not seen in this frame's 2D; estimated by the lifter from the rest of the body
+    REFINED = 3  # observed, then refined by the temporal stage
+    FILLED = 4  # missing in this frame, filled in by the temporal stage from neighbouring frames
+
 
 # --------------------------------------------------------------------------------------------------
 # COCO-WholeBody 133

@@ -1,0 +1,29 @@
+"""Shared fixtures: the optional development data in ../shared/data (tests skip clearly without it)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("POSE3D_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _shared_file(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"{path} not found: this test needs the shared development data "
+                    f"(set POSE3D_SHARED_DATA to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mocap_path() -> Path:
+    """Real Human3.6M motion (shared/data/mocap/h36m_positions_32j_50hz.npz)."""
+    return _shared_file("mocap/h36m_positions_32j_50hz.npz")
+
+
+@pytest.fixture(scope="session")
+def video_path() -> Path:
+    """A real 960x540 video of a person (shared/data/video/mmpose_demo.mp4)."""
+    return _shared_file("video/mmpose_demo.mp4")
