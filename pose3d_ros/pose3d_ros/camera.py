@@ -1,0 +1,184 @@
+"""Pinhole cameras: default intrinsics, projection, world-to-camera transforms and camera sampling for training data.
+
+Conventions (shared by every stage):
+
+* Camera optical frame: x right, y down, z forward, metres (the ROS ``*_optical_frame`` convention).
+* Pixels: origin at the top-left corner of the top-left pixel, so the centre of an image of width W and height H
+  is (W/2, H/2) and pixel (i, j) covers [i, i+1) x [j, j+1).
+* World frame of the motion data: z up (gravity), metres.
+* A camera maps world points by ``X_cam = R @ X_world + t``.
+
+No lens distortion is modelled: the 2D stage works on rectified images (or ignores the distortion of a typical
+robot camera, whose effect on keypoints is far below the detector's noise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_HORIZONTAL_FOV_DEG = 60.0
+"""Horizontal field of view assumed for a stream without CameraInfo. 60 degrees is the middle of common robot and
+USB cameras (Kinect v1 57, Asus Xtion/Orbbec Astra 58-60, Logitech C920 ~70, RealSense D435 colour 69); a wrong
+focal length mostly scales the recovered distance to the person, not the pose's shape."""
+
+CAMERA_KINDS = ("h36m", "robot", "mixed")
+
+# Human3.6M-like cameras: four calibrated cameras with f ~ 1145-1150 px on 1000 x 1000 (one 1000 x 1002) images,
+# mounted ~1.2-1.9 m high, 4-6 m from the capture area's centre, looking slightly down.
+H36M_IMAGE_SIZE = (1000, 1000)
+H36M_FOCAL_RANGE_PX = (1140.0, 1150.0)
+H36M_DISTANCE_RANGE_M = (3.0, 7.0)
+H36M_HEIGHT_RANGE_M = (1.0, 2.2)
+
+# Robot cameras: 640 x 480, 60-90 degrees horizontal FoV, 0.5-2 m high, looking roughly horizontally.
+ROBOT_IMAGE_SIZE = (640, 480)
+ROBOT_HFOV_RANGE_DEG = (60.0, 90.0)
+ROBOT_DISTANCE_RANGE_M = (2.0, 7.0)
+ROBOT_HEIGHT_RANGE_M = (0.5, 2.0)
+ROBOT_MAX_PITCH_DEG = 20.0
+
+
+def intrinsics_from_fov(width: float, height: float, horizontal_fov_deg: float) -> np.ndarray:
+    """K (3, 3) of a camera with square pixels, the principal point at the image centre and the given FoV."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width} x {height}")
+    if not 0.0 < horizontal_fov_deg < 180.0:
+        raise ValueError(f"horizontal field of view must be in (0, 180) degrees, got {horizontal_fov_deg}")
+    focal = 0.5 * width / np.tan(np.radians(horizontal_fov_deg) / 2.0)
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def default_intrinsics(width: float, height: float) -> np.ndarray:
+    """Intrinsics for a stream without CameraInfo: square pixels, centred principal point,
+    :data:`DEFAULT_HORIZONTAL_FOV_DEG` horizontal field of view.
+    """
+    return intrinsics_from_fov(width, height, DEFAULT_HORIZONTAL_FOV_DEG)
+
+
+def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pinhole projection of camera-frame points (..., 3) with intrinsics K (3, 3) or (..., 3, 3) broadcastable
+    over the points' batch dimensions (one K per leading index: points (N, J, 3) with K (N, 3, 3)).
+
+    Returns pixels (..., 2). Points at or behind the camera (z <= 0) have no image: their pixels are NaN, so a
+    caller cannot mistake them for visible points.
+    """
+    points_cam = np.asarray(points_cam, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    if points_cam.shape[-1] != 3 or K.shape[-2:] != (3, 3):
+        raise ValueError(f"expected points (..., 3) and K (..., 3, 3), got {points_cam.shape} and {K.shape}")
+    if K.ndim > 2:  # one K per leading batch index: broadcast over the remaining point dimensions
+        K = K.reshape(K.shape[:-2] + (1,) * (points_cam.ndim - K.ndim + 1) + (3, 3))
+    z = points_cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(z > 0, points_cam[..., 0] / z, np.nan)
+        y = np.where(z > 0, points_cam[..., 1] / z, np.nan)
+    u = K[..., 0, 0] * x + K[..., 0, 1] * y + K[..., 0, 2]
+    v = K[..., 1, 1] * y + K[..., 1, 2]
+    return np.stack([u, v], axis=-1)
+
+
+def look_at_rotation(eye: np.ndarray, target: np.ndarray, roll_rad: np.ndarray | float = 0.0) -> np.ndarray:
+    """World-to-camera rotations (N, 3, 3) for cameras at ``eye`` (N, 3) looking at ``target`` (N, 3), world z up,
+    then rolled about the optical axis by ``roll_rad``. The rows are the camera's x (right), y (down), z (forward)
+    axes in world coordinates. The viewing direction must not be vertical.
+    """
+    forward = np.asarray(target, dtype=np.float64) - np.asarray(eye, dtype=np.float64)
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    right = np.cross(forward, np.array([0.0, 0.0, 1.0]))
+    norm = np.linalg.norm(right, axis=-1, keepdims=True)
+    if np.any(norm < 1e-6):
+        raise ValueError("a camera looks straight up or down: its roll is undefined")
+    right /= norm
+    down = np.cross(forward, right)
+    roll = np.broadcast_to(np.asarray(roll_rad, dtype=np.float64), forward.shape[:-1])[..., None]
+    right, down = np.cos(roll) * right + np.sin(roll) * down, -np.sin(roll) * right + np.cos(roll) * down
+    return np.stack([right, down, forward], axis=-2)
+
+
+@dataclass(frozen=True)
+class Cameras:
+    """A batch of N pinhole cameras: ``X_cam = R @ X_world + t``."""
+
+    K: np.ndarray
+    """(N, 3, 3) intrinsics."""
+    R: np.ndarray
+    """(N, 3, 3) world-to-camera rotations."""
+    t: np.ndarray
+    """(N, 3) world-to-camera translations."""
+    image_size: np.ndarray
+    """(N, 2) image width and height in pixels."""
+
+    def __len__(self) -> int:
+        return len(self.K)
+
+    @property
+    def centers(self) -> np.ndarray:
+        """(N, 3) camera centres in the world frame."""
+        return -np.einsum("nji,nj->ni", self.R, self.t)
+
+    def world_to_camera(self, points_world: np.ndarray) -> np.ndarray:
+        """Points (N, ..., 3) in the world frame, one camera per leading index -> camera optical frame."""
+        points_world = np.asarray(points_world, dtype=np.float64)
+        extra = points_world.ndim - 2
+        R = self.R.reshape((len(self),) + (1,) * extra + (3, 3))
+        t = self.t.reshape((len(self),) + (1,) * extra + (3,))
+        return np.einsum("...ij,...j->...i", R, points_world) + t
+
+
+def sample_cameras(targets: np.ndarray, kind: str, rng: np.random.Generator) -> Cameras:
+    """Random cameras looking at people whose pelvis (world, z up) is at ``targets`` (N, 3).
+
+    Each camera stands at a uniformly random azimuth around the person (any yaw relative to the body), at a
+    distance and height drawn for its kind, and aims at a point on the person's vertical axis with some lateral
+    offset, so the person is not always centred and sometimes partly out of view (as in real footage).
+
+    * ``"h36m"``: Human3.6M-like: 1000 x 1000 images, f in 1140-1150 px, principal point near the centre, 3-7 m
+      away, 1.0-2.2 m high, looking at the body (pitch follows from the heights), roll within about 1 degree.
+    * ``"robot"``: 640 x 480, 60-90 degrees horizontal FoV, 2-7 m away, 0.5-2 m high, looking roughly
+      horizontally (pitch towards the body, capped at 20 degrees), roll within a few degrees.
+    * ``"mixed"``: each camera is one of the two with probability 1/2.
+    """
+    if kind not in CAMERA_KINDS:
+        raise ValueError(f"unknown camera kind {kind!r}; expected one of {', '.join(CAMERA_KINDS)}")
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, 3)
+    n = len(targets)
+    if kind == "mixed":
+        is_robot = rng.random(n) < 0.5
+    else:
+        is_robot = np.full(n, kind == "robot")
+
+    width = np.where(is_robot, ROBOT_IMAGE_SIZE[0], H36M_IMAGE_SIZE[0]).astype(np.float64)
+    height = np.where(is_robot, ROBOT_IMAGE_SIZE[1], H36M_IMAGE_SIZE[1]).astype(np.float64)
+    hfov = np.radians(rng.uniform(*ROBOT_HFOV_RANGE_DEG, n))
+    focal = np.where(is_robot, 0.5 * width / np.tan(hfov / 2.0), rng.uniform(*H36M_FOCAL_RANGE_PX, n))
+    aspect = np.where(is_robot, 1.0, 1.0 + rng.normal(0.0, 0.002, n))  # H36M's fy differs from fx by ~0.1%
+    centre_jitter = rng.normal(0.0, np.where(is_robot, 4.0, 5.0)[:, None], (n, 2))
+    K = np.zeros((n, 3, 3))
+    K[:, 0, 0], K[:, 1, 1] = focal, focal * aspect
+    K[:, 0, 2] = width / 2.0 + centre_jitter[:, 0]
+    K[:, 1, 2] = height / 2.0 + centre_jitter[:, 1]
+    K[:, 2, 2] = 1.0
+
+    distance = np.where(is_robot, rng.uniform(*ROBOT_DISTANCE_RANGE_M, n), rng.uniform(*H36M_DISTANCE_RANGE_M, n))
+    cam_height = np.where(is_robot, rng.uniform(*ROBOT_HEIGHT_RANGE_M, n), rng.uniform(*H36M_HEIGHT_RANGE_M, n))
+    azimuth = rng.uniform(0.0, 2.0 * np.pi, n)
+    floor = targets[:, 2] - 0.95  # the pelvis stands ~0.95 m above the floor in the motion data
+    eye = np.stack([targets[:, 0] + distance * np.cos(azimuth), targets[:, 1] + distance * np.sin(azimuth),
+                    floor + cam_height], axis=-1)
+
+    # Aim at the body (between knees and chest), then offset the view sideways so the person is off-centre.
+    horizontal_fov = 2.0 * np.arctan(0.5 * width / focal)
+    aim_height = floor + rng.uniform(0.6, 1.3, n)
+    pitch = np.arctan2(aim_height - eye[:, 2], distance)
+    pitch = np.where(is_robot, np.clip(pitch + rng.normal(0.0, np.radians(4.0), n),
+                                       -np.radians(ROBOT_MAX_PITCH_DEG), np.radians(ROBOT_MAX_PITCH_DEG)), pitch)
+    yaw_offset = rng.normal(0.0, horizontal_fov / 8.0)
+    heading = azimuth + np.pi + yaw_offset
+    forward = np.stack([np.cos(pitch) * np.cos(heading), np.cos(pitch) * np.sin(heading), np.sin(pitch)], axis=-1)
+    roll = rng.normal(0.0, np.where(is_robot, np.radians(2.5), np.radians(1.0)))
+    R = look_at_rotation(eye, eye + forward, roll)
+    t = -np.einsum("nij,nj->ni", R, eye)
+    image_size = np.stack([width, height], axis=-1).astype(np.int64)
+    return Cameras(K=K, R=R, t=t, image_size=image_size)

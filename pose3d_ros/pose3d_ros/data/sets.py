@@ -1,0 +1,159 @@
+"""Training sets for the lifter (single frames) and the temporal refiner (windows of frames).
+
+Both take real Human3.6M motion, express it in a skeleton layout (the H36M-17 subset, or 133 whole-body joints
+synthesised from the 32-joint body), look at it through randomly sampled cameras and turn it into 2D detections
+with the detector model of :mod:`pose3d_ros.data.detector`. Everything is deterministic given ``seed``: each
+sequence draws from its own random stream seeded by ``(seed, sequence key)``, so a sequence's samples do not
+depend on which other subjects are loaded.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import sample_cameras
+from ..skeleton import get_layout
+from .detector import NOISE_KINDS, detect, random_occlusion
+from .h36m import SOURCE_FPS, TRAIN_SUBJECTS, load_h36m, to_h36m17
+
+SET_LAYOUTS = ("wholebody133", "h36m17")
+PELVIS_32 = 0
+
+
+def _rng(seed: int, key: str, purpose: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(key.encode()), zlib.crc32(purpose.encode())])
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in SET_LAYOUTS:
+        raise ValueError(f"training sets exist for layouts {', '.join(SET_LAYOUTS)}, not {layout!r}")
+
+
+def poses_in_layout(poses32: np.ndarray, times_s: np.ndarray, layout: str, key: str, seed: int) -> np.ndarray:
+    """World poses (T, J, 3) in ``layout`` from 32-joint poses at times ``times_s`` (seconds) of sequence ``key``.
+
+    For wholebody133 the synthetic person (face and hand shape, expression and finger motion) is drawn from the
+    stream of ``(seed, key)``, so the same sequence and seed always give the same person.
+    """
+    if layout == "h36m17":
+        return to_h36m17(poses32)
+    from .wholebody import sample_identity, synthesize_wholebody
+
+    return synthesize_wholebody(poses32, times_s, sample_identity(_rng(seed, key, "identity")))
+
+
+def _finish(points_world: np.ndarray, targets: np.ndarray, layout_name: str, camera_kind: str, noise: str,
+            rng: np.random.Generator, occluded: np.ndarray | None, fps: float | None) -> dict[str, np.ndarray]:
+    """Cameras, camera-frame poses and detections for world poses (B, T, J, 3) aimed at ``targets`` (B, 3)."""
+    layout = get_layout(layout_name)
+    cameras = sample_cameras(targets, camera_kind, rng)
+    points_cam = cameras.world_to_camera(points_world)
+    kp2d, conf = detect(points_cam, cameras.K, cameras.image_size, layout, rng, noise=noise, occluded=occluded,
+                        fps=fps)
+    B, T = points_world.shape[:2]
+    return {
+        "kp2d": kp2d,
+        "conf": conf,
+        "K": np.broadcast_to(cameras.K[:, None], (B, T, 3, 3)).astype(np.float32),
+        "image_size": np.broadcast_to(cameras.image_size[:, None], (B, T, 2)).astype(np.float32),
+        "pose3d": points_cam.astype(np.float32),
+    }
+
+
+def _concatenate(parts: list[dict[str, np.ndarray]], layout_name: str, frames: int) -> dict[str, np.ndarray]:
+    if not parts:
+        J = get_layout(layout_name).num_joints
+        empty = {"kp2d": (J, 2), "conf": (J,), "K": (3, 3), "image_size": (2,), "pose3d": (J, 3), "observed": (J,)}
+        return {k: np.zeros((0, frames) + shape, dtype=bool if k == "observed" else np.float32)
+                for k, shape in empty.items()}
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subjects=TRAIN_SUBJECTS, *,
+                     frame_step: int = 5, cameras_per_pose: int = 1, camera_kind: str = "mixed",
+                     noise: str = "detector", seed: int = 0) -> dict[str, np.ndarray]:
+    """Single-frame 2D->3D pairs for the lifter.
+
+    Takes every ``frame_step``-th frame (50 Hz source; from a random offset per sequence) of the subjects'
+    sequences, and views each pose through ``cameras_per_pose`` independent random cameras of ``camera_kind``
+    ("h36m" | "robot" | "mixed"). ``noise`` is "detector" (the detector model with independent per-frame
+    drop-outs) or "none" (exact projections, every joint at confidence 1).
+
+    Returns float32 arrays: ``kp2d`` (N, J, 2) pixels, ``conf`` (N, J), ``K`` (N, 3, 3), ``image_size`` (N, 2)
+    (width, height), ``pose3d`` (N, J, 3) metres in the camera's optical frame (absolute, not root-relative).
+    """
+    _check_layout(layout)
+    if frame_step < 1 or cameras_per_pose < 1:
+        raise ValueError(f"frame_step and cameras_per_pose must be >= 1, got {frame_step} and {cameras_per_pose}")
+    if noise not in NOISE_KINDS:
+        raise ValueError(f"unknown noise model {noise!r}; expected one of {', '.join(NOISE_KINDS)}")
+    parts = []
+    for key, poses32 in load_h36m(mocap_path, subjects).items():
+        rng = _rng(seed, key, "lifting")
+        frames = np.arange(rng.integers(frame_step), len(poses32), frame_step)
+        if len(frames) == 0:
+            continue
+        world = poses_in_layout(poses32[frames], frames / SOURCE_FPS, layout, key, seed)
+        world = np.repeat(world, cameras_per_pose, axis=0)[:, None]  # (N, 1, J, 3): one frame per sample
+        targets = np.repeat(poses32[frames, PELVIS_32], cameras_per_pose, axis=0)
+        occluded = random_occlusion(get_layout(layout), rng, len(world), 1, None) if noise == "detector" else None
+        parts.append(_finish(world, targets, layout, camera_kind, noise, rng, occluded, None))
+    out = _concatenate(parts, layout, 1)
+    out.pop("observed", None)
+    return {key: value[:, 0] for key, value in out.items()}
+
+
+def resample(poses: np.ndarray, times_s: np.ndarray, source_fps: float = SOURCE_FPS) -> np.ndarray:
+    """Poses (T, ...) sampled at ``source_fps``, linearly interpolated at ``times_s`` (within the sequence)."""
+    position = np.clip(np.asarray(times_s) * source_fps, 0.0, len(poses) - 1.0)
+    lower = np.minimum(np.floor(position).astype(np.int64), len(poses) - 2) if len(poses) > 1 else \
+        np.zeros(len(position), dtype=np.int64)
+    weight = (position - lower).reshape((-1,) + (1,) * (poses.ndim - 1))
+    upper = np.minimum(lower + 1, len(poses) - 1)
+    return ((1.0 - weight) * poses[lower] + weight * poses[upper]).astype(poses.dtype)
+
+
+def make_sequence_set(mocap_path: str | Path, layout: str = "wholebody133", subjects=TRAIN_SUBJECTS, *,
+                      window: int = 27, fps: float = 25.0, stride: int | None = None, camera_kind: str = "mixed",
+                      noise: str = "detector", occlusion: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+    """Windows of ``window`` consecutive frames at ``fps`` (the 50 Hz source linearly resampled) for the temporal
+    refiner, one fixed random camera per window.
+
+    Windows start every ``stride`` frames (default: ``window``, no overlap) from a random offset per sequence.
+    ``noise`` as in :func:`make_lifting_set` (with temporally correlated jitter); ``occlusion`` adds the
+    run-based drop-outs (joints, hands, face, arms, lower body and whole frames missing for runs of frames).
+
+    Returns float32 arrays ``kp2d`` (S, T, J, 2), ``conf`` (S, T, J), ``K`` (S, T, 3, 3), ``image_size`` (S, T, 2),
+    ``pose3d`` (S, T, J, 3) (camera frame, metres) and ``observed`` (S, T, J) bool (= conf > 0).
+    """
+    _check_layout(layout)
+    if window < 1 or not 0.0 < fps <= SOURCE_FPS:
+        raise ValueError(f"need window >= 1 and 0 < fps <= {SOURCE_FPS:g}, got window={window}, fps={fps}")
+    stride = window if stride is None else stride
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if noise not in NOISE_KINDS:
+        raise ValueError(f"unknown noise model {noise!r}; expected one of {', '.join(NOISE_KINDS)}")
+    layout_obj = get_layout(layout)
+    parts = []
+    for key, poses32 in load_h36m(mocap_path, subjects).items():
+        rng = _rng(seed, key, "sequence")
+        duration = (len(poses32) - 1) / SOURCE_FPS
+        span = (window - 1) / fps
+        offset = rng.uniform(0.0, stride / fps)
+        starts = np.arange(offset, duration - span + 1e-9, stride / fps)
+        if len(starts) == 0:
+            continue
+        times = starts[:, None] + np.arange(window)[None] / fps  # (S, T) seconds
+        window32 = resample(poses32, times.ravel())
+        world = poses_in_layout(window32, times.ravel(), layout, key, seed)
+        world = world.reshape(len(starts), window, layout_obj.num_joints, 3)
+        targets = window32.reshape(len(starts), window, 32, 3)[:, :, PELVIS_32].mean(axis=1)
+        occluded = random_occlusion(layout_obj, rng, len(starts), window, fps) if occlusion else None
+        sample = _finish(world, targets, layout, camera_kind, noise, rng, occluded, fps)
+        sample["observed"] = sample["conf"] > 0
+        parts.append(sample)
+    return _concatenate(parts, layout, window)
