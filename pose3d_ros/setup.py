@@ -13,7 +13,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["weights/*.safetensors", "weights/*.json"]},
+    # msg/ is a link to ../pose3d_ros_msgs/msg (the one source of the .msg files): the definitions travel with the
+    # library so that pose3d_ros.messages builds the message classes without ROS.
+    package_data={PACKAGE: ["weights/*.safetensors", "weights/*.json", "msg/*.msg"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
