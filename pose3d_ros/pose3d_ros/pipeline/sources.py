@@ -1,0 +1,456 @@
+"""Frame sources: a video file, a webcam, a rosbag2 (sqlite3 or MCAP) or a single .mcap / .db3 file, the demo clip.
+
+Every source yields :class:`Frame` objects: a BGR uint8 image, its timestamp, the camera's optical frame id and
+the intrinsics to lift it with. Intrinsics come, in order of precedence, from the ``--fx/--fy/--cx/--cy`` values
+(:class:`IntrinsicsOverride`), from the stream's CameraInfo, or from ``pose3d_ros.camera.default_intrinsics``.
+A frame that cannot be decoded is logged and counted in ``source.skipped``; it never stops the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_FRAME_ID = "camera_optical_frame"
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+BAG_FILE_SUFFIXES = (".mcap", ".db3")
+
+
+@dataclass
+class Frame:
+    """One camera image with what the pipeline needs to lift it."""
+
+    index: int
+    """Position in the source (0-based, counting skipped frames too)."""
+    stamp_ns: int
+    """Timestamp in nanoseconds: header stamp for bags, index / fps for video files, capture time for webcams."""
+    image: np.ndarray
+    """(H, W, 3) uint8, BGR (OpenCV order)."""
+    K: np.ndarray
+    """(3, 3) float64 intrinsics of the image."""
+    frame_id: str
+    """The camera's optical frame (x right, y down, z forward), used as header.frame_id of every output."""
+
+    @property
+    def stamp_s(self) -> float:
+        return self.stamp_ns * 1e-9
+
+
+@dataclass(frozen=True)
+class IntrinsicsOverride:
+    """Pinhole values given on the command line; each one given replaces the stream's (or the default) value.
+
+    A lone ``fx`` also sets ``fy`` (square pixels).
+    """
+
+    fx: float | None = None
+    fy: float | None = None
+    cx: float | None = None
+    cy: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.fx is None and self.fy is None and self.cx is None and self.cy is None
+
+    def apply(self, K: np.ndarray) -> np.ndarray:
+        K = np.array(K, dtype=np.float64)
+        fx = self.fx if self.fx is not None else (self.fy if self.fy is not None else None)
+        fy = self.fy if self.fy is not None else (self.fx if self.fx is not None else None)
+        for value, (row, col) in ((fx, (0, 0)), (fy, (1, 1)), (self.cx, (0, 2)), (self.cy, (1, 2))):
+            if value is not None:
+                if not np.isfinite(value) or (row == col and value <= 0):
+                    raise ValueError(f"invalid intrinsics value {value}: focal lengths must be positive and finite")
+                K[row, col] = value
+        return K
+
+
+def default_intrinsics(width: int, height: int) -> np.ndarray:
+    """The documented default camera of a stream without CameraInfo (owned by pose3d_ros.camera)."""
+    from pose3d_ros.camera import default_intrinsics as camera_default
+
+    return np.asarray(camera_default(width, height), dtype=np.float64)
+
+
+class FrameSource:
+    """Base of all sources: iterate to get frames; ``close()`` releases the device or file."""
+
+    description: str = ""
+    fps: float | None = None
+    """Nominal frame rate when the source knows it (video files), else None."""
+
+    def __init__(self, intrinsics: IntrinsicsOverride | None = None) -> None:
+        self.intrinsics = intrinsics or IntrinsicsOverride()
+        self.skipped = 0
+        self._default_K: dict[tuple[int, int], np.ndarray] = {}
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the underlying file or device."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _skip(self, index: int, reason: str) -> None:
+        self.skipped += 1
+        LOG.warning("%s: skipping frame %d: %s", self.description, index, reason)
+
+    def _intrinsics(self, width: int, height: int, stream_K: np.ndarray | None = None) -> np.ndarray:
+        if stream_K is None:
+            if (width, height) not in self._default_K:
+                self._default_K[(width, height)] = default_intrinsics(width, height)
+            stream_K = self._default_K[(width, height)]
+        return stream_K if self.intrinsics.empty else self.intrinsics.apply(stream_K)
+
+
+# --------------------------------------------------------------------------------------------------
+# OpenCV sources
+# --------------------------------------------------------------------------------------------------
+
+
+class VideoFileSource(FrameSource):
+    """A video file read with OpenCV; stamps are ``index / fps`` so that they are reproducible."""
+
+    MAX_CONSECUTIVE_FAILURES = 10
+
+    def __init__(self, path: Path, intrinsics: IntrinsicsOverride | None = None) -> None:
+        super().__init__(intrinsics)
+        self.path = Path(path)
+        self.description = str(self.path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video file {self.path} does not exist")
+        self.capture = cv2.VideoCapture(str(self.path))
+        if not self.capture.isOpened():
+            raise ValueError(f"{self.path} is not a readable video file (OpenCV could not open it)")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        if not np.isfinite(fps) or fps <= 0:
+            LOG.warning("%s does not state its frame rate; assuming 30 fps for the timestamps", self.path)
+            fps = 30.0
+        self.fps = float(fps)
+        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        failures = 0
+        while True:
+            ok, image = self.capture.read()
+            if not ok:
+                # A read that fails before the announced end is a corrupt frame; a few in a row mean the end.
+                if index < self.frame_count - 1 and failures < self.MAX_CONSECUTIVE_FAILURES:
+                    self._skip(index, "could not decode")
+                    failures += 1
+                    index += 1
+                    continue
+                return
+            failures = 0
+            height, width = image.shape[:2]
+            yield Frame(index, round(index * 1e9 / self.fps), image, self._intrinsics(width, height),
+                        DEFAULT_FRAME_ID)
+            index += 1
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class WebcamSource(FrameSource):
+    """A camera device opened by index with OpenCV; stamps are the wall-clock time of capture."""
+
+    def __init__(self, device: int, intrinsics: IntrinsicsOverride | None = None) -> None:
+        super().__init__(intrinsics)
+        self.description = f"webcam {device}"
+        self.capture = cv2.VideoCapture(device)
+        if not self.capture.isOpened():
+            self.capture.release()
+            raise FileNotFoundError(
+                f"no camera at index {device} (is a webcam connected and free?); "
+                "give a video file, a rosbag2 folder or an .mcap file with --source, or --source demo")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if np.isfinite(fps) and fps > 0 else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        failures = 0
+        while True:
+            ok, image = self.capture.read()
+            stamp_ns = time.time_ns()
+            if not ok:
+                failures += 1
+                if failures > 30:
+                    LOG.error("%s stopped delivering frames", self.description)
+                    return
+                self._skip(index, "capture failed")
+                index += 1
+                continue
+            failures = 0
+            if image.ndim == 2:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            height, width = image.shape[:2]
+            yield Frame(index, stamp_ns, image, self._intrinsics(width, height), DEFAULT_FRAME_ID)
+            index += 1
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+# --------------------------------------------------------------------------------------------------
+# ROS images
+# --------------------------------------------------------------------------------------------------
+
+# cv_bridge's mapping: OpenCV names a Bayer pattern after its second row's first two pixels.
+_BAYER = {
+    "bayer_rggb8": cv2.COLOR_BayerBG2BGR, "bayer_bggr8": cv2.COLOR_BayerRG2BGR,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2BGR, "bayer_grbg8": cv2.COLOR_BayerGB2BGR,
+}
+# encoding -> (channels, dtype, conversion to BGR or None)
+_RAW_ENCODINGS = {
+    "bgr8": (3, np.uint8, None), "8UC3": (3, np.uint8, None),
+    "rgb8": (3, np.uint8, cv2.COLOR_RGB2BGR),
+    "bgra8": (4, np.uint8, cv2.COLOR_BGRA2BGR), "8UC4": (4, np.uint8, cv2.COLOR_BGRA2BGR),
+    "rgba8": (4, np.uint8, cv2.COLOR_RGBA2BGR),
+    "mono8": (1, np.uint8, cv2.COLOR_GRAY2BGR), "8UC1": (1, np.uint8, cv2.COLOR_GRAY2BGR),
+    "mono16": (1, np.uint16, cv2.COLOR_GRAY2BGR), "16UC1": (1, np.uint16, cv2.COLOR_GRAY2BGR),
+    "bgr16": (3, np.uint16, None), "rgb16": (3, np.uint16, cv2.COLOR_RGB2BGR),
+    "bgra16": (4, np.uint16, cv2.COLOR_BGRA2BGR), "rgba16": (4, np.uint16, cv2.COLOR_RGBA2BGR),
+    "yuv422": (2, np.uint8, cv2.COLOR_YUV2BGR_UYVY), "uyvy": (2, np.uint8, cv2.COLOR_YUV2BGR_UYVY),
+    "yuv422_yuy2": (2, np.uint8, cv2.COLOR_YUV2BGR_YUYV), "yuyv": (2, np.uint8, cv2.COLOR_YUV2BGR_YUYV),
+    **{name: (1, np.uint8, code) for name, code in _BAYER.items()},
+}
+SUPPORTED_ENCODINGS = tuple(sorted(_RAW_ENCODINGS))
+
+
+def image_from_ros(msg) -> np.ndarray:
+    """A sensor_msgs/Image as a BGR uint8 array (any class with the message's fields, e.g. rosbags').
+
+    16-bit images are min-max normalised per frame to 8 bits: cameras often fill only 10-12 of the 16 bits,
+    and the 2D stage needs contrast, not absolute intensity. Raises ValueError on an unknown encoding or a
+    buffer that does not match height, width and step.
+    """
+    encoding = msg.encoding
+    if encoding not in _RAW_ENCODINGS:
+        raise ValueError(f"unsupported image encoding {encoding!r} (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+    channels, dtype, conversion = _RAW_ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    itemsize = np.dtype(dtype).itemsize
+    row_bytes = width * channels * itemsize
+    data = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
+    if height == 0 or width == 0 or step < row_bytes or data.size < step * height:
+        raise ValueError(f"{encoding} image {width}x{height} with step {step} does not fit its "
+                         f"{data.size}-byte buffer")
+    rows = data[: step * height].reshape(height, step)[:, :row_bytes]
+    byte_order = ">" if msg.is_bigendian else "<"
+    pixels = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(byte_order)).astype(dtype)
+    pixels = pixels.reshape((height, width, channels) if channels > 1 else (height, width))
+    if itemsize == 2:
+        pixels = cv2.normalize(pixels, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    image = cv2.cvtColor(pixels, conversion) if conversion is not None else pixels
+    return np.ascontiguousarray(image)
+
+
+def image_from_compressed(msg) -> np.ndarray:
+    """A sensor_msgs/CompressedImage (JPEG, PNG, ...) as a BGR uint8 array; ValueError if it does not decode."""
+    if "compressedDepth" in msg.format:
+        raise ValueError(f"compressed depth images ({msg.format!r}) carry no picture of a person")
+    image = cv2.imdecode(np.frombuffer(memoryview(msg.data), dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"CompressedImage with format {msg.format!r} does not decode")
+    return image
+
+
+def intrinsics_from_camera_info(msg, width: int, height: int) -> np.ndarray | None:
+    """K of a sensor_msgs/CameraInfo, rescaled when the image is a resized version of the calibrated one.
+
+    Returns None for an uncalibrated CameraInfo (all-zero K), as camera drivers publish without calibration.
+    """
+    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.all(np.isfinite(K)):
+        return None
+    info_w, info_h = int(msg.width), int(msg.height)
+    if info_w > 0 and info_h > 0 and (info_w, info_h) != (width, height):
+        scale = np.diag([width / info_w, height / info_h, 1.0])
+        K = scale @ K
+    return K
+
+
+# --------------------------------------------------------------------------------------------------
+# rosbag2 / MCAP
+# --------------------------------------------------------------------------------------------------
+
+
+def _topic_namespace(topic: str) -> str:
+    parts = topic.rstrip("/").split("/")
+    if parts[-1] in ("compressed", "theora", "zstd"):  # image_transport sub-topics
+        parts = parts[:-1]
+    return "/".join(parts[:-1])
+
+
+class BagSource(FrameSource):
+    """Images (sensor_msgs/Image or CompressedImage) and CameraInfo from a recording, read with rosbags.
+
+    ``path`` is a rosbag2 folder (sqlite3 or mcap storage), a single .mcap or .db3 file, or a ROS 1 .bag.
+    Without ``image_topic`` the only image topic is used (an error lists them when there are several). Without
+    ``camera_info_topic`` the CameraInfo next to the image topic (``<namespace>/camera_info``) is used, or the
+    only CameraInfo topic; frames before the first CameraInfo use the first one in the recording.
+    """
+
+    def __init__(self, path: Path, image_topic: str | None = None, camera_info_topic: str | None = None,
+                 intrinsics: IntrinsicsOverride | None = None) -> None:
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        super().__init__(intrinsics)
+        self.path = Path(path)
+        self.description = str(self.path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"recording {self.path} does not exist")
+        try:
+            # Bags written without message definitions (older sqlite3 bags) fall back to the standard types.
+            self.reader = AnyReader([self.path], default_typestore=get_typestore(Stores.LATEST))
+            self.reader.open()
+        except Exception as err:  # rosbags raises several unrelated error types for unreadable files
+            raise ValueError(f"{self.path} is not a readable rosbag2/MCAP recording: {err}") from err
+        self.image_connection = self._pick_image_connection(image_topic)
+        self.camera_info_connection = self._pick_camera_info_connection(camera_info_topic)
+        self.image_topic = self.image_connection.topic
+        self.camera_info_topic = self.camera_info_connection.topic if self.camera_info_connection else None
+        count = self.image_connection.msgcount
+        duration_s = (self.reader.end_time - self.reader.start_time) * 1e-9
+        self.frame_count = count or None
+        self.fps = count / duration_s if count > 1 and duration_s > 0 else None
+        LOG.info("%s: images from %s (%s), intrinsics from %s", self.path, self.image_topic,
+                 self.image_connection.msgtype.rsplit("/", 1)[-1],
+                 self.camera_info_topic or ("--fx/--fy/--cx/--cy" if not self.intrinsics.empty else "the default"))
+
+    def _topics_text(self) -> str:
+        topics = sorted({(c.topic, c.msgtype) for c in self.reader.connections})
+        return ", ".join(f"{topic} ({msgtype})" for topic, msgtype in topics) or "none"
+
+    def _pick_image_connection(self, topic: str | None):
+        images = [c for c in self.reader.connections if c.msgtype in IMAGE_TYPES]
+        if topic is not None:
+            chosen = [c for c in images if c.topic == topic]
+            if not chosen:
+                raise ValueError(f"{self.path} has no image topic {topic!r}; its topics: {self._topics_text()}")
+            return chosen[0]
+        names = sorted({c.topic for c in images})
+        if len(names) == 1:
+            return images[0]
+        if not names:
+            raise ValueError(f"{self.path} has no sensor_msgs/Image or CompressedImage topic; "
+                             f"its topics: {self._topics_text()}")
+        raise ValueError(f"{self.path} has several image topics, choose one with --image-topic: {', '.join(names)}")
+
+    def _pick_camera_info_connection(self, topic: str | None):
+        infos = [c for c in self.reader.connections if c.msgtype == CAMERA_INFO_TYPE]
+        if topic is not None:
+            chosen = [c for c in infos if c.topic == topic]
+            if not chosen:
+                raise ValueError(f"{self.path} has no CameraInfo topic {topic!r}; its topics: {self._topics_text()}")
+            return chosen[0]
+        beside = [c for c in infos if c.topic == f"{_topic_namespace(self.image_connection.topic)}/camera_info"]
+        if beside:
+            return beside[0]
+        if len({c.topic for c in infos}) == 1:
+            return infos[0]
+        if infos:
+            LOG.warning("%s: several CameraInfo topics and none beside %s; choose one with --camera-info-topic",
+                        self.path, self.image_connection.topic)
+        return None
+
+    def _first_camera_info(self):
+        if self.camera_info_connection is None:
+            return None
+        for connection, _, raw in self.reader.messages(connections=[self.camera_info_connection]):
+            try:
+                return self.reader.deserialize(raw, connection.msgtype)
+            except Exception as err:  # a corrupt message: try the next one
+                LOG.warning("%s: unreadable CameraInfo message: %s", self.path, err)
+        LOG.warning("%s: CameraInfo topic %s has no readable message", self.path, self.camera_info_topic)
+        return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        camera_info = self._first_camera_info()
+        connections = [self.image_connection] + ([self.camera_info_connection] if self.camera_info_connection else [])
+        index = 0
+        for connection, bag_stamp_ns, raw in self.reader.messages(connections=connections):
+            if connection is self.camera_info_connection:
+                try:
+                    camera_info = self.reader.deserialize(raw, connection.msgtype)
+                except Exception as err:
+                    LOG.warning("%s: unreadable CameraInfo message: %s", self.path, err)
+                continue
+            try:
+                msg = self.reader.deserialize(raw, connection.msgtype)
+                compressed = connection.msgtype.endswith("CompressedImage")
+                image = image_from_compressed(msg) if compressed else image_from_ros(msg)
+            except Exception as err:  # undecodable payload or pixels: count it and go on
+                self._skip(index, str(err))
+                index += 1
+                continue
+            height, width = image.shape[:2]
+            stamp = msg.header.stamp
+            stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec or bag_stamp_ns
+            stream_K = intrinsics_from_camera_info(camera_info, width, height) if camera_info is not None else None
+            yield Frame(index, stamp_ns, image, self._intrinsics(width, height, stream_K),
+                        msg.header.frame_id or DEFAULT_FRAME_ID)
+            index += 1
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Choosing a source
+# --------------------------------------------------------------------------------------------------
+
+
+def _recording_path(path: Path) -> Path | None:
+    """The path to open with rosbags: a bag folder, a storage file, or the only storage file of a folder."""
+    if path.is_dir():
+        if (path / "metadata.yaml").is_file():
+            return path
+        files = [f for f in sorted(path.iterdir()) if f.suffix in BAG_FILE_SUFFIXES]
+        if len(files) > 1:
+            raise ValueError(f"{path} has no metadata.yaml and several storage files; give one of them: "
+                             f"{', '.join(f.name for f in files)}")
+        return files[0] if files else None
+    return path if path.suffix in BAG_FILE_SUFFIXES + (".bag",) else None
+
+
+def open_source(source: str | None, *, image_topic: str | None = None, camera_info_topic: str | None = None,
+                intrinsics: IntrinsicsOverride | None = None) -> FrameSource:
+    """Open what ``pose3d run --source`` names: None (webcam 0), a webcam index, "demo", a recording or a video.
+
+    Raises FileNotFoundError for a path that does not exist or a camera that is not there, ValueError for a file
+    that cannot be read, each with a message that says what to do.
+    """
+    if source is None or source.isdigit():
+        return WebcamSource(int(source or 0), intrinsics)
+    if source == "demo":
+        from .demo import DemoSource
+
+        return DemoSource(intrinsics=intrinsics)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"source {source!r} does not exist (expected a video file, a rosbag2 folder, "
+                                "an .mcap file, a webcam index or 'demo')")
+    recording = _recording_path(path)
+    if recording is not None:
+        return BagSource(recording, image_topic, camera_info_topic, intrinsics)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder but not a rosbag2 recording (no metadata.yaml, .mcap or .db3 in it)")
+    if image_topic or camera_info_topic:
+        raise ValueError("--image-topic and --camera-info-topic apply to recordings, not to video files")
+    return VideoFileSource(path, intrinsics)

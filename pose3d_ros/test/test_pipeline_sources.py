@@ -1,0 +1,262 @@
+"""Frame sources without any model: ROS image decoding, intrinsics, video files, recordings, the demo clip."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.pipeline.demo import DemoSource, demo_intrinsics
+from pose3d_ros.pipeline.sources import (
+    BagSource,
+    IntrinsicsOverride,
+    VideoFileSource,
+    image_from_compressed,
+    image_from_ros,
+    intrinsics_from_camera_info,
+    open_source,
+)
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+STORE = get_typestore(Stores.ROS2_JAZZY)
+Image = STORE.types["sensor_msgs/msg/Image"]
+CompressedImage = STORE.types["sensor_msgs/msg/CompressedImage"]
+CameraInfo = STORE.types["sensor_msgs/msg/CameraInfo"]
+Header = STORE.types["std_msgs/msg/Header"]
+Time = STORE.types["builtin_interfaces/msg/Time"]
+RegionOfInterest = STORE.types["sensor_msgs/msg/RegionOfInterest"]
+
+
+def header(stamp_ns=0, frame_id="cam_optical"):
+    return Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
+
+
+def image_msg(pixels, encoding, step=None, bigendian=False, stamp_ns=0):
+    height, width = pixels.shape[:2]
+    row = pixels.reshape(height, -1).view(np.uint8)
+    step = step or row.shape[1]
+    data = np.zeros((height, step), np.uint8)
+    data[:, : row.shape[1]] = row
+    return Image(header=header(stamp_ns), height=height, width=width, encoding=encoding,
+                 is_bigendian=int(bigendian), step=step, data=data.reshape(-1))
+
+
+def camera_info(K, width, height, stamp_ns=0):
+    roi = RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    P = np.zeros(12)
+    P.reshape(3, 4)[:, :3] = K
+    return CameraInfo(header=header(stamp_ns), height=height, width=width, distortion_model="plumb_bob",
+                      d=np.zeros(5), k=np.asarray(K, float).reshape(-1), r=np.eye(3).reshape(-1), p=P,
+                      binning_x=0, binning_y=0, roi=roi)
+
+
+# ---- decoding -----------------------------------------------------------------------------------
+
+
+def test_rgb8_with_row_padding_becomes_bgr():
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    rgb[1, 2] = [1, 2, 3]
+    out = image_from_ros(image_msg(rgb, "rgb8", step=12))
+    assert out.shape == (2, 3, 3) and out.dtype == np.uint8
+    assert out[0, 0].tolist() == [0, 0, 200]
+    assert out[1, 2].tolist() == [3, 2, 1]
+
+
+@pytest.mark.parametrize("encoding, channels", [("bgr8", 3), ("bgra8", 4), ("rgba8", 4), ("mono8", 1)])
+def test_eight_bit_encodings(encoding, channels):
+    pixels = np.random.default_rng(0).integers(0, 255, (4, 5, channels), dtype=np.uint8)
+    out = image_from_ros(image_msg(pixels, encoding))
+    expected = {"bgr8": pixels, "bgra8": pixels[..., :3], "rgba8": pixels[..., 2::-1],
+                "mono8": np.repeat(pixels, 3, axis=-1)}[encoding]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_mono16_big_endian_is_normalised():
+    values = np.array([[0, 1000], [2000, 4000]], np.uint16)  # a 12-bit camera
+    out = image_from_ros(image_msg(values.astype(">u2"), "mono16", bigendian=True))
+    assert out[..., 0].tolist() == [[0, 64], [128, 255]]
+
+
+def test_bayer_uses_the_cv_bridge_pattern_mapping():
+    # an RGGB mosaic of a uniformly red scene: only the R sites (even row, even column) are lit
+    mosaic = np.zeros((8, 8), np.uint8)
+    mosaic[0::2, 0::2] = 200
+    out = image_from_ros(image_msg(mosaic, "bayer_rggb8"))
+    b, g, r = out[2:6, 2:6].reshape(-1, 3).mean(axis=0)
+    assert r > 150 and g < 60 and b < 60
+
+
+def test_bad_images_raise_clear_errors():
+    with pytest.raises(ValueError, match="unsupported image encoding 'weird'"):
+        image_from_ros(image_msg(np.zeros((2, 2, 3), np.uint8), "weird"))
+    short = image_msg(np.zeros((2, 2, 3), np.uint8), "bgr8")
+    short.data = short.data[:5]
+    with pytest.raises(ValueError, match="does not fit"):
+        image_from_ros(short)
+    with pytest.raises(ValueError, match="does not decode"):
+        image_from_compressed(CompressedImage(header=header(), format="jpeg", data=np.arange(50, dtype=np.uint8)))
+
+
+def test_compressed_jpeg_round_trip():
+    image = np.full((16, 24, 3), (10, 120, 240), np.uint8)
+    data = cv2.imencode(".jpg", image)[1].reshape(-1)
+    out = image_from_compressed(CompressedImage(header=header(), format="bgr8; jpeg compressed bgr8", data=data))
+    assert out.shape == image.shape and np.abs(out.astype(int) - image).max() < 6
+
+
+# ---- intrinsics -----------------------------------------------------------------------------------
+
+
+def test_camera_info_intrinsics_and_rescaling():
+    K = np.array([[500.0, 0, 320], [0, 510, 240], [0, 0, 1]])
+    np.testing.assert_allclose(intrinsics_from_camera_info(camera_info(K, 640, 480), 640, 480), K)
+    half = intrinsics_from_camera_info(camera_info(K, 640, 480), 320, 240)  # the image was downscaled by 2
+    np.testing.assert_allclose(half, [[250, 0, 160], [0, 255, 120], [0, 0, 1]])
+    assert intrinsics_from_camera_info(camera_info(np.zeros((3, 3)), 640, 480), 640, 480) is None  # uncalibrated
+
+
+def test_intrinsics_override():
+    K = default_intrinsics(640, 480)
+    out = IntrinsicsOverride(fx=400.0).apply(K)
+    assert out[0, 0] == out[1, 1] == 400.0 and out[0, 2] == K[0, 2]
+    out = IntrinsicsOverride(fy=300.0, cx=1.0, cy=2.0).apply(K)
+    assert out[0, 0] == out[1, 1] == 300.0 and (out[0, 2], out[1, 2]) == (1.0, 2.0)
+    with pytest.raises(ValueError, match="positive"):
+        IntrinsicsOverride(fx=-1.0).apply(K)
+
+
+# ---- video files and source selection ------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_video(tmp_path):
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_video_file_frames_stamps_and_default_intrinsics(small_video):
+    with open_source(str(small_video)) as source:
+        assert isinstance(source, VideoFileSource) and source.fps == pytest.approx(10.0)
+        frames = list(source)
+    assert [f.index for f in frames] == list(range(6))
+    assert [f.stamp_ns for f in frames] == [i * 100_000_000 for i in range(6)]
+    assert frames[3].image.shape == (48, 64, 3)
+    np.testing.assert_allclose(frames[0].K, default_intrinsics(64, 48))
+
+
+def test_video_file_with_override(small_video):
+    with open_source(str(small_video), intrinsics=IntrinsicsOverride(fx=90.0, cx=30.0)) as source:
+        K = next(iter(source)).K
+    assert (K[0, 0], K[1, 1], K[0, 2], K[1, 2]) == (90.0, 90.0, 30.0, 24.0)
+
+
+def test_bad_sources_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        open_source(str(tmp_path / "missing.mp4"))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match="not a rosbag2 recording"):
+        open_source(str(tmp_path / "folder"))
+    (tmp_path / "fake.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="not a readable video"):
+        open_source(str(tmp_path / "fake.mp4"))
+    (tmp_path / "fake.mcap").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a readable rosbag2/MCAP"):
+        open_source(str(tmp_path / "fake.mcap"))
+    with pytest.raises(FileNotFoundError, match="no camera at index 99"):
+        open_source("99")
+
+
+def test_demo_source_reports_its_camera():
+    source = DemoSource(seconds=0.2)
+    frames = list(source)
+    assert len(frames) == 3 and frames[0].image.shape == (540, 960, 3)
+    np.testing.assert_allclose(frames[1].K, demo_intrinsics())
+    assert frames[1].stamp_ns == round(1e9 / source.fps)
+    assert frames[0].image.std() > 10  # something is drawn
+
+
+# ---- recordings ----------------------------------------------------------------------------------
+
+
+def write_bag(path, storage, topics, frames=4, corrupt_index=None):
+    """A rosbag2 with an image stream per topic (every other one compressed) and CameraInfo next to the first."""
+    K = np.array([[300.0, 0, 30], [0, 300, 20], [0, 0, 1]])
+    with Writer(path, version=8, storage_plugin=storage) as writer:
+        connections = {}
+        for k, topic in enumerate(topics):
+            msgtype = "sensor_msgs/msg/CompressedImage" if k % 2 else "sensor_msgs/msg/Image"
+            connections[topic] = writer.add_connection(topic, msgtype, typestore=STORE)
+        info = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo", typestore=STORE)
+        for i in range(frames):
+            stamp = 5 * 10**9 + i * 50_000_000
+            writer.write(info, stamp, STORE.serialize_cdr(camera_info(K, 64, 48, stamp), CameraInfo.__msgtype__))
+            pixels = np.full((48, 64, 3), 30 * i, np.uint8)
+            for connection in connections.values():
+                if connection.msgtype.endswith("CompressedImage"):
+                    data = cv2.imencode(".png", pixels)[1].reshape(-1)
+                    if i == corrupt_index:
+                        data = data[:20]
+                    msg = CompressedImage(header=header(stamp), format="png", data=data)
+                else:
+                    msg = image_msg(pixels, "bgr8", stamp_ns=stamp)
+                writer.write(connection, stamp + 1000, STORE.serialize_cdr(msg, connection.msgtype))
+    return K
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
+def test_bag_source_reads_images_stamps_and_camera_info(tmp_path, storage):
+    K = write_bag(tmp_path / "bag", storage, ["/cam/image_raw"])
+    with open_source(str(tmp_path / "bag")) as source:
+        assert isinstance(source, BagSource) and source.camera_info_topic == "/cam/camera_info"
+        frames = list(source)
+    assert [f.stamp_ns for f in frames] == [5 * 10**9 + i * 50_000_000 for i in range(4)]  # header stamps
+    assert frames[2].image[0, 0].tolist() == [60, 60, 60]
+    assert frames[0].frame_id == "cam_optical"
+    np.testing.assert_allclose(frames[0].K, K)
+
+
+def test_single_mcap_file_and_topic_choice(tmp_path):
+    write_bag(tmp_path / "bag", StoragePlugin.MCAP, ["/cam/image_raw", "/cam/image_raw/compressed"],
+              corrupt_index=1)
+    with pytest.raises(ValueError, match="several image topics.*--image-topic.*/cam/image_raw, "):
+        open_source(str(tmp_path / "bag"))
+    mcap_file = next((tmp_path / "bag").glob("*.mcap"))
+    with open_source(str(mcap_file), image_topic="/cam/image_raw/compressed") as source:
+        frames = list(source)
+        assert source.skipped == 1  # the truncated PNG: logged, counted, not fatal
+    assert [f.index for f in frames] == [0, 2, 3]
+    assert frames[0].K[0, 0] == 300.0  # CameraInfo found beside the compressed topic's namespace
+    with pytest.raises(ValueError, match="no image topic '/nope'.*topics: /cam/camera_info"):
+        open_source(str(mcap_file), image_topic="/nope")
+    with pytest.raises(ValueError, match="no CameraInfo topic '/other'"):
+        open_source(str(mcap_file), image_topic="/cam/image_raw", camera_info_topic="/other")
+
+
+def test_bag_without_images_lists_its_topics(tmp_path):
+    String = STORE.types["std_msgs/msg/String"]
+    with Writer(tmp_path / "bag", version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection("/chatter", String.__msgtype__, typestore=STORE)
+        writer.write(connection, 1, STORE.serialize_cdr(String(data="hi"), String.__msgtype__))
+    with pytest.raises(ValueError, match=r"no sensor_msgs/Image or CompressedImage topic.*/chatter \(std_msgs"):
+        open_source(str(tmp_path / "bag"))
+
+
+def test_override_beats_camera_info(tmp_path):
+    write_bag(tmp_path / "bag", StoragePlugin.MCAP, ["/cam/image_raw"])
+    with open_source(str(tmp_path / "bag"), intrinsics=IntrinsicsOverride(fx=111.0)) as source:
+        K = next(iter(source)).K
+    assert (K[0, 0], K[1, 1], K[0, 2]) == (111.0, 111.0, 30.0)
+
+
+def test_bag_folder_without_metadata_uses_its_only_storage_file(tmp_path):
+    write_bag(tmp_path / "bag", StoragePlugin.MCAP, ["/cam/image_raw"])
+    (tmp_path / "bag" / "metadata.yaml").unlink()
+    with open_source(str(tmp_path / "bag")) as source:
+        assert Path(source.description).suffix == ".mcap"
+        assert len(list(source)) == 4
