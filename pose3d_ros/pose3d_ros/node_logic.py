@@ -1,0 +1,516 @@
+"""What the ROS nodes decide, without ROS: parameters, QoS settings, statistics for diagnostics, frame hand-off
+between threads, camera intrinsics from CameraInfo, the REP-155 body frame, and grouping of temporal outputs.
+
+``pose3d_ros.ros`` only turns messages into arrays, calls these and the models, and publishes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pose3d_ros.skeleton import Layout
+
+# --------------------------------------------------------------------------------------------------
+# Parameters: the one list of every node parameter, with defaults and meanings.
+# config/pipeline.yaml and the table in docs/ros.md are checked against it by the tests.
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    description: str
+    choices: tuple = ()
+
+    @property
+    def type_name(self) -> str:
+        return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
+
+
+_QOS_PARAMETERS = (
+    Parameter("qos.reliability", "best_effort", "Reliability of the input subscriptions: best_effort (sensor "
+              "data; also matches reliable publishers) or reliable (matches only reliable publishers)",
+              ("best_effort", "reliable")),
+    Parameter("qos.depth", 1, "Queue depth of the subscriptions; the node always processes the newest frame and "
+              "counts the ones it skips, so 1-2 keeps latency lowest"),
+)
+_DIAGNOSTIC_PARAMETERS = (
+    Parameter("diagnostics.window_s", 5.0, "Window over which rates, latency and drops are reported"),
+    Parameter("diagnostics.max_latency_s", 0.5, "Mean processing latency above which diagnostics warn"),
+    Parameter("diagnostics.max_drop_ratio", 0.5, "Fraction of skipped input frames above which diagnostics warn"),
+    Parameter("diagnostics.stale_s", 2.0, "Diagnostics warn when no input arrived for this long while active"),
+)
+_MARKER_PARAMETERS = (
+    Parameter("markers.enabled", True, "Publish RViz markers of the skeletons on ~/markers"),
+    Parameter("markers.lifetime_s", 0.5, "Lifetime of each marker, so that people who are no longer "
+              "published vanish (0 = forever)"),
+    Parameter("markers.bone_width", 0.012, "Width of the bone lines, metres"),
+    Parameter("markers.joint_diameter", 0.03, "Diameter of the joint spheres, metres"),
+    Parameter("markers.min_alpha", 0.25, "Alpha of a joint with confidence 0 (alpha grows to 1 with confidence)"),
+)
+_HRI_PARAMETERS = (
+    Parameter("hri.enabled", False, "Publish REP-155 (ROS4HRI) output: body ids on /humans/bodies/tracked "
+              "(hri_msgs/IdsList) and a TF frame body_<id> at each pelvis"),
+    Parameter("hri.tracked_topic", "/humans/bodies/tracked", "Topic of the tracked body ids"),
+)
+
+PARAMETERS: dict[str, tuple[Parameter, ...]] = {
+    "keypoints2d_node": (
+        Parameter("backend", "holistic", "2D backend: holistic (one person, models bundled with mediapipe) or "
+                  "tasks (several people, needs MediaPipe .task model files)", ("holistic", "tasks")),
+        Parameter("model_dir", "", "Folder of the MediaPipe .task models (tasks backend only)"),
+        Parameter("max_people", 4, "Most people detected per image (tasks backend only)"),
+        Parameter("model_complexity", 1, "MediaPipe Holistic pose model complexity: 0, 1 or 2 (holistic only)"),
+        Parameter("min_detection_confidence", 0.5, "MediaPipe minimum detection confidence"),
+        Parameter("min_tracking_confidence", 0.5, "MediaPipe minimum tracking confidence"),
+        Parameter("use_camera_info", True, "Pair each image with its CameraInfo (ApproximateTimeSynchronizer) "
+                  "and check that their sizes agree"),
+        Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and process "
+                  "images alone"),
+        Parameter("sync_slop_s", 0.05, "Largest stamp difference between an image and its CameraInfo"),
+        Parameter("publish_debug_image", False, "Publish the image with the keypoints drawn on ~/debug_image"),
+        Parameter("debug_min_confidence", 0.3, "Keypoints below this confidence are not drawn on the debug image"),
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS,
+    ),
+    "lifter_node": (
+        Parameter("weights", "", "Lifter weights (.safetensors with its .json); empty = the shipped "
+                  "wholebody133 SemGAN"),
+        Parameter("device", "auto", "auto (CUDA when available), cuda, cuda:N or cpu; CUDA falls back to the CPU "
+                  "with a warning"),
+        Parameter("flip_test", True, "Average each pose with its mirrored prediction (more accurate, 2x compute)"),
+        Parameter("conf_threshold", 0.3, "2D confidence above which a joint is reported OBSERVED, else INFERRED"),
+        Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and use the default "
+                  "intrinsics of pose3d_ros.camera"),
+        Parameter("undistort", True, "Undistort the 2D keypoints with CameraInfo's distortion (plumb_bob, "
+                  "rational_polynomial, equidistant) before lifting"),
+        Parameter("camera_frame", "", "frame_id of the output; empty = the input's (the camera optical frame)"),
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
+    ),
+    "temporal_node": (
+        Parameter("weights", "", "Temporal model weights; empty = the shipped 3D-UGCN"),
+        Parameter("device", "auto", "auto, cuda, cuda:N or cpu; CUDA falls back to the CPU with a warning"),
+        Parameter("window", 0, "Frames in the refiner's window; 0 = the model's own"),
+        Parameter("lookahead", 0, "Future frames the refiner waits for (output delay = lookahead / fps); "
+                  "0 = the model's default"),
+        Parameter("max_gap", 0, "Longest run of missing frames of a person that is still filled in; "
+                  "0 = the model's default"),
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
+    ),
+    "video_source_node": (
+        Parameter("source", "", "Video file path, or a webcam index such as 0"),
+        Parameter("fps", 0.0, "Publishing rate; 0 = the video's own frame rate (30 for webcams that report none)"),
+        Parameter("loop", False, "Start the video again at its end (otherwise the node stops publishing)"),
+        Parameter("frame_id", "camera_optical_frame", "frame_id of the Image and CameraInfo headers"),
+        Parameter("horizontal_fov_deg", 0.0, "Horizontal field of view for CameraInfo; 0 = the default "
+                  "intrinsics of pose3d_ros.camera"),
+        Parameter("qos.reliability", "reliable", "Reliability of the Image/CameraInfo publishers (reliable "
+                  "publishers match both kinds of subscriber)", ("best_effort", "reliable")),
+        Parameter("qos.depth", 1, "Queue depth of the publishers"),
+    ),
+}
+
+
+def parameter_defaults(node: str) -> dict[str, Any]:
+    """Every parameter of ``node`` with its default value."""
+    if node not in PARAMETERS:
+        raise ValueError(f"unknown node {node!r}; nodes: {', '.join(PARAMETERS)}")
+    return {p.name: p.default for p in PARAMETERS[node]}
+
+
+def check_parameter(node: str, name: str, value: Any) -> Any:
+    """The value if it fits the parameter's type and choices, else a ValueError that says what fits."""
+    spec = {p.name: p for p in PARAMETERS[node]}[name]
+    kind = type(spec.default)
+    if kind is float and type(value) is int:
+        value = float(value)
+    if type(value) is not kind:
+        raise ValueError(f"{node}: parameter {name} must be a {spec.type_name}, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise ValueError(f"{node}: parameter {name} must be one of {', '.join(spec.choices)}, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# QoS
+# --------------------------------------------------------------------------------------------------
+
+MAX_QUEUE_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class QosSettings:
+    """Keep-last, volatile; reliability and depth from parameters (the ROS layer builds the QoSProfile)."""
+
+    reliability: str
+    depth: int
+
+
+def qos_settings(reliability: str, depth: int) -> QosSettings:
+    if reliability not in ("best_effort", "reliable"):
+        raise ValueError(f"qos.reliability must be best_effort or reliable, got {reliability!r}")
+    if not 1 <= int(depth) <= MAX_QUEUE_DEPTH:
+        raise ValueError(f"qos.depth must be between 1 and {MAX_QUEUE_DEPTH} (a deeper queue only adds latency), "
+                         f"got {depth}")
+    return QosSettings(reliability, int(depth))
+
+
+def qos_mismatch_hint(policy: str, own_reliability: str) -> str:
+    """What to change when a publisher and our subscription cannot talk, for the warning the node logs."""
+    if policy.upper() == "RELIABILITY" and own_reliability == "reliable":
+        return ("the publisher is best-effort but this subscription requires reliable delivery: set "
+                "qos.reliability to best_effort")
+    if policy.upper() == "DURABILITY":
+        return "the publisher is volatile while a transient-local subscriber asked for old messages"
+    return f"the {policy} policies of publisher and subscription are incompatible"
+
+
+# --------------------------------------------------------------------------------------------------
+# Device
+# --------------------------------------------------------------------------------------------------
+
+
+def device_fallback_warning(requested: str, resolved: str) -> str | None:
+    """The warning to log when a CUDA device was asked for and the model runs elsewhere."""
+    if requested.startswith("cuda") and not str(resolved).startswith("cuda"):
+        return f"device {requested!r} was requested but CUDA is not available: running on {resolved}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Newest-frame hand-off and statistics
+# --------------------------------------------------------------------------------------------------
+
+
+class LatestSlot:
+    """One-frame mailbox between a subscription callback and the processing thread.
+
+    ``put`` never blocks; a frame that is replaced before it was taken is a drop (counted), so the worker always
+    processes the newest frame and latency never builds up in a queue.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; True when it replaced a frame that was never processed."""
+        with self._cond:
+            replaced = self._item is not None
+            self.dropped += replaced
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout: float | None = None) -> Any:
+        """The newest frame, waiting up to ``timeout`` s; None on timeout or once closed."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._item is not None or self._closed, timeout):
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._item = None
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+
+
+# Diagnostic levels, as in diagnostic_msgs/DiagnosticStatus.
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class StageReport:
+    level: int
+    message: str
+    values: dict[str, str]
+
+
+@dataclass
+class StageMonitor:
+    """Input/output rates, processing latency, drops and errors over a sliding window, for diagnostics.
+
+    Thread-safe; times are monotonic seconds (``time.monotonic`` unless given).
+    """
+
+    window_s: float = 5.0
+    max_latency_s: float = 0.5
+    max_drop_ratio: float = 0.5
+    stale_s: float = 2.0
+    _inputs: deque = field(default_factory=deque)
+    _outputs: deque = field(default_factory=deque)
+    _drops: deque = field(default_factory=deque)
+    _errors: deque = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    total_inputs: int = 0
+    total_outputs: int = 0
+    total_dropped: int = 0
+    total_errors: int = 0
+    last_error: str = ""
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.stale_s <= 0 or self.max_latency_s <= 0:
+            raise ValueError("diagnostics window_s, stale_s and max_latency_s must be positive")
+        if not 0.0 <= self.max_drop_ratio <= 1.0:
+            raise ValueError("diagnostics.max_drop_ratio must lie in [0, 1]")
+
+    @staticmethod
+    def _now(now: float | None) -> float:
+        return time.monotonic() if now is None else now
+
+    def record_input(self, now: float | None = None) -> None:
+        with self._lock:
+            self._inputs.append(self._now(now))
+            self.total_inputs += 1
+
+    def record_output(self, latency_s: float, now: float | None = None) -> None:
+        """A processed frame; ``latency_s`` from the input's arrival (or its stamp) to publication."""
+        with self._lock:
+            self._outputs.append((self._now(now), float(latency_s)))
+            self.total_outputs += 1
+
+    def record_drop(self, count: int = 1, now: float | None = None) -> None:
+        with self._lock:
+            self._drops.extend([self._now(now)] * count)
+            self.total_dropped += count
+
+    def record_error(self, message: str, now: float | None = None) -> None:
+        with self._lock:
+            self._errors.append(self._now(now))
+            self.total_errors += 1
+            self.last_error = message
+
+    def report(self, now: float | None = None, active: bool = True) -> StageReport:
+        now = self._now(now)
+        with self._lock:
+            start = now - self.window_s
+            for events in (self._inputs, self._drops, self._errors):
+                while events and events[0] < start:
+                    events.popleft()
+            while self._outputs and self._outputs[0][0] < start:
+                self._outputs.popleft()
+            inputs, drops, errors = len(self._inputs), len(self._drops), len(self._errors)
+            latencies = np.array([latency for _, latency in self._outputs])
+            last_input = self._inputs[-1] if self._inputs else None
+            values = {
+                "input rate (Hz)": f"{inputs / self.window_s:.2f}",
+                "output rate (Hz)": f"{len(latencies) / self.window_s:.2f}",
+                "mean latency (ms)": f"{1e3 * latencies.mean():.1f}" if len(latencies) else "n/a",
+                "max latency (ms)": f"{1e3 * latencies.max():.1f}" if len(latencies) else "n/a",
+                "dropped in window": str(drops),
+                "errors in window": str(errors),
+                "total inputs": str(self.total_inputs),
+                "total outputs": str(self.total_outputs),
+                "total dropped": str(self.total_dropped),
+                "total errors": str(self.total_errors),
+            }
+            if self.last_error:
+                values["last error"] = self.last_error
+        if not active:
+            return StageReport(OK, "inactive", values)
+        if errors:
+            return StageReport(ERROR, f"{errors} frames failed in the last {self.window_s:g} s: {self.last_error}",
+                               values)
+        if last_input is None or now - last_input > self.stale_s:
+            return StageReport(WARN, f"no input for more than {self.stale_s:g} s", values)
+        if drops and drops / max(inputs, 1) > self.max_drop_ratio:
+            return StageReport(WARN, f"dropping {drops} of {inputs} frames: processing is slower than the input",
+                               values)
+        if len(latencies) and latencies.mean() > self.max_latency_s:
+            return StageReport(WARN, f"mean latency {1e3 * latencies.mean():.0f} ms exceeds "
+                               f"{1e3 * self.max_latency_s:.0f} ms", values)
+        return StageReport(OK, "running", values)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cameras
+# --------------------------------------------------------------------------------------------------
+
+SUPPORTED_DISTORTION = ("plumb_bob", "rational_polynomial", "equidistant")
+
+
+def camera_matrix(k: Any, width: int, height: int) -> tuple[np.ndarray, bool]:
+    """K (3, 3) from CameraInfo.k; (default intrinsics, True) when the camera is uncalibrated (K all zero)."""
+    from pose3d_ros.camera import default_intrinsics
+
+    matrix = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    if not np.isfinite(matrix).all() or matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
+        if width <= 0 or height <= 0:
+            raise ValueError(f"CameraInfo has neither intrinsics nor an image size ({width}x{height})")
+        return default_intrinsics(width, height), True
+    return matrix, False
+
+
+def undistort_keypoints(kp2d: np.ndarray, K: np.ndarray, distortion: Any, model: str) -> np.ndarray:
+    """Pixels of the ideal pinhole camera K (what the lifter assumes) from raw pixels (P, J, 2)."""
+    import cv2
+
+    d = np.asarray(distortion, dtype=np.float64).reshape(-1)
+    kp2d = np.asarray(kp2d, dtype=np.float64)
+    if kp2d.size == 0 or not np.any(d):
+        return kp2d.astype(np.float32)
+    points = kp2d.reshape(-1, 1, 2)
+    if model in ("plumb_bob", "rational_polynomial"):
+        out = cv2.undistortPoints(points, K, d, P=K)
+    elif model == "equidistant":
+        out = cv2.fisheye.undistortPoints(points, K, d[:4], P=K)
+    else:
+        raise ValueError(f"distortion model {model!r} is not supported; supported: {', '.join(SUPPORTED_DISTORTION)}")
+    return out.reshape(kp2d.shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# REP-155 body frame
+# --------------------------------------------------------------------------------------------------
+
+# (left hip, right hip, left shoulder, right shoulder) per layout.
+_TORSO_JOINTS = {"wholebody133": (11, 12, 5, 6), "h36m17": (4, 1, 11, 14)}
+
+
+def hri_body_id(person_id: int) -> str:
+    """REP-155 body id: starts with a letter, so that it is a valid ROS name token (/humans/bodies/<id>/...)."""
+    return f"b{int(person_id)}"
+
+
+def body_frame(positions: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray] | None:
+    """REP-155 ``body_<id>`` pose in the camera frame: origin at the mid-hip, z towards the head, x out of the
+    chest. Returns (origin (3,), quaternion (x, y, z, w)), or None when the torso is degenerate.
+    """
+    if layout.name not in _TORSO_JOINTS:
+        raise ValueError(f"no torso joints known for layout {layout.name}")
+    left_hip, right_hip, left_shoulder, right_shoulder = (np.asarray(positions[j], dtype=np.float64)
+                                                          for j in _TORSO_JOINTS[layout.name])
+    origin = 0.5 * (left_hip + right_hip)
+    up = 0.5 * (left_shoulder + right_shoulder) - origin
+    left = left_hip - right_hip
+    if np.linalg.norm(up) < 1e-6:
+        return None
+    z = up / np.linalg.norm(up)
+    y = left - z * np.dot(left, z)
+    if np.linalg.norm(y) < 1e-6:
+        return None
+    y /= np.linalg.norm(y)
+    x = np.cross(y, z)
+    return origin, quaternion_from_matrix(np.stack([x, y, z], axis=1))
+
+
+def quaternion_from_matrix(rotation: np.ndarray) -> np.ndarray:
+    """(x, y, z, w) of a rotation matrix (Shepperd's method: stable for every angle)."""
+    m = np.asarray(rotation, dtype=np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+        q[i] = 0.25 * s
+        q[j] = (m[j, i] + m[i, j]) / s
+        q[k] = (m[k, i] + m[i, k]) / s
+    q = np.array(q)
+    return q / np.linalg.norm(q)
+
+
+# --------------------------------------------------------------------------------------------------
+# Temporal stage: stamps in, refined frames out
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefinedFrame:
+    """All refined people of one input stamp, ready for a Skeleton3DArray."""
+
+    stamp_ns: int
+    frame_id: str
+    person_ids: np.ndarray
+    positions: np.ndarray
+    confidence: np.ndarray
+    error: np.ndarray
+    status: np.ndarray
+
+
+class TemporalFrames:
+    """Feeds a StreamingRefiner frame by frame and regroups what it returns into frames.
+
+    The refiner answers per person and late (its look-ahead); this keeps each input stamp's frame_id and the
+    lifter's error (the refiner does not predict one) until the refined poses of that stamp come out, tells the
+    refiner which people vanished, and keeps stamps exact by giving the refiner seconds since the first frame.
+    """
+
+    def __init__(self, refiner: Any, num_joints: int, history: int = 512):
+        self.refiner = refiner
+        self.num_joints = num_joints
+        self.history = history
+        self._origin_ns: int | None = None
+        self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
+        self._present: set[int] = set()
+
+    def _seconds(self, stamp_ns: int) -> float:
+        return (stamp_ns - self._origin_ns) / 1e9
+
+    def _stamp_ns(self, seconds: float) -> int:
+        return self._origin_ns + round(seconds * 1e9)
+
+    def push(self, stamp_ns: int, frame_id: str, person_ids: np.ndarray, positions: np.ndarray,
+             confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[RefinedFrame]:
+        """One input frame (P people, P may be 0); returns the frames whose refined poses are complete."""
+        if self._origin_ns is None:
+            self._origin_ns = int(stamp_ns)
+        if self._frames and stamp_ns <= max(self._frames):
+            raise ValueError(f"stamp {stamp_ns} ns is not after the previous frame's; the temporal stage needs "
+                             f"increasing stamps (restart it after a time jump)")
+        ids = [int(i) for i in np.asarray(person_ids).reshape(-1)]
+        self._frames[int(stamp_ns)] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
+        while len(self._frames) > self.history:
+            del self._frames[min(self._frames)]
+        seconds = self._seconds(stamp_ns)
+        refined = []
+        for gone in sorted(self._present - set(ids)):
+            refined += self.refiner.mark_absent(gone, seconds) or []
+        for p, pid in enumerate(ids):
+            refined += self.refiner.push(pid, seconds, positions[p], confidence[p], status[p])
+        self._present = set(ids)
+        return self._group(refined)
+
+    def flush(self) -> list[RefinedFrame]:
+        """The poses the refiner still holds (end of stream or deactivation)."""
+        frames = self._group(self.refiner.flush() if self._origin_ns is not None else [])
+        self._present.clear()
+        return frames
+
+    def _group(self, refined: list) -> list[RefinedFrame]:
+        by_stamp: dict[int, list] = {}
+        for pose in refined:
+            by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
+        frames = []
+        for stamp in sorted(by_stamp):
+            poses = sorted(by_stamp[stamp], key=lambda pose: int(pose.person_id))
+            frame_id, errors = self._frames.get(stamp, ("", {}))
+            joints = self.num_joints
+            zeros = np.zeros(joints, dtype=np.float32)
+            frames.append(RefinedFrame(
+                stamp_ns=stamp, frame_id=frame_id,
+                person_ids=np.array([int(pose.person_id) for pose in poses], dtype=np.int64),
+                positions=np.array([pose.positions for pose in poses], dtype=np.float32).reshape(-1, joints, 3),
+                confidence=np.array([pose.confidence for pose in poses], dtype=np.float32).reshape(-1, joints),
+                error=np.array([errors.get(int(pose.person_id), zeros) for pose in poses],
+                               dtype=np.float32).reshape(-1, joints),
+                status=np.array([pose.status for pose in poses], dtype=np.uint8).reshape(-1, joints),
+            ))
+        return frames

@@ -1,0 +1,302 @@
+"""The nodes' decisions that need no ROS: parameters, QoS, diagnostics statistics, frame hand-off, cameras,
+REP-155 body frames and the regrouping of the temporal stage's output."""
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.node_logic import (
+    ERROR,
+    OK,
+    WARN,
+    LatestSlot,
+    StageMonitor,
+    TemporalFrames,
+    body_frame,
+    camera_matrix,
+    check_parameter,
+    device_fallback_warning,
+    qos_mismatch_hint,
+    qos_settings,
+    quaternion_from_matrix,
+    undistort_keypoints,
+)
+from pose3d_ros.skeleton import H36M17, WHOLEBODY133
+from ruamel.yaml import YAML
+
+from pose3d_ros import node_logic
+
+PACKAGE = Path(__file__).resolve().parents[1]
+REPO = PACKAGE.parent
+
+
+def rotation_of(q):
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+# ------------------------------------------------------------------------------------------------
+# Parameters
+# ------------------------------------------------------------------------------------------------
+
+
+def test_pipeline_yaml_holds_every_parameter_with_its_default():
+    config = YAML(typ="safe").load((PACKAGE / "config" / "pipeline.yaml").read_text())
+    assert set(config) == set(node_logic.PARAMETERS)
+    for node, specs in node_logic.PARAMETERS.items():
+        params = config[node]["ros__parameters"]
+        flat = {}
+        for key, value in params.items():  # nested YAML maps are dotted ROS parameter names
+            if isinstance(value, dict):
+                flat.update({f"{key}.{sub}": v for sub, v in value.items()})
+            else:
+                flat[key] = value
+        assert flat == node_logic.parameter_defaults(node), node
+        for spec in specs:
+            assert type(flat[spec.name]) is type(spec.default), f"{node}.{spec.name} has the wrong YAML type"
+
+
+def test_docs_table_lists_every_parameter():
+    docs = (REPO / "docs" / "ros.md").read_text()
+    for node, specs in node_logic.PARAMETERS.items():
+        section = docs.split(f"### {node}")[1].split("###")[0]
+        for spec in specs:
+            assert f"| `{spec.name}` | {spec.type_name} |" in section, f"{node}: {spec.name} is not documented"
+
+
+def test_check_parameter():
+    assert check_parameter("lifter_node", "conf_threshold", 1) == 1.0
+    with pytest.raises(ValueError, match="must be one of holistic, tasks"):
+        check_parameter("keypoints2d_node", "backend", "openpose")
+    with pytest.raises(ValueError, match="must be a bool"):
+        check_parameter("lifter_node", "flip_test", "yes")
+    with pytest.raises(ValueError, match="unknown node"):
+        node_logic.parameter_defaults("detector_node")
+
+
+# ------------------------------------------------------------------------------------------------
+# QoS and device
+# ------------------------------------------------------------------------------------------------
+
+
+def test_qos_settings_validation():
+    assert qos_settings("best_effort", 1) == node_logic.QosSettings("best_effort", 1)
+    with pytest.raises(ValueError, match="best_effort or reliable"):
+        qos_settings("sensor", 1)
+    with pytest.raises(ValueError, match="between 1 and 10"):
+        qos_settings("reliable", 0)
+    with pytest.raises(ValueError, match="only adds latency"):
+        qos_settings("reliable", 100)
+    assert "set qos.reliability to best_effort" in qos_mismatch_hint("RELIABILITY", "reliable")
+    assert "DEADLINE" in qos_mismatch_hint("DEADLINE", "best_effort")
+
+
+def test_device_fallback_warning():
+    assert device_fallback_warning("cuda", "cpu") == "device 'cuda' was requested but CUDA is not available: " \
+                                                     "running on cpu"
+    assert device_fallback_warning("cuda:1", "cuda:1") is None
+    assert device_fallback_warning("auto", "cpu") is None
+
+
+# ------------------------------------------------------------------------------------------------
+# Frame hand-off and statistics
+# ------------------------------------------------------------------------------------------------
+
+
+def test_latest_slot_keeps_the_newest_frame_and_counts_drops():
+    slot = LatestSlot()
+    assert slot.put(1) is False and slot.put(2) is True and slot.put(3) is True
+    assert slot.dropped == 2 and slot.take(0.1) == 3
+    assert slot.take(0.01) is None
+    waiter = []
+    thread = threading.Thread(target=lambda: waiter.append(slot.take(5.0)))
+    thread.start()
+    time.sleep(0.05)
+    slot.close()
+    thread.join(1.0)
+    assert waiter == [None] and not thread.is_alive()
+    slot.reopen()
+    slot.put(4)
+    assert slot.take(0.1) == 4
+
+
+def test_stage_monitor_rates_latency_and_levels():
+    monitor = StageMonitor(window_s=5.0, max_latency_s=0.1, max_drop_ratio=0.25, stale_s=1.0)
+    for k in range(50):  # 10 Hz in, every other frame dropped, 40 ms latency
+        monitor.record_input(now=100.0 + 0.1 * k)
+        if k % 2:
+            monitor.record_drop(now=100.0 + 0.1 * k)
+        else:
+            monitor.record_output(0.04, now=100.0 + 0.1 * k + 0.04)
+    report = monitor.report(now=105.0)
+    assert report.values["input rate (Hz)"] == "10.00" and report.values["output rate (Hz)"] == "5.00"
+    assert report.values["mean latency (ms)"] == "40.0" and report.values["dropped in window"] == "25"
+    assert report.level == WARN and "dropping 25 of 50 frames" in report.message
+    assert monitor.report(now=105.0, active=False).level == OK
+    assert monitor.report(now=107.0).message == "no input for more than 1 s"
+    quiet = StageMonitor(window_s=1.0, max_latency_s=0.1)
+    quiet.record_input(now=0.0)
+    quiet.record_output(0.3, now=0.3)
+    assert quiet.report(now=0.5).level == WARN and "latency 300 ms exceeds 100 ms" in quiet.report(now=0.5).message
+    quiet.record_error("bad layout", now=0.6)
+    report = quiet.report(now=0.7)
+    assert report.level == ERROR and "bad layout" in report.message and report.values["total errors"] == "1"
+    healthy = StageMonitor()
+    healthy.record_input(now=1.0)
+    healthy.record_output(0.01, now=1.01)
+    assert healthy.report(now=1.5).level == OK
+    with pytest.raises(ValueError):
+        StageMonitor(max_drop_ratio=2.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cameras
+# ------------------------------------------------------------------------------------------------
+
+
+def test_camera_matrix_from_camera_info():
+    k = [500.0, 0, 320, 0, 510.0, 240, 0, 0, 1]
+    matrix, defaulted = camera_matrix(k, 640, 480)
+    assert not defaulted and matrix[1, 1] == 510.0
+    matrix, defaulted = camera_matrix([0.0] * 9, 640, 480)
+    assert defaulted
+    np.testing.assert_array_equal(matrix, default_intrinsics(640, 480))
+    with pytest.raises(ValueError, match="neither intrinsics nor an image size"):
+        camera_matrix([0.0] * 9, 0, 0)
+
+
+@pytest.mark.parametrize("model, distortion", [
+    ("plumb_bob", [-0.25, 0.08, 0.001, -0.002, 0.0]),
+    ("rational_polynomial", [-0.2, 0.05, 0.0, 0.001, 0.0, 0.01, 0.0, 0.0]),
+    ("equidistant", [0.05, -0.01, 0.002, 0.0]),
+])
+def test_undistort_keypoints_inverts_the_camera_distortion(model, distortion):
+    K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
+    rng = np.random.default_rng(3)
+    points = np.c_[rng.uniform(-0.4, 0.4, (20, 2)), np.ones(20)] * rng.uniform(2, 5, (20, 1))
+    ideal = (points @ K.T)[:, :2] / points[:, 2:]
+    zero = np.zeros(3)
+    if model == "equidistant":
+        raw, _ = cv2.fisheye.projectPoints(points.reshape(-1, 1, 3), zero, zero, K, np.array(distortion))
+    else:
+        raw, _ = cv2.projectPoints(points, zero, zero, K, np.array(distortion))
+    assert np.abs(raw.reshape(-1, 2) - ideal).max() > 2.0  # the distortion matters
+    out = undistort_keypoints(raw.reshape(2, 10, 2), K, distortion, model)
+    assert out.shape == (2, 10, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out.reshape(-1, 2), ideal, atol=0.05)
+
+
+def test_undistort_without_distortion_or_with_unknown_model():
+    kp = np.ones((1, 3, 2), np.float32)
+    np.testing.assert_array_equal(undistort_keypoints(kp, np.eye(3), [0.0] * 5, "plumb_bob"), kp)
+    with pytest.raises(ValueError, match="'fov' is not supported"):
+        undistort_keypoints(kp, np.eye(3), [0.1], "fov")
+
+
+# ------------------------------------------------------------------------------------------------
+# REP-155 body frame
+# ------------------------------------------------------------------------------------------------
+
+
+def test_body_frame_of_a_person_facing_the_camera():
+    """Optical frame: x right, y down, z forward. A person 3 m away facing the camera has their left on +x."""
+    positions = np.zeros((133, 3))
+    positions[[11, 12, 5, 6]] = [[0.1, 0.0, 3.0], [-0.1, 0.0, 3.0], [0.2, -0.5, 3.0], [-0.2, -0.5, 3.0]]
+    origin, q = body_frame(positions, WHOLEBODY133)
+    np.testing.assert_allclose(origin, [0, 0, 3])
+    axes = rotation_of(q)
+    np.testing.assert_allclose(axes[:, 0], [0, 0, -1], atol=1e-12)  # x out of the chest, towards the camera
+    np.testing.assert_allclose(axes[:, 1], [1, 0, 0], atol=1e-12)  # y to the person's left
+    np.testing.assert_allclose(axes[:, 2], [0, -1, 0], atol=1e-12)  # z towards the head (up = -y)
+    h36m = np.zeros((17, 3))
+    h36m[[4, 1, 11, 14]] = positions[[11, 12, 5, 6]]
+    np.testing.assert_allclose(body_frame(h36m, H36M17)[1], q)
+    assert body_frame(np.zeros((133, 3)), WHOLEBODY133) is None
+    assert node_logic.hri_body_id(12) == "b12"
+
+
+def test_quaternion_from_matrix_roundtrips_including_half_turns():
+    rng = np.random.default_rng(0)
+    matrices = [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1]), np.eye(3)]
+    for _ in range(50):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        matrices.append(q * np.sign(np.linalg.det(q)))
+    for matrix in matrices:
+        q = quaternion_from_matrix(matrix)
+        assert abs(np.linalg.norm(q) - 1) < 1e-12
+        np.testing.assert_allclose(rotation_of(q), matrix, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
+# Temporal stage regrouping
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Refined:
+    person_id: int
+    stamp: float
+    positions: np.ndarray
+    confidence: np.ndarray
+    status: np.ndarray
+
+
+class DelayByOneFrame:
+    """A stand-in refiner with a look-ahead of one frame per person (the real one is tested by its engineer)."""
+
+    def __init__(self):
+        self.held = {}
+        self.absent = []
+
+    def push(self, person_id, stamp_s, positions, confidence, status):
+        previous = self.held.get(person_id)
+        self.held[person_id] = Refined(person_id, stamp_s, positions + 1.0, confidence, status + 2)
+        return [previous] if previous else []
+
+    def mark_absent(self, person_id, stamp_s):
+        self.absent.append((person_id, stamp_s))
+        previous = self.held.pop(person_id, None)
+        return [previous] if previous else []
+
+    def flush(self):
+        out = list(self.held.values())
+        self.held.clear()
+        return out
+
+
+def test_temporal_frames_regroup_by_exact_stamp_with_frame_and_error():
+    refiner = DelayByOneFrame()
+    frames = TemporalFrames(refiner, num_joints=17)
+    base = 1_700_000_000_000_000_001  # odd nanoseconds that a float of seconds since 1970 would lose
+    period = 33_333_333
+    ones = np.ones((2, 17))
+
+    def frame(k, ids):
+        people = len(ids)
+        return frames.push(base + k * period, f"cam{k}", np.array(ids), np.full((people, 17, 3), float(k)),
+                           ones[:people], np.full((people, 17), 0.01 * (k + 1)), np.ones((people, 17), np.uint8))
+
+    assert frame(0, [5, 2]) == []
+    (out,) = frame(1, [2, 5])
+    assert out.stamp_ns == base and out.frame_id == "cam0"
+    np.testing.assert_array_equal(out.person_ids, [2, 5])
+    np.testing.assert_array_equal(out.positions, np.full((2, 17, 3), 1.0))
+    np.testing.assert_allclose(out.error, 0.01)  # the lifter's error of that stamp
+    np.testing.assert_array_equal(out.status, 3)
+    (out,) = frame(2, [2])  # person 5 left: the refiner is told, and its last pose comes out with person 2's
+    assert refiner.absent == [(5, pytest.approx(2 * period / 1e9))]
+    assert out.stamp_ns == base + period and list(out.person_ids) == [2, 5]
+    (last,) = frames.flush()
+    assert last.stamp_ns == base + 2 * period and list(last.person_ids) == [2] and last.frame_id == "cam2"
+    with pytest.raises(ValueError, match="increasing stamps"):
+        frame(1, [2])
+    assert frame(3, []) == []
