@@ -1,0 +1,170 @@
+"""`pose3d keypoints` (2D keypoints of image files) and `pose3d bench keypoints2d` (speed of the 2D stage)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+log = logging.getLogger("pose3d.keypoints2d")
+
+# The shared development video, found the way the test fixtures find it (../shared/data next to the checkout).
+_SHARED_DATA = Path(os.environ.get("POSE3D_SHARED_DATA", Path(__file__).resolve().parents[4] / "shared" / "data"))
+SHARED_VIDEO = _SHARED_DATA / "video" / "mmpose_demo.mp4"
+PART_SLICES = {"body": slice(0, 23), "face": slice(23, 91), "left hand": slice(91, 112), "right hand": slice(112, 133)}
+
+
+def register(add_command) -> None:
+    parser = add_command("keypoints", run_keypoints, "2D whole-body keypoints (COCO-WholeBody 133) of image files")
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (anything OpenCV reads)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write every person's keypoints to this JSON file")
+    parser.add_argument("--draw", type=Path, metavar="DIR", help="write each image with its keypoints drawn into DIR")
+    _add_backend_arguments(parser)
+
+    parser = add_command("bench keypoints2d", run_bench, "ms per frame of MediaPipe alone and of the whole 2D stage")
+    parser.add_argument("--video", type=Path, help=f"video to run on (default: {SHARED_VIDEO})")
+    parser.add_argument("--frames", type=int, default=100, help="frames to time; the video is replayed if shorter")
+    parser.add_argument("--warmup", type=int, default=5, help="frames run before timing starts")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
+    _add_backend_arguments(parser)
+
+
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("holistic", "tasks"), default="holistic", help="MediaPipe backend")
+    parser.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1,
+                        help="holistic: pose model size (only 1 is bundled with mediapipe)")
+    parser.add_argument("--model-dir", type=Path, help="tasks: directory holding the .task model files")
+    parser.add_argument("--max-people", type=int, default=4, help="tasks: most people per image")
+
+
+def _detector_options(args: argparse.Namespace, static_image_mode: bool) -> dict:
+    if args.backend == "holistic":
+        return {"static_image_mode": static_image_mode, "model_complexity": args.model_complexity}
+    return {"static_image_mode": static_image_mode, "model_dir": args.model_dir, "max_people": args.max_people}
+
+
+def _summary(result) -> list[str]:
+    lines = []
+    for person_id, conf in zip(result.person_ids, result.conf, strict=True):
+        parts = ", ".join(f"{name} {int((conf[part] > 0).sum())}/{part.stop - part.start}"
+                          for name, part in PART_SLICES.items())
+        lines.append(f"  person {person_id}: {parts} keypoints detected")
+    return lines
+
+
+def _read_image(path: Path):
+    """Colour (EXIF orientation applied) at the file's bit depth; ValueError when it cannot be read."""
+    import cv2
+
+    if not path.is_file():
+        raise ValueError("no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise ValueError("not an image OpenCV can read")
+    return image
+
+
+def run_keypoints(args: argparse.Namespace) -> int:
+    """Exit code 0 if every image was processed, 1 if some could not be read, 2 if none could."""
+    import cv2
+
+    from pose3d_ros.keypoints2d import create_detector, draw_keypoints
+
+    if args.draw is not None:
+        args.draw.mkdir(parents=True, exist_ok=True)
+    images, skipped = [], []
+    with create_detector(args.backend, **_detector_options(args, static_image_mode=True)) as detector:
+        for path in args.images:
+            try:
+                image = _read_image(path)
+                result = detector(image)
+            except ValueError as err:
+                log.error("skipping %s: %s", path, err)
+                skipped.append({"path": str(path), "error": str(err)})
+                continue
+            print(f"{path}: {len(result)} person(s), {result.image_size[0]}x{result.image_size[1]}")
+            print("\n".join(_summary(result)))
+            images.append({"path": str(path), **result.to_dict()})
+            if args.draw is not None:
+                cv2.imwrite(str(args.draw / f"{path.stem}_keypoints.png"), draw_keypoints(image, result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"backend": args.backend, "images": images, "skipped": skipped}))
+        print(f"wrote {args.json}")
+    print(f"{len(images)} image(s) processed, {len(skipped)} skipped")
+    return 0 if not skipped else 1 if images else 2
+
+
+def _frames(video: Path, count: int):
+    """``count`` frames of ``video``, replaying it from the start when it runs out."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise ValueError(f"cannot open video {video}")
+    try:
+        produced = 0
+        while produced < count:
+            ok, frame = capture.read()
+            if not ok:
+                if produced == 0:
+                    raise ValueError(f"no frames could be read from {video}")
+                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                continue
+            produced += 1
+            yield frame
+    finally:
+        capture.release()
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Time MediaPipe and the whole stage on the same calls; the difference is the stage's own overhead."""
+    import numpy as np
+
+    from pose3d_ros.keypoints2d import create_detector
+
+    video = args.video or SHARED_VIDEO
+    if not video.is_file():
+        raise FileNotFoundError(f"video {video} not found; give one with --video PATH")
+    if args.frames < 1 or args.warmup < 0:
+        raise ValueError("--frames must be at least 1 and --warmup at least 0")
+    mediapipe_ms, stage_ms, people = [], [], []
+    with create_detector(args.backend, **_detector_options(args, static_image_mode=False)) as detector:
+        for index, frame in enumerate(_frames(video, args.warmup + args.frames)):
+            result = detector(frame, timestamp_s=index / 30.0)
+            if index >= args.warmup:
+                mediapipe_ms.append(1000 * detector.last_timing.mediapipe_s)
+                stage_ms.append(1000 * detector.last_timing.total_s)
+                people.append(len(result))
+        height, width = frame.shape[:2]
+    mediapipe_ms, stage_ms = np.array(mediapipe_ms), np.array(stage_ms)
+    overhead_ms = stage_ms - mediapipe_ms
+    report = {
+        "backend": args.backend, "video": str(video), "image_size": [width, height], "frames": args.frames,
+        "warmup": args.warmup, "mean_people": float(np.mean(people)),
+        "mediapipe_ms": {"mean": mediapipe_ms.mean(), "median": np.median(mediapipe_ms)},
+        "stage_ms": {"mean": stage_ms.mean(), "median": np.median(stage_ms)},
+        "overhead_ms": {"mean": overhead_ms.mean(), "median": np.median(overhead_ms), "max": overhead_ms.max()},
+        "overhead_fraction": overhead_ms.mean() / mediapipe_ms.mean(),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+    }
+    if args.backend == "holistic":
+        report["model_complexity"] = args.model_complexity
+    report = json.loads(json.dumps(report, default=float))
+    print(f"2D stage ({args.backend}) on {video.name} {width}x{height}, {args.frames} frames after {args.warmup} "
+          f"warm-up, {report['mean_people']:.2f} people per frame")
+    print(f"  MediaPipe alone : {report['mediapipe_ms']['mean']:7.2f} ms/frame (median "
+          f"{report['mediapipe_ms']['median']:.2f})")
+    print(f"  whole 2D stage  : {report['stage_ms']['mean']:7.2f} ms/frame (median {report['stage_ms']['median']:.2f})")
+    print(f"  stage overhead  : {report['overhead_ms']['mean']:7.2f} ms/frame = "
+          f"{100 * report['overhead_fraction']:.1f} % of MediaPipe's time (target < 10 %)")
+    if report["overhead_fraction"] >= 0.10:
+        log.warning("the stage's overhead exceeds 10 %% of MediaPipe's time")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
