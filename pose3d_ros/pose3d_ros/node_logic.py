@@ -34,6 +34,8 @@ class Parameter:
         return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
 
 
+_AUTOSTART = Parameter("autostart", False, "Configure and activate by itself at start-up (for ros2 run; the launch "
+                       "files drive the lifecycle and leave this false)")
 _QOS_PARAMETERS = (
     Parameter("qos.reliability", "best_effort", "Reliability of the input subscriptions: best_effort (sensor "
               "data; also matches reliable publishers) or reliable (matches only reliable publishers)",
@@ -63,6 +65,7 @@ _HRI_PARAMETERS = (
 
 PARAMETERS: dict[str, tuple[Parameter, ...]] = {
     "keypoints2d_node": (
+        _AUTOSTART,
         Parameter("backend", "holistic", "2D backend: holistic (one person, models bundled with mediapipe) or "
                   "tasks (several people, needs MediaPipe .task model files)", ("holistic", "tasks")),
         Parameter("model_dir", "", "Folder of the MediaPipe .task models (tasks backend only)"),
@@ -80,6 +83,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS,
     ),
     "lifter_node": (
+        _AUTOSTART,
         Parameter("weights", "", "Lifter weights (.safetensors with its .json); empty = the shipped "
                   "wholebody133 SemGAN"),
         Parameter("device", "auto", "auto (CUDA when available), cuda, cuda:N or cpu; CUDA falls back to the CPU "
@@ -94,6 +98,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "temporal_node": (
+        _AUTOSTART,
         Parameter("weights", "", "Temporal model weights; empty = the shipped 3D-UGCN"),
         Parameter("device", "auto", "auto, cuda, cuda:N or cpu; CUDA falls back to the CPU with a warning"),
         Parameter("window", 0, "Frames in the refiner's window; 0 = the model's own"),
@@ -104,6 +109,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "video_source_node": (
+        _AUTOSTART,
         Parameter("source", "", "Video file path, or a webcam index such as 0"),
         Parameter("fps", 0.0, "Publishing rate; 0 = the video's own frame rate (30 for webcams that report none)"),
         Parameter("loop", False, "Start the video again at its end (otherwise the node stops publishing)"),
@@ -371,6 +377,43 @@ def undistort_keypoints(kp2d: np.ndarray, K: np.ndarray, distortion: Any, model:
     else:
         raise ValueError(f"distortion model {model!r} is not supported; supported: {', '.join(SUPPORTED_DISTORTION)}")
     return out.reshape(kp2d.shape).astype(np.float32)
+
+
+class CameraInfoWatch:
+    """Decides, per image, whether to wait for CameraInfo, use it, or go on without it after a warning.
+
+    ``image(now)`` returns "with_info" while CameraInfo keeps arriving (at most ``timeout_s`` old), "wait" during
+    the first ``timeout_s`` without any, then "without_info"; ``warning`` holds a message the first time it
+    gives up, for the node to log once (again after CameraInfo came back and stopped).
+    """
+
+    def __init__(self, timeout_s: float):
+        if timeout_s < 0:
+            raise ValueError("camera_info_timeout_s must be >= 0")
+        self.timeout_s = timeout_s
+        self._since: float | None = None
+        self._last_info: float | None = None
+        self._warned = False
+        self.warning: str | None = None
+
+    def info(self, now: float) -> None:
+        self._last_info = now
+        self._warned = False
+
+    def image(self, now: float) -> str:
+        self.warning = None
+        if self._since is None:
+            self._since = now
+        if self._last_info is not None and now - self._last_info <= self.timeout_s:
+            return "with_info"
+        waited_from = self._since if self._last_info is None else self._last_info
+        if now - waited_from < self.timeout_s:
+            return "wait"
+        if not self._warned:
+            self._warned = True
+            self.warning = (f"no CameraInfo for {self.timeout_s:g} s: going on without it (default intrinsics of "
+                            f"pose3d_ros.camera where 3D needs them); check the camera_info topic")
+        return "without_info"
 
 
 # --------------------------------------------------------------------------------------------------

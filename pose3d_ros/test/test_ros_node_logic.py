@@ -195,6 +195,17 @@ def test_undistort_keypoints_inverts_the_camera_distortion(model, distortion):
     np.testing.assert_allclose(out.reshape(-1, 2), ideal, atol=0.05)
 
 
+def test_camera_info_watch_waits_then_warns_once():
+    watch = node_logic.CameraInfoWatch(timeout_s=2.0)
+    assert watch.image(10.0) == "wait" and watch.image(11.9) == "wait" and watch.warning is None
+    assert watch.image(12.0) == "without_info" and "no CameraInfo for 2 s" in watch.warning
+    assert watch.image(12.1) == "without_info" and watch.warning is None  # warned once
+    watch.info(12.2)
+    assert watch.image(12.3) == "with_info" and watch.image(14.2) == "with_info"
+    # CameraInfo stopped: once it is older than the timeout, go on without it and warn again.
+    assert watch.image(14.3) == "without_info" and watch.warning is not None
+
+
 def test_undistort_without_distortion_or_with_unknown_model():
     kp = np.ones((1, 3, 2), np.float32)
     np.testing.assert_array_equal(undistort_keypoints(kp, np.eye(3), [0.0] * 5, "plumb_bob"), kp)
