@@ -1,0 +1,269 @@
+"""What every pose3d_ros node shares: lifecycle, parameters, QoS, diagnostics and the processing thread.
+
+Nodes are lifecycle nodes: models load on configure (slow, may fail cleanly), subscriptions exist only while
+active, publishers are lifecycle publishers. Subscription callbacks only put the newest message into a
+:class:`LatestSlot`; one worker thread processes it, so the executor stays free for lifecycle services and
+diagnostics, latency never builds up in a queue, and every skipped frame is counted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_updater import Updater
+from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
+from pose3d_ros.messages import MessageTypes
+from pose3d_ros.node_logic import (
+    PARAMETERS,
+    LatestSlot,
+    StageMonitor,
+    body_frame,
+    check_parameter,
+    hri_body_id,
+    qos_mismatch_hint,
+    qos_settings,
+)
+from pose3d_ros.skeleton import Layout
+
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
+_LEVELS = {0: DiagnosticStatus.OK, 1: DiagnosticStatus.WARN, 2: DiagnosticStatus.ERROR, 3: DiagnosticStatus.STALE}
+# Outputs: reliable (matches reliable and best-effort subscribers), newest message only.
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+
+
+def rclpy_message_types() -> MessageTypes:
+    """The classes rclpy generated, with array.array for numeric sequences (what their setters take in one copy)."""
+    from builtin_interfaces.msg import Duration, Time
+
+    from pose3d_ros_msgs.msg import Skeleton3D, Skeleton3DArray, WholeBody2D, WholeBody2DArray
+
+    return MessageTypes(WholeBody2D=WholeBody2D, WholeBody2DArray=WholeBody2DArray, Skeleton3D=Skeleton3D,
+                        Skeleton3DArray=Skeleton3DArray, Header=Header, Time=Time, Duration=Duration, Marker=Marker,
+                        MarkerArray=MarkerArray, Point=Point, Pose=Pose, Quaternion=Quaternion, Vector3=Vector3,
+                        ColorRGBA=ColorRGBA, sequences="array")
+
+
+class PipelineNode(LifecycleNode):
+    """Lifecycle skeleton of a stage; subclasses fill in configure/activate/process/release."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind  # the key of PARAMETERS, whatever name the node was given
+        for spec in PARAMETERS[kind]:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
+        self.types = rclpy_message_types()
+        self.monitor: StageMonitor | None = None
+        self.slot = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._subscriptions: list[Any] = []
+        self.updater = Updater(self)
+        self.updater.setHardwareID(kind)
+        self.updater.add(f"{kind} stage", self._diagnose)
+
+    # ------------------------------------------------------------------ parameters, QoS, diagnostics
+
+    def param(self, name: str) -> Any:
+        return check_parameter(self.kind, name, self.get_parameter(name).value)
+
+    def input_qos(self) -> QoSProfile:
+        settings = qos_settings(self.param("qos.reliability"), self.param("qos.depth"))
+        reliability = (ReliabilityPolicy.RELIABLE if settings.reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.depth, reliability=reliability,
+                          durability=DurabilityPolicy.VOLATILE)
+
+    def qos_events(self, topic: str) -> SubscriptionEventCallbacks:
+        """Event callbacks that say clearly why a publisher on ``topic`` is not heard."""
+        def incompatible(event: Any) -> None:
+            policy = qos_policy_name_from_kind(event.last_policy_kind)
+            hint = qos_mismatch_hint(str(policy), self.param("qos.reliability"))
+            self.get_logger().error(
+                f"a publisher on '{self.resolve_topic_name(topic)}' offers QoS incompatible with this subscription "
+                f"({event.total_count} so far, policy {policy}): {hint}")
+        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
+
+    def _diagnose(self, stat: Any) -> Any:
+        if self.monitor is None:
+            stat.summary(DiagnosticStatus.OK, "unconfigured")
+            return stat
+        report = self.monitor.report(active=self._running)
+        stat.summary(_LEVELS[report.level], report.message)
+        for key, value in report.values.items():
+            stat.add(key, value)
+        return stat
+
+    def marker_builder(self, layout: Layout) -> SkeletonMarkers | None:
+        if not self.param("markers.enabled"):
+            return None
+        style = MarkerStyle(bone_width=self.param("markers.bone_width"),
+                            joint_diameter=self.param("markers.joint_diameter"),
+                            lifetime_s=self.param("markers.lifetime_s"), min_alpha=self.param("markers.min_alpha"))
+        return SkeletonMarkers(self.types, layout, style)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            if self.kind != "video_source_node":
+                self.monitor = StageMonitor(window_s=self.param("diagnostics.window_s"),
+                                            max_latency_s=self.param("diagnostics.max_latency_s"),
+                                            max_drop_ratio=self.param("diagnostics.max_drop_ratio"),
+                                            stale_s=self.param("diagnostics.stale_s"))
+            self.configure()
+        except (ValueError, FileNotFoundError, ImportError, RuntimeError, OSError) as err:
+            self.get_logger().error(f"configuration failed: {err}")
+            self.release()
+            return TransitionCallbackReturn.FAILURE
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self.slot.reopen()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name=f"{self.kind}_worker", daemon=True)
+        self._worker.start()
+        try:
+            self._subscriptions = self.subscribe()
+        except (ValueError, RuntimeError) as err:
+            self.get_logger().error(f"activation failed: {err}")
+            self._stop()
+            return TransitionCallbackReturn.FAILURE
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        self.stopped()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._running:
+            self._stop()
+            self.stopped()
+        self.release()
+        return super().on_shutdown(state)
+
+    def _stop(self) -> None:
+        for subscription in self._subscriptions:
+            self.destroy_subscription(getattr(subscription, "sub", subscription))  # message_filters wraps one
+        self._subscriptions = []
+        self._running = False
+        self.slot.close()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+
+    # ------------------------------------------------------------------ processing thread
+
+    def enqueue(self, *messages: Any) -> None:
+        """Subscription side: hand the newest input to the worker (never blocks)."""
+        self.monitor.record_input()
+        if self.slot.put((time.monotonic(), messages)):
+            self.monitor.record_drop()
+
+    def _work(self) -> None:
+        while self._running:
+            item = self.slot.take(timeout=0.2)
+            if item is None:
+                continue
+            arrived, messages = item
+            try:
+                if self.process(*messages):
+                    self.monitor.record_output(time.monotonic() - arrived)
+            except Exception as err:  # noqa: BLE001 - a bad frame is logged and counted, never fatal
+                self.monitor.record_error(str(err))
+                self.get_logger().error(f"frame skipped: {err}", throttle_duration_sec=5.0)
+                self.get_logger().debug(traceback.format_exc())
+
+    # ------------------------------------------------------------------ for subclasses
+
+    def configure(self) -> None:
+        """Load models and create publishers (lifecycle publishers)."""
+
+    def subscribe(self) -> list:
+        """Create and return the subscriptions (on activate)."""
+        return []
+
+    def process(self, *messages: Any) -> bool:
+        """Handle one input in the worker thread; True when something was published."""
+        return False
+
+    def stopped(self) -> None:
+        """After deactivation (flush buffers, clear markers)."""
+
+    def release(self) -> None:
+        """Free models and publishers (cleanup, or a failed configure)."""
+
+
+class HriOutput:
+    """REP-155 output: tracked body ids and a ``body_<id>`` TF frame at each pelvis."""
+
+    def __init__(self, node: PipelineNode, layout: Layout):
+        try:
+            from hri_msgs.msg import IdsList
+        except ImportError as err:
+            raise ImportError("hri.enabled needs the hri_msgs package (apt install ros-$ROS_DISTRO-hri-msgs)") from err
+        from tf2_ros import TransformBroadcaster
+
+        self._ids_list = IdsList
+        self.layout = layout
+        self.publisher = node.create_lifecycle_publisher(IdsList, node.param("hri.tracked_topic"), OUTPUT_QOS)
+        self.broadcaster = TransformBroadcaster(node)
+
+    def publish(self, header: Any, person_ids: Any, positions: Any) -> None:
+        ids = [int(i) for i in person_ids]
+        self.publisher.publish(self._ids_list(header=header, ids=[hri_body_id(i) for i in ids]))
+        transforms = []
+        for person_id, pose in zip(ids, positions, strict=True):
+            frame = body_frame(pose, self.layout)
+            if frame is None:
+                continue
+            origin, quaternion = frame
+            transform = TransformStamped()
+            transform.header = header
+            transform.child_frame_id = f"body_{hri_body_id(person_id)}"
+            transform.transform.translation = Vector3(x=float(origin[0]), y=float(origin[1]), z=float(origin[2]))
+            transform.transform.rotation = Quaternion(x=float(quaternion[0]), y=float(quaternion[1]),
+                                                      z=float(quaternion[2]), w=float(quaternion[3]))
+            transforms.append(transform)
+        if transforms:
+            self.broadcaster.sendTransform(transforms)
+
+
+def run(node_class: type) -> None:
+    """Console-script entry: spin the node; with autostart, configure and activate it first."""
+    rclpy.init()
+    node = node_class()
+    try:
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

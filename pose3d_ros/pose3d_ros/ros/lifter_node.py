@@ -1,0 +1,131 @@
+"""lifter_node: WholeBody2DArray (+ CameraInfo) -> Skeleton3DArray in the camera's optical frame, + RViz markers.
+
+All people of a frame are lifted in one batch. CameraInfo is not paired by stamp: a camera's intrinsics do not
+change, so the newest one is used (pairing would drop frames whenever the 2D stage skips one); without any, the
+node waits ``camera_info_timeout_s``, then warns once and uses ``pose3d_ros.camera.default_intrinsics``.
+Keypoints are undistorted with CameraInfo's model first, since the lifter assumes a pinhole camera.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo
+
+from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.messages import skeleton3d_array, wholebody2d_to_numpy
+from pose3d_ros.node_logic import (
+    SUPPORTED_DISTORTION,
+    CameraInfoWatch,
+    camera_matrix,
+    device_fallback_warning,
+    undistort_keypoints,
+)
+from pose3d_ros.ros.base import OUTPUT_QOS, HriOutput, PipelineNode, run
+
+
+class LifterNode(PipelineNode):
+    def __init__(self) -> None:
+        super().__init__("lifter_node")
+        self.lifter: Any = None
+        self.camera_info: CameraInfo | None = None
+        self._warned_models: set[str] = set()
+        self._last_header: Any = None
+
+    def configure(self) -> None:
+        from pose3d_ros.lifting import Lifter
+
+        device = self.param("device")
+        self.lifter = Lifter.load(self.param("weights") or None, device=device, flip_test=self.param("flip_test"),
+                                  conf_threshold=self.param("conf_threshold"))
+        warning = device_fallback_warning(device, str(self.lifter.device))
+        if warning:
+            self.get_logger().warning(warning)
+        self.layout = self.lifter.layout
+        self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
+        self.skeletons_pub = self.create_lifecycle_publisher(self.types.Skeleton3DArray, "skeletons3d", OUTPUT_QOS)
+        self.markers = self.marker_builder(self.layout)
+        self.markers_pub = (self.create_lifecycle_publisher(self.types.MarkerArray, "~/markers", OUTPUT_QOS)
+                            if self.markers else None)
+        self.hri = HriOutput(self, self.layout) if self.param("hri.enabled") else None
+        self.get_logger().info(f"lifter ({self.layout.name}) on {self.lifter.device}")
+
+    def subscribe(self) -> list:
+        qos = self.input_qos()
+        return [
+            self.create_subscription(self.types.WholeBody2DArray, "keypoints2d", self._on_keypoints, qos,
+                                     event_callbacks=self.qos_events("keypoints2d")),
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos,
+                                     event_callbacks=self.qos_events("camera_info")),
+        ]
+
+    def _on_camera_info(self, info: CameraInfo) -> None:
+        self.camera_info = info
+        self.watch.info(time.monotonic())
+
+    def _on_keypoints(self, msg: Any) -> None:
+        decision = self.watch.image(time.monotonic())
+        if self.watch.warning:
+            self.get_logger().warning(self.watch.warning)
+        if decision != "wait":
+            self.enqueue(msg)
+
+    def _intrinsics(self, frame: Any) -> Any:
+        """K for this frame's keypoints, undistorting them when CameraInfo has a distortion model."""
+        info = self.camera_info
+        if info is None:
+            return default_intrinsics(*frame.image_size), frame.kp2d
+        K, defaulted = camera_matrix(info.k, info.width, info.height)
+        if defaulted:
+            return K, frame.kp2d
+        kp2d = frame.kp2d
+        if self.param("undistort") and any(info.d):
+            if info.distortion_model in SUPPORTED_DISTORTION:
+                kp2d = undistort_keypoints(kp2d, K, info.d, info.distortion_model)
+            elif info.distortion_model not in self._warned_models:
+                self._warned_models.add(info.distortion_model)
+                self.get_logger().warning(f"distortion model {info.distortion_model!r} is not supported; keypoints "
+                                          f"are lifted as if undistorted")
+        return K, kp2d
+
+    def process(self, msg: Any) -> bool:
+        frame = wholebody2d_to_numpy(msg, layout=self.layout.name)
+        header = msg.header
+        if self.param("camera_frame"):
+            header.frame_id = self.param("camera_frame")
+        if len(frame.person_ids):
+            K, kp2d = self._intrinsics(frame)
+            result = self.lifter.lift(kp2d, frame.conf, K)
+            positions, error, status = result.positions, result.error, result.status
+        else:
+            positions = np.zeros((0, self.layout.num_joints, 3), np.float32)
+            error, status = frame.conf, frame.conf.astype(np.uint8)  # (0, J) like the rest
+        self.skeletons_pub.publish(skeleton3d_array(self.types, header, positions, frame.conf, error, status,
+                                                    frame.person_ids, self.layout))
+        if self.markers is not None:
+            self.markers_pub.publish(self.markers.update(header, positions, frame.conf, status, frame.person_ids))
+        if self.hri is not None:
+            self.hri.publish(header, frame.person_ids, positions)
+        self._last_header = header
+        return True
+
+    def stopped(self) -> None:
+        if self.markers is not None and self._last_header is not None:
+            self.markers_pub.publish(self.markers.clear(self._last_header))
+
+    def release(self) -> None:
+        self.lifter = None
+        self.camera_info = None
+        for name in ("skeletons_pub", "markers_pub"):
+            publisher = getattr(self, name, None)
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+            setattr(self, name, None)
+        self.markers = None
+        self.hri = None
+
+
+def main() -> None:
+    run(LifterNode)

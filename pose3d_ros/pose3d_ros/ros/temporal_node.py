@@ -1,0 +1,87 @@
+"""temporal_node: Skeleton3DArray -> refined Skeleton3DArray (per-joint REFINED / FILLED status), + markers.
+
+Runs the streaming 3D-UGCN refiner: each person's recent frames form a window, occluded joints and short gaps
+are filled, and refined poses come out ``lookahead`` frames late, stamped with their own input stamp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pose3d_ros.messages import make_header, skeleton3d_array, skeleton3d_to_numpy, stamp_ns
+from pose3d_ros.node_logic import TemporalFrames, device_fallback_warning
+from pose3d_ros.ros.base import OUTPUT_QOS, HriOutput, PipelineNode, run
+from pose3d_ros.skeleton import WHOLEBODY133, get_layout
+
+
+class TemporalNode(PipelineNode):
+    def __init__(self) -> None:
+        super().__init__("temporal_node")
+        self.frames: TemporalFrames | None = None
+
+    def configure(self) -> None:
+        from pose3d_ros.temporal import StreamingRefiner
+
+        device = self.param("device")
+        sizes = {name: self.param(name) for name in ("window", "lookahead", "max_gap") if self.param(name) > 0}
+        refiner = StreamingRefiner.load(self.param("weights") or None, device=device, **sizes)
+        resolved = getattr(refiner, "device", device)
+        warning = device_fallback_warning(device, str(resolved))
+        if warning:
+            self.get_logger().warning(warning)
+        layout = getattr(refiner, "layout", WHOLEBODY133)
+        self.layout = get_layout(layout) if isinstance(layout, str) else layout
+        self.frames = TemporalFrames(refiner, self.layout.num_joints)
+        self.skeletons_pub = self.create_lifecycle_publisher(self.types.Skeleton3DArray, "skeletons3d_refined",
+                                                             OUTPUT_QOS)
+        self.markers = self.marker_builder(self.layout)
+        self.markers_pub = (self.create_lifecycle_publisher(self.types.MarkerArray, "~/markers", OUTPUT_QOS)
+                            if self.markers else None)
+        self.hri = HriOutput(self, self.layout) if self.param("hri.enabled") else None
+        self.get_logger().info(f"temporal refiner ({self.layout.name}) on {resolved}")
+
+    def subscribe(self) -> list:
+        return [self.create_subscription(self.types.Skeleton3DArray, "skeletons3d", self.enqueue, self.input_qos(),
+                                         event_callbacks=self.qos_events("skeletons3d"))]
+
+    def process(self, msg: Any) -> bool:
+        frame = skeleton3d_to_numpy(msg, layout=self.layout.name)
+        refined = self.frames.push(stamp_ns(msg.header), msg.header.frame_id, frame.person_ids, frame.positions,
+                                   frame.confidence, frame.error, frame.status)
+        self._publish(refined)
+        return bool(refined)
+
+    def _publish(self, refined: list) -> None:
+        for out in refined:
+            header = make_header(self.types, out.stamp_ns, out.frame_id)
+            self.skeletons_pub.publish(skeleton3d_array(self.types, header, out.positions, out.confidence,
+                                                        out.error, out.status, out.person_ids, self.layout))
+            if self.markers is not None:
+                self.markers_pub.publish(self.markers.update(header, out.positions, out.confidence, out.status,
+                                                             out.person_ids))
+            if self.hri is not None:
+                self.hri.publish(header, out.person_ids, out.positions)
+
+    def stopped(self) -> None:
+        """Publish what the refiner still holds, then remove the markers."""
+        if self.frames is None:
+            return
+        refined = self.frames.flush()
+        self._publish(refined)
+        if self.markers is not None and refined:
+            self.markers_pub.publish(self.markers.clear(make_header(self.types, refined[-1].stamp_ns,
+                                                                    refined[-1].frame_id)))
+
+    def release(self) -> None:
+        self.frames = None
+        for name in ("skeletons_pub", "markers_pub"):
+            publisher = getattr(self, name, None)
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+            setattr(self, name, None)
+        self.markers = None
+        self.hri = None
+
+
+def main() -> None:
+    run(TemporalNode)
