@@ -15,6 +15,7 @@ import sys
 
 COMMAND_MODULES = (
     "pose3d_ros.keypoints2d.commands",
+    "pose3d_ros.pipeline.commands",
 )
 
 GROUP_HELP = {

@@ -11,9 +11,9 @@ from pose3d_ros.pipeline.sources import (
     BagSource,
     IntrinsicsOverride,
     VideoFileSource,
+    camera_from_camera_info,
     image_from_compressed,
     image_from_ros,
-    intrinsics_from_camera_info,
     open_source,
 )
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -109,12 +109,18 @@ def test_compressed_jpeg_round_trip():
 # ---- intrinsics -----------------------------------------------------------------------------------
 
 
-def test_camera_info_intrinsics_and_rescaling():
+def test_camera_info_intrinsics_distortion_and_rescaling():
     K = np.array([[500.0, 0, 320], [0, 510, 240], [0, 0, 1]])
-    np.testing.assert_allclose(intrinsics_from_camera_info(camera_info(K, 640, 480), 640, 480), K)
-    half = intrinsics_from_camera_info(camera_info(K, 640, 480), 320, 240)  # the image was downscaled by 2
-    np.testing.assert_allclose(half, [[250, 0, 160], [0, 255, 120], [0, 0, 1]])
-    assert intrinsics_from_camera_info(camera_info(np.zeros((3, 3)), 640, 480), 640, 480) is None  # uncalibrated
+    camera = camera_from_camera_info(camera_info(K, 640, 480), 640, 480)
+    np.testing.assert_allclose(camera.K, K)
+    assert camera.distortion is None  # all-zero coefficients: an ideal pinhole image
+    half = camera_from_camera_info(camera_info(K, 640, 480), 320, 240)  # the image was downscaled by 2
+    np.testing.assert_allclose(half.K, [[250, 0, 160], [0, 255, 120], [0, 0, 1]])
+    assert camera_from_camera_info(camera_info(np.zeros((3, 3)), 640, 480), 640, 480) is None  # uncalibrated
+    distorted = camera_info(K, 640, 480)
+    distorted.d = np.array([-0.2, 0.05, 0.0, 0.0, 0.0])
+    camera = camera_from_camera_info(distorted, 640, 480)
+    assert camera.distortion_model == "plumb_bob" and camera.distortion[0] == -0.2
 
 
 def test_intrinsics_override():

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from .sources import Frame, FrameSource, IntrinsicsOverride
+from .sources import CameraModel, Frame, FrameSource, IntrinsicsOverride
 
 WIDTH, HEIGHT = 960, 540
 FOCAL_PX = 700.0
@@ -211,8 +211,7 @@ class DemoSource(FrameSource):
         self.frame_count = int(round(seconds * FPS))
 
     def __iter__(self) -> Iterator[Frame]:
-        K = demo_intrinsics()
+        camera = self._camera(WIDTH, HEIGHT, CameraModel(demo_intrinsics()))
         for index in range(self.frame_count):
             t = index / FPS
-            yield Frame(index, round(t * 1e9), render_demo_frame(t), self._intrinsics(WIDTH, HEIGHT, K),
-                        "demo_camera_optical_frame")
+            yield Frame(index, round(t * 1e9), render_demo_frame(t), camera, "demo_camera_optical_frame")

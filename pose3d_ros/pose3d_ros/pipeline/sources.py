@@ -17,12 +17,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pose3d_ros.camera import default_intrinsics
+
 LOG = logging.getLogger(__name__)
 
 DEFAULT_FRAME_ID = "camera_optical_frame"
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A camera as the lift step needs it: intrinsics and, from a CameraInfo, the raw image's lens distortion."""
+
+    K: np.ndarray
+    """(3, 3) float64."""
+    distortion: np.ndarray | None = None
+    """CameraInfo.d, or None for an ideal pinhole image."""
+    distortion_model: str = ""
 
 
 @dataclass
@@ -35,10 +48,13 @@ class Frame:
     """Timestamp in nanoseconds: header stamp for bags, index / fps for video files, capture time for webcams."""
     image: np.ndarray
     """(H, W, 3) uint8, BGR (OpenCV order)."""
-    K: np.ndarray
-    """(3, 3) float64 intrinsics of the image."""
+    camera: CameraModel
     frame_id: str
     """The camera's optical frame (x right, y down, z forward), used as header.frame_id of every output."""
+
+    @property
+    def K(self) -> np.ndarray:
+        return self.camera.K
 
     @property
     def stamp_s(self) -> float:
@@ -73,13 +89,6 @@ class IntrinsicsOverride:
         return K
 
 
-def default_intrinsics(width: int, height: int) -> np.ndarray:
-    """The documented default camera of a stream without CameraInfo (owned by pose3d_ros.camera)."""
-    from pose3d_ros.camera import default_intrinsics as camera_default
-
-    return np.asarray(camera_default(width, height), dtype=np.float64)
-
-
 class FrameSource:
     """Base of all sources: iterate to get frames; ``close()`` releases the device or file."""
 
@@ -108,12 +117,15 @@ class FrameSource:
         self.skipped += 1
         LOG.warning("%s: skipping frame %d: %s", self.description, index, reason)
 
-    def _intrinsics(self, width: int, height: int, stream_K: np.ndarray | None = None) -> np.ndarray:
-        if stream_K is None:
+    def _camera(self, width: int, height: int, stream: CameraModel | None = None) -> CameraModel:
+        """The stream's camera (or the default one for the image size) with the command-line values applied."""
+        if stream is None:
             if (width, height) not in self._default_K:
                 self._default_K[(width, height)] = default_intrinsics(width, height)
-            stream_K = self._default_K[(width, height)]
-        return stream_K if self.intrinsics.empty else self.intrinsics.apply(stream_K)
+            stream = CameraModel(self._default_K[(width, height)])
+        if self.intrinsics.empty:
+            return stream
+        return CameraModel(self.intrinsics.apply(stream.K), stream.distortion, stream.distortion_model)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,8 +169,7 @@ class VideoFileSource(FrameSource):
                 return
             failures = 0
             height, width = image.shape[:2]
-            yield Frame(index, round(index * 1e9 / self.fps), image, self._intrinsics(width, height),
-                        DEFAULT_FRAME_ID)
+            yield Frame(index, round(index * 1e9 / self.fps), image, self._camera(width, height), DEFAULT_FRAME_ID)
             index += 1
 
     def close(self) -> None:
@@ -198,7 +209,7 @@ class WebcamSource(FrameSource):
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             height, width = image.shape[:2]
-            yield Frame(index, stamp_ns, image, self._intrinsics(width, height), DEFAULT_FRAME_ID)
+            yield Frame(index, stamp_ns, image, self._camera(width, height), DEFAULT_FRAME_ID)
             index += 1
 
     def close(self) -> None:
@@ -269,8 +280,9 @@ def image_from_compressed(msg) -> np.ndarray:
     return image
 
 
-def intrinsics_from_camera_info(msg, width: int, height: int) -> np.ndarray | None:
-    """K of a sensor_msgs/CameraInfo, rescaled when the image is a resized version of the calibrated one.
+def camera_from_camera_info(msg, width: int, height: int) -> CameraModel | None:
+    """K and distortion of a sensor_msgs/CameraInfo; K is rescaled when the image is a resized version of the
+    calibrated one (distortion coefficients act on normalised coordinates and stay as they are).
 
     Returns None for an uncalibrated CameraInfo (all-zero K), as camera drivers publish without calibration.
     """
@@ -279,9 +291,11 @@ def intrinsics_from_camera_info(msg, width: int, height: int) -> np.ndarray | No
         return None
     info_w, info_h = int(msg.width), int(msg.height)
     if info_w > 0 and info_h > 0 and (info_w, info_h) != (width, height):
-        scale = np.diag([width / info_w, height / info_h, 1.0])
-        K = scale @ K
-    return K
+        K = np.diag([width / info_w, height / info_h, 1.0]) @ K
+    distortion = np.asarray(msg.d, dtype=np.float64).reshape(-1)
+    if not distortion.size or not np.any(distortion):
+        return CameraModel(K)
+    return CameraModel(K, distortion, str(msg.distortion_model))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -402,8 +416,8 @@ class BagSource(FrameSource):
             height, width = image.shape[:2]
             stamp = msg.header.stamp
             stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec or bag_stamp_ns
-            stream_K = intrinsics_from_camera_info(camera_info, width, height) if camera_info is not None else None
-            yield Frame(index, stamp_ns, image, self._intrinsics(width, height, stream_K),
+            stream = camera_from_camera_info(camera_info, width, height) if camera_info is not None else None
+            yield Frame(index, stamp_ns, image, self._camera(width, height, stream),
                         msg.header.frame_id or DEFAULT_FRAME_ID)
             index += 1
 

@@ -1,0 +1,97 @@
+"""``pose3d run``: the whole pipeline on a video, a webcam, a rosbag2 / MCAP recording or the demo clip."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+LOG = logging.getLogger("pose3d.run")
+
+DEFAULT_OUT = Path("pose3d_out")
+
+
+def register(add_command) -> None:
+    parser = add_command(
+        "run", run_command,
+        "run the pipeline (2D keypoints -> 3D lifting -> temporal refinement) on a video file, a webcam, a rosbag2 "
+        "folder or .mcap file, or 'demo'; writes skeletons.npz, pose3d.mcap and optionally render.mp4")
+    source = parser.add_argument_group("input")
+    source.add_argument("--source", metavar="SRC",
+                        help="video file, webcam index (0, 1, ...), rosbag2 folder, .mcap/.db3 file, or 'demo' "
+                             "(a synthetic clip made on the fly); default: webcam 0")
+    source.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (default: the whole source; "
+                        "Ctrl-C also stops cleanly)")
+    source.add_argument("--image-topic", metavar="T", help="recordings: sensor_msgs/Image or CompressedImage topic "
+                        "(default: the only image topic)")
+    source.add_argument("--camera-info-topic", metavar="T", help="recordings: sensor_msgs/CameraInfo topic (default: "
+                        "<image namespace>/camera_info, or the only one)")
+    for name in ("fx", "fy", "cx", "cy"):
+        source.add_argument(f"--{name}", type=float, metavar="PX",
+                            help=f"intrinsics {name} in pixels, replacing the CameraInfo's or the default's")
+
+    stages = parser.add_argument_group(
+        "stages", "the nodes' parameters (docs/ros.md); each flag given replaces the --params-file value")
+    stages.add_argument("--params-file", type=Path, metavar="YAML",
+                        help="ROS 2 parameter file of the nodes (e.g. the package's config/pipeline.yaml): the "
+                             "keypoints2d_node, lifter_node and temporal_node sections (default: their defaults)")
+    stages.add_argument("--device", help="auto | cpu | cuda[:N] for the lifter and the refiner (default: auto)")
+    stages.add_argument("--no-temporal", action="store_true", help="skip the temporal stage (raw lifter output only)")
+    stages.add_argument("--backend", choices=("holistic", "tasks"),
+                        help="2D stage: MediaPipe Holistic (one person, bundled; the default) or Tasks (several "
+                             "people, needs .task model files)")
+    stages.add_argument("--model-complexity", type=int, choices=(0, 1, 2),
+                        help="holistic: pose model size (only 1 is bundled with mediapipe)")
+    stages.add_argument("--model-dir", type=Path, metavar="DIR", help="tasks: folder holding the .task model files")
+    stages.add_argument("--max-people", type=int, metavar="N", help="tasks: most people per image (default: 4)")
+    stages.add_argument("--lifter-weights", type=Path, metavar="FILE",
+                        help="lifter .safetensors (default: the shipped one)")
+    stages.add_argument("--refiner-weights", type=Path, metavar="FILE",
+                        help="temporal .safetensors (default: the shipped one)")
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help=f"output folder (default: ./{DEFAULT_OUT}); existing outputs in it are replaced")
+    output.add_argument("--render", action="store_true", help="also write DIR/render.mp4 (2D overlay | 3D view)")
+    output.add_argument("--write-images", action="store_true",
+                        help="also record the images (JPEG CompressedImage) in pose3d.mcap")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def settings_from_args(args: argparse.Namespace):
+    """The nodes' parameters: defaults, then --params-file, then the flags that were given."""
+    from .core import PipelineSettings
+
+    settings = (PipelineSettings.defaults() if args.params_file is None
+                else PipelineSettings.from_params_file(args.params_file))
+    flags = {
+        "keypoints2d": {"backend": args.backend, "model_complexity": args.model_complexity,
+                        "model_dir": None if args.model_dir is None else str(args.model_dir),
+                        "max_people": args.max_people},
+        "lifter": {"device": args.device, "weights": None if args.lifter_weights is None else str(args.lifter_weights)},
+        "temporal": {"device": args.device,
+                     "weights": None if args.refiner_weights is None else str(args.refiner_weights)},
+    }
+    for stage, values in flags.items():
+        settings = settings.replace(stage, **{name: value for name, value in values.items() if value is not None})
+    return settings.without_temporal() if args.no_temporal else settings
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from .core import PosePipeline
+    from .run import run
+    from .sources import IntrinsicsOverride, open_source
+
+    intrinsics = IntrinsicsOverride(args.fx, args.fy, args.cx, args.cy)
+    if args.source is None:
+        LOG.info("no --source given: using webcam 0 (give --source VIDEO|BAG|demo for a file)")
+    with open_source(args.source, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
+                     intrinsics=intrinsics) as source:
+        with PosePipeline(settings_from_args(args)) as pipeline:
+            summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
+                          write_images=args.write_images, progress=not args.no_progress)
+    print(summary.text())
+    if summary.frames == 0:
+        LOG.error("no frame could be read from %s", summary.source)
+        return 1
+    return 0

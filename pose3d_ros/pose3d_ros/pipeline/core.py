@@ -1,0 +1,230 @@
+"""The three stages composed in one process, with the ROS graph's parameters and step semantics.
+
+The ROS graph runs the stages in three nodes (keypoints2d -> lifter -> temporal); ``pose3d run`` runs them here.
+Both take the same parameters (the ``keypoints2d_node``, ``lifter_node`` and ``temporal_node`` sections of
+config/pipeline.yaml, defaults from :data:`pose3d_ros.node_logic.PARAMETERS`) and call the same steps:
+
+* 2D: ``create_detector(backend, ...)(image, timestamp_s=stamp)`` -> Keypoints2D;
+* lift: :func:`lift_keypoints` -- undistort the keypoints with the CameraInfo's distortion (``undistort``), lift
+  them, place them in the camera frame -> a raw :class:`SkeletonFrame` (one Skeleton3DArray);
+* temporal: :class:`pose3d_ros.node_logic.TemporalFrames` around the ``StreamingRefiner`` -> refined frames,
+  released ``lookahead`` frames later and grouped by stamp exactly as the temporal node publishes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose3d_ros.node_logic import PARAMETERS, check_parameter, parameter_defaults, undistort_keypoints
+from pose3d_ros.skeleton import get_layout
+
+from .sources import CameraModel
+
+LOG = logging.getLogger(__name__)
+
+NODES = {"keypoints2d": "keypoints2d_node", "lifter": "lifter_node", "temporal": "temporal_node"}
+
+
+@dataclass(frozen=True)
+class SkeletonFrame:
+    """The 3D skeletons of one camera frame: the content of a Skeleton3DArray.
+
+    Same fields as :class:`pose3d_ros.node_logic.RefinedFrame` (which the temporal stage returns), so raw and
+    refined frames are used alike.
+    """
+
+    stamp_ns: int
+    frame_id: str
+    person_ids: np.ndarray
+    """(P,) int64."""
+    positions: np.ndarray
+    """(P, J, 3) float32 metres, camera optical frame."""
+    confidence: np.ndarray
+    """(P, J) float32, the 2D confidence each joint was lifted from."""
+    error: np.ndarray
+    """(P, J) float32, the lifter's predicted error in metres."""
+    status: np.ndarray
+    """(P, J) uint8 :class:`~pose3d_ros.skeleton.JointStatus`."""
+
+
+def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, conf: np.ndarray,
+                   person_ids: np.ndarray, camera: CameraModel, undistort: bool = True) -> SkeletonFrame:
+    """The lifter step: P people's 2D keypoints (raw image pixels) -> their 3D skeletons in the camera frame.
+
+    With ``undistort`` and a camera with distortion, the keypoints are first moved to the ideal pinhole image
+    of K, which is what the lifter assumes (the 2D messages keep the raw pixels).
+    """
+    if undistort and camera.distortion is not None and len(kp2d):
+        kp2d = undistort_keypoints(kp2d, camera.K, camera.distortion, camera.distortion_model)
+    result = lifter.lift(kp2d, conf, camera.K)
+    return SkeletonFrame(int(stamp_ns), frame_id, np.asarray(person_ids, np.int64), result.positions,
+                         np.asarray(conf, np.float32), result.error, result.status)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------------
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat.update(_flatten(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Parameters of the three stages, by stage ("keypoints2d", "lifter", "temporal"), named as the nodes' ones.
+
+    Start from :meth:`defaults` or :meth:`from_params_file` and change values with :meth:`replace`; every value
+    is checked against the nodes' parameter list. ``temporal_enabled`` False runs without the temporal stage.
+    """
+
+    keypoints2d: dict[str, Any]
+    lifter: dict[str, Any]
+    temporal: dict[str, Any]
+    temporal_enabled: bool = True
+
+    @classmethod
+    def defaults(cls) -> PipelineSettings:
+        return cls(**{stage: parameter_defaults(node) for stage, node in NODES.items()})
+
+    @classmethod
+    def from_params_file(cls, path: Path) -> PipelineSettings:
+        """Settings from a ROS 2 parameter file (config/pipeline.yaml or a copy): the three nodes' sections."""
+        from ruamel.yaml import YAML, YAMLError
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"parameter file {path} does not exist")
+        try:
+            content = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+        except YAMLError as err:
+            raise ValueError(f"{path} is not valid YAML: {err}") from err
+        settings = cls.defaults()
+        for stage, node in NODES.items():
+            section = content.get(node, {}) or {}
+            parameters = section.get("ros__parameters", {}) if isinstance(section, dict) else None
+            if not isinstance(parameters, dict):
+                raise ValueError(f"{path}: {node} must hold a ros__parameters mapping")
+            settings = settings.replace(stage, **_flatten(parameters))
+        return settings
+
+    def replace(self, stage: str, **values: Any) -> PipelineSettings:
+        """A copy with some parameters of one stage changed (checked like the node checks them)."""
+        if stage not in NODES:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(NODES)}")
+        node = NODES[stage]
+        known = {p.name for p in PARAMETERS[node]}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{node} has no parameter {', '.join(unknown)}")
+        updated = dict(getattr(self, stage))
+        updated.update({name: check_parameter(node, name, value) for name, value in values.items()})
+        return PipelineSettings(**{**self.__dict__, stage: updated})
+
+    def without_temporal(self) -> PipelineSettings:
+        return PipelineSettings(self.keypoints2d, self.lifter, self.temporal, temporal_enabled=False)
+
+    def detector_options(self) -> tuple[str, dict[str, Any]]:
+        """``create_detector`` backend and options, from the keypoints2d parameters."""
+        p = self.keypoints2d
+        common = {"min_detection_confidence": p["min_detection_confidence"],
+                  "min_tracking_confidence": p["min_tracking_confidence"]}
+        if p["backend"] == "holistic":
+            return "holistic", {"model_complexity": p["model_complexity"], **common}
+        return "tasks", {"model_dir": p["model_dir"] or None, "max_people": p["max_people"], **common}
+
+    def refiner_options(self) -> dict[str, Any]:
+        """``StreamingRefiner.load`` keywords; a 0 (the model's default) is left out."""
+        p = self.temporal
+        return {"weights": p["weights"] or None, "device": p["device"],
+                **{name: p[name] for name in ("window", "lookahead", "max_gap") if p[name]}}
+
+
+# --------------------------------------------------------------------------------------------------
+# The composed pipeline
+# --------------------------------------------------------------------------------------------------
+
+
+class PosePipeline:
+    """The three stages in one process: ``detect`` -> ``lift`` -> ``refine``; ``finish`` at the end of a stream.
+
+    Loads the models the settings name (the shipped ones by default) on the settings' device; ``detector``,
+    ``lifter`` and ``refiner`` replace them with already-loaded ones (any objects with the same methods).
+    """
+
+    def __init__(self, settings: PipelineSettings | None = None, *, detector: Any = None, lifter: Any = None,
+                 refiner: Any = None) -> None:
+        from pose3d_ros.node_logic import TemporalFrames
+
+        self.settings = settings = settings or PipelineSettings.defaults()
+        if lifter is None:
+            from pose3d_ros.lifting import Lifter
+
+            parameters = settings.lifter
+            lifter = Lifter.load(parameters["weights"] or None, device=parameters["device"],
+                                 flip_test=parameters["flip_test"], conf_threshold=parameters["conf_threshold"])
+        self.lifter = lifter
+        self.layout = get_layout(lifter.layout.name)
+        self.refiner = None
+        self.temporal = None
+        if settings.temporal_enabled:
+            if refiner is None:
+                from pose3d_ros.temporal import StreamingRefiner
+
+                options = settings.refiner_options()
+                refiner = StreamingRefiner.load(options.pop("weights"), **options)
+            self.refiner = refiner
+            self.temporal = TemporalFrames(refiner, self.layout.num_joints)
+        if detector is None:
+            from pose3d_ros.keypoints2d import create_detector
+
+            backend, options = settings.detector_options()
+            detector = create_detector(backend, **options)
+        self.detector = detector
+
+    @property
+    def settle_frames(self) -> int:
+        """Frames after which a frame's refined skeletons are final: the refiner's look-ahead plus the longest gap
+        it fills (a person who comes back fills the frames they missed); 0 without the temporal stage.
+        """
+        if self.temporal is None:
+            return 0
+        return int(self.refiner.lookahead) + int(self.refiner.max_gap) + 1
+
+    def detect(self, image: np.ndarray, stamp_ns: int) -> Any:
+        """The 2D stage on a BGR image: a :class:`~pose3d_ros.keypoints2d.Keypoints2D`."""
+        return self.detector(image, timestamp_s=stamp_ns * 1e-9)
+
+    def lift(self, keypoints: Any, camera: CameraModel, stamp_ns: int, frame_id: str) -> SkeletonFrame:
+        frame_id = self.settings.lifter["camera_frame"] or frame_id
+        return lift_keypoints(self.lifter, stamp_ns, frame_id, keypoints.kp2d, keypoints.conf,
+                              keypoints.person_ids, camera, self.settings.lifter["undistort"])
+
+    def refine(self, raw: SkeletonFrame) -> list:
+        """Refined frames (node_logic.RefinedFrame) that ``raw`` completes; none until the look-ahead is filled."""
+        if self.temporal is None:
+            raise RuntimeError("this pipeline runs without the temporal stage")
+        return self.temporal.push(raw.stamp_ns, raw.frame_id, raw.person_ids, raw.positions, raw.confidence,
+                                  raw.error, raw.status)
+
+    def finish(self) -> list:
+        """End of stream: the refined frames the temporal stage still holds."""
+        return self.temporal.flush() if self.temporal is not None else []
+
+    def close(self) -> None:
+        self.detector.close()
+
+    def __enter__(self) -> PosePipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,101 @@
+"""DIR/skeletons.npz: every frame's 2D keypoints and raw and refined 3D skeletons as padded numpy arrays.
+
+Frames are rows; people are slots (the union of the people with 2D keypoints, raw or refined skeletons in that
+frame, sorted by id; ``person_ids`` is -1 in unused slots). Float arrays are NaN where a slot has no value; status
+arrays are 0 (MISSING) there. See docs/pipeline.md for the key list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_ros.skeleton import get_layout
+
+from .core import SkeletonFrame
+from .sources import Frame
+
+
+@dataclass
+class FrameRecord:
+    """What the pipeline produced for one source frame (refined is None without the temporal stage)."""
+
+    index: int
+    stamp_ns: int
+    K: np.ndarray
+    image_size: tuple[int, int]
+    person_ids_2d: np.ndarray
+    kp2d: np.ndarray
+    conf: np.ndarray
+    raw: SkeletonFrame
+    refined: SkeletonFrame | None
+
+    @classmethod
+    def of(cls, frame: Frame, keypoints, raw: SkeletonFrame, refined: SkeletonFrame | None) -> FrameRecord:
+        return cls(frame.index, frame.stamp_ns, frame.K, tuple(keypoints.image_size),
+                   np.asarray(keypoints.person_ids), keypoints.kp2d, keypoints.conf, raw, refined)
+
+
+def _fill(shape: tuple[int, ...], value, dtype) -> np.ndarray:
+    return np.full(shape, value, dtype=dtype)
+
+
+def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, source: str, fps: float | None) -> None:
+    """Write the records (in frame order) as DIR/skeletons.npz; see the module docstring for the layout."""
+    skeleton = get_layout(layout)
+    joints = skeleton.num_joints
+    frames = len(records)
+    slots_per_frame = []
+    for record in records:
+        ids = set(record.person_ids_2d.tolist()) | set(record.raw.person_ids.tolist())
+        if record.refined is not None:
+            ids |= set(record.refined.person_ids.tolist())
+        slots_per_frame.append(sorted(int(i) for i in ids))
+    slots = max((len(ids) for ids in slots_per_frame), default=0)
+    with_refined = any(record.refined is not None for record in records)
+
+    arrays = {
+        "stamp_ns": np.array([r.stamp_ns for r in records], np.int64),
+        "frame_index": np.array([r.index for r in records], np.int64),
+        "K": np.array([r.K for r in records], np.float64).reshape(frames, 3, 3),
+        "image_size": np.array([r.image_size for r in records], np.int64).reshape(frames, 2),
+        "person_ids": _fill((frames, slots), -1, np.int64),
+        "kp2d": _fill((frames, slots, joints, 2), np.nan, np.float32),
+        "conf": _fill((frames, slots, joints), np.nan, np.float32),
+        "raw_positions": _fill((frames, slots, joints, 3), np.nan, np.float32),
+        "raw_error": _fill((frames, slots, joints), np.nan, np.float32),
+        "raw_status": _fill((frames, slots, joints), 0, np.uint8),
+    }
+    if with_refined:
+        arrays.update({
+            "refined_positions": _fill((frames, slots, joints, 3), np.nan, np.float32),
+            "refined_confidence": _fill((frames, slots, joints), np.nan, np.float32),
+            "refined_error": _fill((frames, slots, joints), np.nan, np.float32),
+            "refined_status": _fill((frames, slots, joints), 0, np.uint8),
+        })
+    for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
+        slot_of = {person_id: s for s, person_id in enumerate(ids)}
+        arrays["person_ids"][f, : len(ids)] = ids
+        for p, person_id in enumerate(record.person_ids_2d.tolist()):
+            arrays["kp2d"][f, slot_of[person_id]] = record.kp2d[p]
+            arrays["conf"][f, slot_of[person_id]] = record.conf[p]
+        _put(arrays, "raw", f, slot_of, record.raw, confidence=False)
+        if record.refined is not None:
+            _put(arrays, "refined", f, slot_of, record.refined, confidence=True)
+    t0 = arrays["stamp_ns"][0] if frames else 0
+    arrays["time_s"] = (arrays["stamp_ns"] - t0) * 1e-9
+    np.savez_compressed(path, **arrays, layout=np.array(skeleton.name), joint_names=np.array(skeleton.names),
+                        source=np.array(source), fps=np.array(np.nan if fps is None else fps))
+
+
+def _put(arrays: dict, prefix: str, f: int, slot_of: dict[int, int], skeletons: SkeletonFrame,
+         confidence: bool) -> None:
+    for p, person_id in enumerate(skeletons.person_ids.tolist()):
+        slot = slot_of[person_id]
+        arrays[f"{prefix}_positions"][f, slot] = skeletons.positions[p]
+        arrays[f"{prefix}_error"][f, slot] = skeletons.error[p]
+        arrays[f"{prefix}_status"][f, slot] = skeletons.status[p]
+        if confidence:
+            arrays[f"{prefix}_confidence"][f, slot] = skeletons.confidence[p]

@@ -1,0 +1,257 @@
+"""``pose3d run``: a source through the pipeline into DIR/skeletons.npz, DIR/pose3d.mcap and DIR/render.mp4.
+
+Frames go through the 2D stage and the lifter at once; the temporal stage releases each frame's refined
+skeletons ``lookahead`` frames later, so the frames wait in a queue (with their image when rendering) until
+then. Ctrl-C stops reading the source and still finishes every output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from .core import PosePipeline, SkeletonFrame
+from .outputs import FrameRecord, write_skeletons_npz
+from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
+from .render import Renderer, VideoSink
+from .sources import Frame, FrameSource
+
+LOG = logging.getLogger(__name__)
+
+TOPICS = {
+    "image": "/camera/image_raw/compressed",
+    "camera_info": "/camera/camera_info",
+    "keypoints": "/pose3d/keypoints2d",
+    "raw": "/pose3d/skeletons_raw",
+    "refined": "/pose3d/skeletons",
+    "markers": "/pose3d/markers",
+}
+STAGES = ("2d", "lift", "temporal", "write", "render")
+
+
+@dataclass
+class RunSummary:
+    """What a run did: counts, seconds spent per stage, and the files written."""
+
+    source: str
+    frames: int = 0
+    skipped: int = 0
+    frames_with_people: int = 0
+    person_frames: int = 0
+    max_people: int = 0
+    late_refined: int = 0
+    interrupted: bool = False
+    wall_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    outputs: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, int] = field(default_factory=dict)
+
+    def stage_fps(self) -> dict[str, float | None]:
+        return {name: (self.frames / seconds if seconds > 0 else None) for name, seconds in self.stage_s.items()}
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source, "frames": self.frames, "skipped": self.skipped,
+            "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
+            "max_people": self.max_people, "late_refined": self.late_refined, "interrupted": self.interrupted,
+            "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
+            "stage_ms_per_frame": {k: 1000 * v / self.frames if self.frames else None for k, v in self.stage_s.items()},
+            "stage_fps": self.stage_fps(), "outputs": self.outputs, "topics": self.topics,
+        }
+
+    def text(self) -> str:
+        per_frame = [f"{name} {1000 * seconds / self.frames:.1f} ms ({self.frames / seconds:.0f} fps)"
+                     for name, seconds in self.stage_s.items() if seconds > 0 and self.frames]
+        fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
+        lines = [
+            f"pose3d run: {self.source}" + ("  (interrupted)" if self.interrupted else ""),
+            f"  frames   {self.frames} processed, {self.skipped} unreadable skipped; {self.frames_with_people} with "
+            f"people ({self.person_frames} person-frames, at most {self.max_people} in one frame)",
+            f"  stages   {' | '.join(per_frame) or '-'}",
+            f"  overall  {fps:.1f} fps ({self.wall_s:.1f} s wall clock, model loading excluded)",
+        ]
+        if self.late_refined:
+            lines.append(f"  warning  {self.late_refined} refined poses came after their frame was written")
+        lines += [f"  wrote    {path}" for path in self.outputs.values()]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Waiting:
+    """A frame whose refined skeletons are not all out of the temporal stage yet."""
+
+    frame: Frame
+    keypoints: object
+    raw: SkeletonFrame
+    refined: dict[int, tuple] = field(default_factory=dict)
+    """person id -> (positions, confidence, error, status), from one or more refined frames of this stamp."""
+
+    def add(self, refined) -> None:
+        for p, person_id in enumerate(refined.person_ids.tolist()):
+            self.refined[int(person_id)] = (refined.positions[p], refined.confidence[p], refined.error[p],
+                                            refined.status[p])
+
+    def final(self) -> SkeletonFrame:
+        ids = sorted(self.refined)
+        joints = self.raw.positions.shape[1]
+        columns = [self.refined[i] for i in ids]
+        return SkeletonFrame(
+            self.raw.stamp_ns, self.raw.frame_id, np.array(ids, np.int64),
+            np.array([c[0] for c in columns], np.float32).reshape(-1, joints, 3),
+            np.array([c[1] for c in columns], np.float32).reshape(-1, joints),
+            np.array([c[2] for c in columns], np.float32).reshape(-1, joints),
+            np.array([c[3] for c in columns], np.uint8).reshape(-1, joints))
+
+
+class _Timer:
+    def __init__(self, summary: RunSummary, stage: str) -> None:
+        self.summary, self.stage = summary, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.summary.stage_s[self.stage] += time.perf_counter() - self.start
+
+
+def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
+        render: bool = False, write_images: bool = False, progress: bool = True) -> RunSummary:
+    """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
+
+    The MCAP gets the messages the ROS graph would publish, in the same grouping: one WholeBody2DArray and raw
+    Skeleton3DArray per frame, a refined Skeleton3DArray and a MarkerArray per frame the temporal stage releases.
+    skeletons.npz and render.mp4 get one row / image per source frame, once its refined skeletons are final
+    (``pipeline.settle_frames`` frames later).
+    """
+    from tqdm import tqdm
+
+    from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
+    from pose3d_ros.messages import load_message_types, make_header, skeleton3d_array, wholebody2d_array
+
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    types = load_message_types()
+    final_stage = pipeline.settings.temporal if pipeline.temporal is not None else pipeline.settings.lifter
+    markers = SkeletonMarkers(types, pipeline.layout, MarkerStyle(
+        final_stage["markers.bone_width"], final_stage["markers.joint_diameter"], final_stage["markers.lifetime_s"],
+        final_stage["markers.min_alpha"]))
+    temporal = pipeline.temporal is not None
+    summary = RunSummary(source.description)
+    records: list[FrameRecord] = []
+    waiting: dict[int, _Waiting] = {}  # by stamp, oldest first
+    renderer = Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)") if render else None
+    video = VideoSink(out_dir / "render.mp4", source.fps or 30.0) if render else None
+
+    def skeletons_msg(skeletons) -> object:
+        return skeleton3d_array(types, make_header(types, skeletons.stamp_ns, skeletons.frame_id),
+                                skeletons.positions, skeletons.confidence, skeletons.error, skeletons.status,
+                                skeletons.person_ids, pipeline.layout)
+
+    def publish_final(skeletons, recorder: McapRecorder) -> None:
+        """What the last node of the graph publishes for one released frame."""
+        if temporal:
+            recorder.write(TOPICS["refined"], skeletons_msg(skeletons), skeletons.stamp_ns)
+        header = make_header(types, skeletons.stamp_ns, skeletons.frame_id)
+        recorder.write(TOPICS["markers"], markers.update(header, skeletons.positions, skeletons.confidence,
+                                                         skeletons.status, skeletons.person_ids), skeletons.stamp_ns)
+
+    def settle(entry: _Waiting) -> None:
+        final = entry.final() if temporal else entry.raw
+        records.append(FrameRecord.of(entry.frame, entry.keypoints, entry.raw, final if temporal else None))
+        if renderer is not None:
+            with _Timer(summary, "render"):
+                keypoints = entry.keypoints
+                video.write(renderer.render(entry.frame.image, keypoints.kp2d, keypoints.conf, keypoints.person_ids,
+                                            final.positions, final.status, final.person_ids, entry.frame.stamp_s))
+
+    def released(frames: list, recorder: McapRecorder) -> None:
+        for refined in frames:
+            with _Timer(summary, "write"):
+                publish_final(refined, recorder)
+            entry = waiting.get(refined.stamp_ns)
+            if entry is None:
+                summary.late_refined += len(refined.person_ids)
+                LOG.debug("refined frame %d ns came after its row was written", refined.stamp_ns)
+            else:
+                entry.add(refined)
+
+    total = getattr(source, "frame_count", None)
+    total = min(total, max_frames) if total and max_frames else (total or max_frames)
+    start = time.perf_counter()
+    with McapRecorder(out_dir, types.typestore) as recorder, \
+            tqdm(total=total, unit="frame", disable=not progress, desc="pose3d") as bar:
+        try:
+            for frame in islice(source, max_frames):
+                with _Timer(summary, "2d"):
+                    keypoints = pipeline.detect(frame.image, frame.stamp_ns)
+                with _Timer(summary, "lift"):
+                    raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id)
+                with _Timer(summary, "write"):
+                    header = make_header(types, frame.stamp_ns, frame.frame_id)
+                    width, height = keypoints.image_size
+                    recorder.write(TOPICS["camera_info"], camera_info_msg(types, header, frame.K, width, height),
+                                   frame.stamp_ns)
+                    if write_images:
+                        recorder.write(TOPICS["image"], compressed_image_msg(types, header, frame.image),
+                                       frame.stamp_ns)
+                    recorder.write(TOPICS["keypoints"], wholebody2d_array(
+                        types, header, keypoints.kp2d, keypoints.conf, keypoints.person_ids, (width, height)),
+                        frame.stamp_ns)
+                    recorder.write(TOPICS["raw"], skeletons_msg(raw), frame.stamp_ns)
+                if not render:  # only the renderer needs the pixels of waiting frames
+                    frame.image = frame.image[:0, :0]
+                waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw)
+                if temporal:
+                    with _Timer(summary, "temporal"):
+                        frames = pipeline.refine(raw)
+                    released(frames, recorder)
+                else:
+                    with _Timer(summary, "write"):
+                        publish_final(raw, recorder)
+                while len(waiting) > pipeline.settle_frames:
+                    settle(waiting.pop(next(iter(waiting))))
+                people = len(keypoints.person_ids)
+                summary.frames += 1
+                summary.frames_with_people += people > 0
+                summary.person_frames += people
+                summary.max_people = max(summary.max_people, people)
+                bar.update(1)
+                bar.set_postfix(people=people, refresh=False)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            LOG.warning("interrupted: finishing the outputs of the %d frames read", summary.frames)
+        with _Timer(summary, "temporal"):
+            frames = pipeline.finish()
+        released(frames, recorder)
+        for stamp in list(waiting):
+            settle(waiting.pop(stamp))
+        summary.topics = dict(recorder.counts)
+    summary.wall_s = time.perf_counter() - start
+    summary.skipped = source.skipped
+
+    npz_path = out_dir / "skeletons.npz"
+    write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps)
+    summary.outputs["skeletons"] = str(npz_path)
+    summary.outputs["mcap"] = str(out_dir / MCAP_NAME)
+    if video is not None:
+        video.close()
+        if video.frames:
+            summary.outputs["render"] = str(video.path)
+    summary_path = out_dir / "summary.json"
+    summary.outputs["summary"] = str(summary_path)
+    summary_path.write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
+    return summary
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

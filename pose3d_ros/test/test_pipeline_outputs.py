@@ -1,0 +1,235 @@
+"""The pipeline's plumbing without models: MCAP recording, skeletons.npz, rendering, settings, the run loop."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
+from pose3d_ros.keypoints2d import Keypoints2D
+from pose3d_ros.messages import load_message_types, make_header, skeleton3d_array
+from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
+from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
+from pose3d_ros.pipeline.render import Renderer
+from pose3d_ros.pipeline.run import TOPICS, run
+from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource
+from pose3d_ros.skeleton import WHOLEBODY133, JointStatus
+from rosbags.highlevel import AnyReader
+
+PACKAGE = Path(__file__).resolve().parents[1]
+J = WHOLEBODY133.num_joints
+
+
+def read_mcap(path):
+    """Every message of an MCAP file, decoded by the mcap library from the schemas stored in the file."""
+    with open(path, "rb") as stream:
+        reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+        summary = reader.get_summary()
+        messages = [(channel.topic, schema, message.log_time, decoded)
+                    for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=True)]
+    return summary, messages
+
+
+# ---- MCAP recorder ----------------------------------------------------------------------------------
+
+
+def test_recorder_writes_cdr_with_ros2msg_schemas_and_a_bag_folder(tmp_path):
+    types = load_message_types()
+    positions = np.random.default_rng(0).normal(size=(2, J, 3)).astype(np.float32)
+    with McapRecorder(tmp_path, types.typestore) as recorder:
+        for k in range(3):
+            header = make_header(types, 10**9 + k * 10**8, "cam")
+            recorder.write("/cam/info", camera_info_msg(types, header, np.diag([500.0, 500.0, 1.0]), 64, 48),
+                           10**9 + k * 10**8)
+            recorder.write("/skeletons", skeleton3d_array(types, header, positions + k, np.full((2, J), 0.5),
+                                                          np.full((2, J), 0.02), np.ones((2, J), np.uint8), [4, 9]),
+                           10**9 + k * 10**8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.yaml", "pose3d.mcap"]
+    summary, messages = read_mcap(tmp_path / "pose3d.mcap")
+    schemas = {schema.name: schema for schema in summary.schemas.values()}
+    skeleton_schema = schemas["pose3d_ros_msgs/msg/Skeleton3DArray"]
+    assert skeleton_schema.encoding == "ros2msg"
+    text = skeleton_schema.data.decode()
+    assert text.startswith("std_msgs/Header header\npose3d_ros_msgs/Skeleton3D[] skeletons\n")
+    assert "=" * 80 + "\nMSG: pose3d_ros_msgs/Skeleton3D\n" in text and "uint8 STATUS_FILLED=4" in text
+    assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
+    skeletons = [m for topic, _, _, m in messages if topic == "/skeletons"]
+    assert [m.header.stamp.nanosec for m in skeletons] == [0, 10**8, 2 * 10**8]
+    np.testing.assert_allclose(np.array(skeletons[2].skeletons[1].position).reshape(J, 3), positions[1] + 2)
+    assert [s.person_id for s in skeletons[0].skeletons] == [4, 9]
+    # the output folder is itself a rosbag2 bag (what `ros2 bag play DIR` reads)
+    with AnyReader([tmp_path]) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections} == {"/cam/info": 3, "/skeletons": 3}
+        assert "offered_qos_profiles" in (tmp_path / "metadata.yaml").read_text()
+
+
+def test_recorder_rejects_a_second_type_on_a_topic_and_aborts_cleanly(tmp_path):
+    types = load_message_types()
+    header = make_header(types, 1, "cam")
+    with pytest.raises(ValueError, match="carries sensor_msgs/msg/CameraInfo"):
+        with McapRecorder(tmp_path, types.typestore) as recorder:
+            recorder.write("/t", camera_info_msg(types, header, np.eye(3), 4, 4), 1)
+            recorder.write("/t", header, 2)
+    assert list(tmp_path.iterdir()) == []  # no half-written pose3d.mcap, no staging folder
+
+
+# ---- settings -------------------------------------------------------------------------------------
+
+
+def test_settings_read_the_ros_parameter_file(tmp_path):
+    defaults = PipelineSettings.defaults()
+    assert PipelineSettings.from_params_file(PACKAGE / "config" / "pipeline.yaml") == defaults
+    params = tmp_path / "params.yaml"
+    params.write_text("lifter_node:\n  ros__parameters:\n    conf_threshold: 0.5\n"
+                      "    markers:\n      bone_width: 0.02\n"
+                      "temporal_node:\n  ros__parameters:\n    lookahead: 3\n")
+    settings = PipelineSettings.from_params_file(params)
+    assert settings.lifter["conf_threshold"] == 0.5 and settings.lifter["markers.bone_width"] == 0.02
+    assert settings.refiner_options() == {"weights": None, "device": "auto", "lookahead": 3}
+    assert settings.detector_options() == ("holistic", {"model_complexity": 1, "min_detection_confidence": 0.5,
+                                                        "min_tracking_confidence": 0.5})
+    params.write_text("lifter_node:\n  ros__parameters:\n    confidence_threshold: 0.5\n")
+    with pytest.raises(ValueError, match="lifter_node has no parameter confidence_threshold"):
+        PipelineSettings.from_params_file(params)
+    with pytest.raises(ValueError, match="must be a double"):
+        defaults.replace("lifter", conf_threshold="high")
+
+
+# ---- the run loop, with stand-in stages -------------------------------------------------------------
+
+
+class StubSource(FrameSource):
+    def __init__(self, frames=8, size=(64, 48)):
+        super().__init__()
+        self.description, self.fps, self.frame_count, self.size = "stub", 10.0, frames, size
+
+    def __iter__(self):
+        width, height = self.size
+        for i in range(self.frame_count):
+            image = np.full((height, width, 3), 20 * i, np.uint8)
+            yield Frame(i, 3 * 10**9 + i * 10**8, image, CameraModel(np.diag([100.0, 100.0, 1.0])), "stub_cam")
+
+
+class StubDetector:
+    """Person 7 in every frame but frames 3 and 4; a second person (2) in frames 5-7."""
+
+    def __call__(self, image, timestamp_s=None):
+        frame = int(image[0, 0, 0]) // 20
+        ids = [i for i, present in ((2, frame >= 5), (7, frame not in (3, 4))) if present]
+        kp2d = np.full((len(ids), J, 2), 10.0 + frame, np.float32)
+        return Keypoints2D(kp2d, np.full((len(ids), J), 0.9, np.float32), np.array(ids, np.int64), (64, 48))
+
+    def close(self):
+        pass
+
+
+@dataclass
+class StubLift:
+    positions: np.ndarray
+    error: np.ndarray
+    status: np.ndarray
+
+
+class StubLifter:
+    layout = WHOLEBODY133
+
+    def lift(self, kp2d, conf, K):
+        positions = np.zeros((len(kp2d), J, 3), np.float32)
+        positions[..., 2] = kp2d[..., 0]  # depth = 10 + frame index
+        return StubLift(positions, np.full(conf.shape, 0.05, np.float32), np.ones(conf.shape, np.uint8))
+
+
+@dataclass
+class Refined:
+    person_id: int
+    stamp: float
+    positions: np.ndarray
+    confidence: np.ndarray
+    status: np.ndarray
+
+
+class DelayRefiner:
+    """Releases each person's pose two pushes later, shifted by +1 m in x; forgets people marked absent."""
+
+    lookahead, max_gap = 2, 0
+
+    def __init__(self):
+        self.held = {}
+
+    def push(self, person_id, stamp_s, positions, confidence, status):
+        queue = self.held.setdefault(person_id, [])
+        queue.append(Refined(person_id, stamp_s, positions + [1.0, 0, 0], confidence,
+                             np.full_like(status, JointStatus.REFINED)))
+        return [queue.pop(0)] if len(queue) > self.lookahead else []
+
+    def mark_absent(self, person_id, stamp_s):
+        return self.held.pop(person_id, [])
+
+    def flush(self):
+        out = [pose for queue in self.held.values() for pose in queue]
+        self.held.clear()
+        return out
+
+
+def test_run_loop_writes_every_frame_in_order_with_refined_rows(tmp_path):
+    pipeline = PosePipeline(detector=StubDetector(), lifter=StubLifter(), refiner=DelayRefiner())
+    summary = run(StubSource(), pipeline, tmp_path, render=True, write_images=True, progress=False)
+    assert summary.frames == 8 and summary.person_frames == 6 + 3 and summary.max_people == 2
+    assert summary.late_refined == 0
+
+    data = np.load(tmp_path / "skeletons.npz")
+    np.testing.assert_array_equal(data["stamp_ns"], 3 * 10**9 + np.arange(8) * 10**8)
+    np.testing.assert_allclose(data["time_s"], np.arange(8) * 0.1)
+    assert data["person_ids"].tolist()[0] == [7, -1] and data["person_ids"].tolist()[6] == [2, 7]
+    assert data["person_ids"].tolist()[3] == [-1, -1]
+    raw, refined = data["raw_positions"], data["refined_positions"]
+    np.testing.assert_allclose(raw[6, 1, :, 2], 16.0)  # person 7's raw depth in frame 6
+    np.testing.assert_allclose(refined[6, 1], raw[6, 1] + [1.0, 0, 0])  # its refined pose, in its own row
+    assert np.isnan(refined[3]).all() and (data["refined_status"][3] == JointStatus.MISSING).all()
+    assert (data["refined_status"][0, 0] == JointStatus.REFINED).all()
+    np.testing.assert_allclose(data["refined_error"][0, 0], 0.05)  # the lifter's error is carried over
+    assert str(data["layout"]) == "wholebody133" and len(data["joint_names"]) == J
+
+    _, messages = read_mcap(tmp_path / "pose3d.mcap")
+    count = {topic: sum(1 for t, *_ in messages if t == topic) for topic in TOPICS.values()}
+    assert count[TOPICS["keypoints"]] == count[TOPICS["raw"]] == count[TOPICS["camera_info"]] == 8
+    assert count[TOPICS["image"]] == 8
+    assert count[TOPICS["refined"]] == count[TOPICS["markers"]] == 6  # frames 3 and 4 have nobody to refine
+    refined_msgs = [m for t, _, _, m in messages if t == TOPICS["refined"]]
+    assert refined_msgs[0].header.frame_id == "stub_cam" and refined_msgs[0].header.stamp.sec == 3
+    assert summary.topics[TOPICS["refined"]] == 6
+    assert (tmp_path / "render.mp4").stat().st_size > 0 and (tmp_path / "summary.json").is_file()
+
+
+def test_run_loop_without_temporal(tmp_path):
+    pipeline = PosePipeline(PipelineSettings.defaults().without_temporal(), detector=StubDetector(),
+                            lifter=StubLifter())
+    summary = run(StubSource(frames=4), pipeline, tmp_path, max_frames=3, progress=False)
+    assert summary.frames == 3
+    data = np.load(tmp_path / "skeletons.npz")
+    assert "refined_positions" not in data and data["raw_positions"].shape == (3, 1, J, 3)
+    _, messages = read_mcap(tmp_path / "pose3d.mcap")
+    assert {t for t, *_ in messages} == {TOPICS["camera_info"], TOPICS["keypoints"], TOPICS["raw"], TOPICS["markers"]}
+    with pytest.raises(ValueError, match="at least 1"):
+        run(StubSource(), pipeline, tmp_path, max_frames=0, progress=False)
+
+
+# ---- rendering ------------------------------------------------------------------------------------
+
+
+def test_renderer_draws_both_panels():
+    image = np.zeros((120, 160, 3), np.uint8)
+    kp2d = np.zeros((1, J, 2), np.float32) + [80.0, 60.0]
+    kp2d[0, :17] = np.stack([np.linspace(40, 120, 17), np.linspace(20, 100, 17)], axis=-1)
+    conf = np.zeros((1, J), np.float32)
+    conf[0, :17] = 1.0
+    positions = np.zeros((1, J, 3), np.float32) + [0.0, 0.0, 3.0]
+    positions[0, :17, 1] = np.linspace(-0.8, 0.8, 17)
+    status = np.full((1, J), JointStatus.REFINED, np.uint8)
+    out = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0)
+    assert out.shape == (120, 160 + 120, 3)
+    left, right = out[:, :160], out[:, 160:]
+    assert left[30:90, 50:110].any()  # the skeleton drawn over the (black) image
+    refined_colour = np.array((240, 180, 60))
+    assert (np.abs(right.astype(int) - refined_colour).sum(axis=-1) < 60).sum() > 20  # refined bones in 3D
