@@ -105,23 +105,28 @@ class TasksDetector(KeypointDetector):
         self._static = static_image_mode
         mode = vision.RunningMode.IMAGE if static_image_mode else vision.RunningMode.VIDEO
 
-        def base(kind: str) -> BaseOptions:
-            return BaseOptions(model_asset_path=str(paths[kind]))
-
-        self._landmarkers = [
-            vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-                base_options=base("pose"), running_mode=mode, num_poses=max_people,
+        common = dict(running_mode=mode, min_tracking_confidence=min_tracking_confidence)
+        options = {
+            "pose": (vision.PoseLandmarker, vision.PoseLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(paths["pose"])), num_poses=max_people,
                 min_pose_detection_confidence=min_detection_confidence,
-                min_pose_presence_confidence=min_presence_confidence, min_tracking_confidence=min_tracking_confidence)),
-            vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
-                base_options=base("hand"), running_mode=mode, num_hands=2 * max_people,
+                min_pose_presence_confidence=min_presence_confidence, **common)),
+            "hand": (vision.HandLandmarker, vision.HandLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(paths["hand"])), num_hands=2 * max_people,
                 min_hand_detection_confidence=min_detection_confidence,
-                min_hand_presence_confidence=min_presence_confidence, min_tracking_confidence=min_tracking_confidence)),
-            vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-                base_options=base("face"), running_mode=mode, num_faces=max_people,
+                min_hand_presence_confidence=min_presence_confidence, **common)),
+            "face": (vision.FaceLandmarker, vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(paths["face"])), num_faces=max_people,
                 min_face_detection_confidence=min_detection_confidence,
-                min_face_presence_confidence=min_presence_confidence, min_tracking_confidence=min_tracking_confidence)),
-        ]
+                min_face_presence_confidence=min_presence_confidence, **common)),
+        }
+        self._landmarkers = []
+        for kind, (landmarker, landmarker_options) in options.items():
+            try:
+                self._landmarkers.append(landmarker.create_from_options(landmarker_options))
+            except (RuntimeError, ValueError) as err:  # MediaPipe's message does not name the file
+                self.close()
+                raise ValueError(f"cannot load the {kind} model {paths[kind]}: {err}") from err
         self._tracker = IouTracker()
         self._last_timestamp_ms = -1
 
