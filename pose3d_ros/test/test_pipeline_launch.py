@@ -1,0 +1,84 @@
+"""launch_testing: the whole pipeline on a short video must publish sane 3D skeletons.
+
+Runs under ``colcon test`` where ROS 2 (with launch_testing) is installed and the shared development video is
+present; anywhere else it is skipped with the reason.
+"""
+
+import os
+import time
+import unittest
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("launch_testing", reason="launch_testing (ROS 2) is not installed")
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not installed")
+
+import launch  # noqa: E402
+import launch_testing.actions  # noqa: E402
+import numpy as np  # noqa: E402
+from ament_index_python.packages import get_package_share_directory  # noqa: E402
+from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+from pose3d_ros.messages import skeleton3d_to_numpy  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+VIDEO = Path(os.environ.get("POSE3D_SHARED_DATA", REPO.parent / "shared" / "data")) / "video" / "mmpose_demo.mp4"
+if not VIDEO.is_file():
+    pytest.skip(f"{VIDEO} not found: the launch test needs the shared development video", allow_module_level=True)
+
+TIMEOUT_S = 120.0
+
+
+@pytest.mark.launch_test
+def generate_test_description():
+    pipeline = launch.actions.IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(get_package_share_directory("pose3d_ros"), "launch",
+                                                   "pipeline.launch.py")),
+        launch_arguments={"source": str(VIDEO), "use_temporal": "true", "rviz": "false", "device": "cpu"}.items(),
+    )
+    return launch.LaunchDescription([pipeline, launch_testing.actions.ReadyToTest()])
+
+
+class TestSkeletonsArrive(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        rclpy.init()
+        cls.node = rclpy.create_node("pose3d_launch_test")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.destroy_node()
+        rclpy.shutdown()
+
+    def _first_people(self, topic):
+        from pose3d_ros_msgs.msg import Skeleton3DArray
+
+        received = []
+        subscription = self.node.create_subscription(
+            Skeleton3DArray, topic, lambda msg: received.append(msg) if msg.skeletons else None, 10)
+        deadline = time.monotonic() + TIMEOUT_S
+        while not received and time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=0.5)
+        self.node.destroy_subscription(subscription)
+        self.assertTrue(received, f"no skeleton on {topic} within {TIMEOUT_S:.0f} s")
+        return received[0]
+
+    def _check(self, msg):
+        frame = skeleton3d_to_numpy(msg)
+        self.assertEqual(msg.header.frame_id, "camera_optical_frame")
+        self.assertEqual(frame.positions.shape[1:], (133, 3))
+        self.assertTrue(np.isfinite(frame.positions).all())
+        pelvis = frame.positions[0, [11, 12]].mean(axis=0)
+        self.assertGreater(pelvis[2], 0.5, "the person must stand in front of the camera")
+        self.assertLess(pelvis[2], 20.0)
+        shoulders = np.linalg.norm(frame.positions[0, 5] - frame.positions[0, 6])
+        self.assertTrue(0.15 < shoulders < 0.7, f"shoulder width {shoulders:.2f} m is not human")
+        self.assertTrue(set(np.unique(frame.status)) <= {0, 1, 2, 3, 4})
+
+    def test_lifter_publishes_skeletons(self):
+        self._check(self._first_people("/skeletons3d"))
+
+    def test_temporal_stage_publishes_refined_skeletons(self):
+        msg = self._first_people("/skeletons3d_refined")
+        self._check(msg)
+        self.assertTrue(set(np.unique(skeleton3d_to_numpy(msg).status)) & {3, 4}, "no REFINED or FILLED joint")

@@ -1,0 +1,66 @@
+"""The ROS layer without ROS: entry points, launch arguments, topic names and the core's independence from rclpy.
+
+Also the ament lint equivalent: ament_python packages usually carry test_flake8/test_pep257/test_copyright; this
+project lints with ruff (its ruff.toml selects pyflakes, pycodestyle, isort, bugbear, pyupgrade and pydocstyle
+rules), so ``colcon test`` runs ruff with the repository's configuration instead. There is no copyright test:
+the licence is declared once, in package.xml and setup.py.
+"""
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1]
+REPO = PACKAGE.parent
+
+
+def test_every_console_script_has_its_main():
+    setup = (PACKAGE / "setup.py").read_text()
+    scripts = re.findall(r'"(\w+) = pose3d_ros\.ros\.(\w+):main"', setup)
+    assert {name for name, _ in scripts} == {"keypoints2d_node", "lifter_node", "temporal_node",
+                                              "video_source_node"}
+    for _, module in scripts:
+        tree = ast.parse((PACKAGE / "pose3d_ros" / "ros" / f"{module}.py").read_text())
+        assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body), module
+
+
+def test_the_core_never_imports_rclpy():
+    code = ("import sys, pose3d_ros.messages, pose3d_ros.markers, pose3d_ros.node_logic; "
+            "assert not [m for m in sys.modules if m.startswith(('rclpy', 'rosidl'))], 'rclpy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_launch_file_declares_the_documented_arguments():
+    tree = ast.parse((PACKAGE / "launch" / "pipeline.launch.py").read_text())
+    arguments = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                     and getattr(node.targets[0], "id", "") == "ARGUMENTS")
+    names = [element.elts[0].value for element in arguments.elts]
+    assert names == ["image_topic", "camera_info_topic", "source", "device", "use_temporal", "rviz", "params_file",
+                     "namespace"]
+    docs = (REPO / "docs" / "ros.md").read_text()
+    for name in names:
+        assert f"| `{name}` |" in docs, f"launch argument {name} is not documented"
+
+
+def test_rviz_config_shows_the_topics_the_nodes_publish():
+    rviz = (PACKAGE / "config" / "pose3d.rviz").read_text()
+    for topic in ("/temporal_node/markers", "/lifter_node/markers", "/keypoints2d_node/debug_image"):
+        assert f"Value: {topic}" in rviz
+    sources = {path.stem: path.read_text() for path in (PACKAGE / "pose3d_ros" / "ros").glob("*_node.py")}
+    assert '"~/markers"' in sources["lifter_node"] and '"~/markers"' in sources["temporal_node"]
+    assert '"~/debug_image"' in sources["keypoints2d_node"]
+
+
+def test_ruff_with_the_repository_configuration():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install ruff)")
+    result = subprocess.run([ruff, "check", "--config", str(REPO / "ruff.toml"), str(PACKAGE / "pose3d_ros" / "ros"),
+                             str(PACKAGE / "launch"), str(PACKAGE / "test" / "test_pipeline_launch.py")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
