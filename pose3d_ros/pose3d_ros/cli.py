@@ -14,6 +14,7 @@ import logging
 import sys
 
 COMMAND_MODULES = (
+    "pose3d_ros.data.commands",
     "pose3d_ros.keypoints2d.commands",
     "pose3d_ros.pipeline.commands",
 )

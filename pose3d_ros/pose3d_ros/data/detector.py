@@ -16,10 +16,11 @@ Noise model (``noise="detector"``; all magnitudes in units of the person's image
 * Confidence: per-part base value lowered in proportion to the joint's actual error, plus a little noise, in
   [0.05, 1]; missing joints have exactly 0.
 * Missing joints: outside the image or behind the camera; the face (and the body's eyes and nose) when the head
-  is turned away from the camera; and random drop-outs of single joints, of whole parts (a hand, the face), of an
-  arm and of the lower body (furniture), at the rates of :data:`OCCLUSION_GROUPS` -- independent per frame for
-  single poses, in runs of frames (two-state Markov chains with the tabled mean durations) for sequences, where
-  whole frames also go missing (the detector loses the person).
+  is turned away from the camera; a face or hand too small in the image (a linear ramp of the detection
+  probability between :data:`SMALL_PART_RAMP_PX`); and random drop-outs of single joints, of whole parts (a
+  hand, the face), of an arm and of the lower body (furniture), at the rates of :data:`OCCLUSION_GROUPS` --
+  independent per frame for single poses, in runs of frames (two-state Markov chains with the tabled mean
+  durations) for sequences, where whole frames also go missing (the detector loses the person).
 
 ``noise="none"`` gives the exact projection with every joint detected at confidence 1 (the sequence set can
 still add occlusion runs on top).
@@ -52,8 +53,9 @@ class PartNoise:
 
 PART_NOISE = {
     "body": PartNoise(sigma_joint=0.008, sigma_part=0.0, gross_rate=0.005, base_confidence=0.92),
-    "face": PartNoise(sigma_joint=0.006, sigma_part=0.008, gross_rate=0.002, base_confidence=0.85),
-    "hands": PartNoise(sigma_joint=0.012, sigma_part=0.012, gross_rate=0.01, base_confidence=0.75),
+    # Landmark models keep a face's shape but misplace the face as a whole.
+    "face": PartNoise(sigma_joint=0.003, sigma_part=0.009, gross_rate=0.002, base_confidence=0.85),
+    "hands": PartNoise(sigma_joint=0.008, sigma_part=0.010, gross_rate=0.01, base_confidence=0.75),
 }
 # Detectors place these body joints worse than the rest (hips under clothing, the virtual pelvis/spine points).
 BODY_JOINT_SIGMA_SCALE = {"hip": 1.6, "pelvis": 1.4, "spine": 1.6, "eye": 0.6, "nose": 0.7, "ear": 0.8}
@@ -198,6 +200,27 @@ def _face_turned_away(points_cam: np.ndarray, layout: Layout, rng: np.random.Gen
     return rng.random(p_lost.shape) < p_lost
 
 
+# A face or hand seen too small is not detected: the probability of detecting it rises linearly from 0 to 1 as
+# its size in pixels (focal length x typical size / depth) goes from the first to the second value.
+SMALL_PART_SIZE_M = {"face": 0.14, "hand": 0.18}  # face width, wrist to middle fingertip
+SMALL_PART_RAMP_PX = {"face": (10.0, 24.0), "hand": (12.0, 30.0)}
+
+
+def _too_small(points_cam: np.ndarray, K: np.ndarray, layout: Layout, rng: np.random.Generator) -> np.ndarray:
+    """(B, T, J) bool: joints of faces and hands that are too small in the image to be detected."""
+    lost = np.zeros(points_cam.shape[:3], dtype=bool)
+    for kind, prefixes in (("face", ("face_",)), ("hand", ("left_hand_",)), ("hand", ("right_hand_",))):
+        joints = np.array([name.startswith(prefixes) for name in layout.names])
+        if not joints.any():
+            continue
+        depth = np.maximum(points_cam[..., joints, 2].mean(axis=-1), 0.05)  # (B, T)
+        size_px = K[:, None, 0, 0] * SMALL_PART_SIZE_M[kind] / depth
+        low, high = SMALL_PART_RAMP_PX[kind]
+        p_detected = np.clip((size_px - low) / (high - low), 0.0, 1.0)
+        lost |= (rng.random(depth.shape) >= p_detected)[..., None] & joints
+    return lost
+
+
 def face_joints(layout: Layout) -> np.ndarray:
     """Joints a detector loses with the face: the face part and the body's nose and eyes."""
     return np.array([n.startswith("face_") or n in ("nose", "left_eye", "right_eye") for n in layout.names])
@@ -244,6 +267,7 @@ def detect(points_cam: np.ndarray, K: np.ndarray, image_size: np.ndarray, layout
         in_image = (exact[..., 0] >= 0) & (exact[..., 0] < width) & (exact[..., 1] >= 0) & (exact[..., 1] < height)
         visible &= in_image
         visible &= ~(_face_turned_away(points_cam, layout, rng)[..., None] & face_joints(layout))
+        visible &= ~_too_small(points_cam, K, layout, rng)
     kp = np.where(visible[..., None], kp, 0.0)  # also clears the NaN pixels of points behind the camera
     kp = layout.fill_missing(kp, visible)
     conf = np.where(visible, conf, 0.0)

@@ -157,3 +157,34 @@ def make_sequence_set(mocap_path: str | Path, layout: str = "wholebody133", subj
         sample["observed"] = sample["conf"] > 0
         parts.append(sample)
     return _concatenate(parts, layout, window)
+
+
+SET_KEYS = ("kp2d", "conf", "K", "image_size", "pose3d")
+
+
+def save_set(path: str | Path, data: dict[str, np.ndarray], settings: dict[str, str]) -> None:
+    """Write a lifting or sequence set to an uncompressed .npz, with the settings that made it (as JSON)."""
+    import json
+
+    missing = [key for key in SET_KEYS if key not in data]
+    if missing:
+        raise ValueError(f"not a lifting or sequence set: keys {', '.join(missing)} missing")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, settings=np.array(json.dumps(settings, sort_keys=True)), **data)
+
+
+def load_set(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a set written by :func:`save_set` (``pose3d data cache``); the settings are under ``"settings"`` as a
+    JSON string.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cached set {path} not found")
+    with np.load(path, allow_pickle=False) as archive:
+        data = {key: archive[key] for key in archive.files}
+    missing = [key for key in SET_KEYS + ("settings",) if key not in data]
+    if missing:
+        raise ValueError(f"{path} is not a cached set (made by `pose3d data cache`): {', '.join(missing)} missing")
+    data["settings"] = str(data["settings"])
+    return data

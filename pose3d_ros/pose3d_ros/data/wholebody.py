@@ -43,7 +43,7 @@ from .hand import HandMotion, HandShape, pose_hand, sample_hand_motion, sample_h
 
 HIP_RAISE_M = 0.03
 HEAD_AXIS_TILT_DEG = 27.0
-FACE_ORIGIN_FROM_HEAD_M = np.array([0.0, 0.03, -0.02])  # (right, up, forward) in the head frame
+FACE_ORIGIN_FROM_HEAD_M = np.array([0.0, 0.02, -0.02])  # (right, up, forward) in the head frame
 MAX_WRIST_BEND_DEG = 80.0
 # Foot offsets in the foot frame (forward, up, outward), metres.
 BIG_TOE_FROM_TOE_END_M = np.array([-0.005, 0.0, -0.015])

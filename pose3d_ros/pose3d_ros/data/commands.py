@@ -1,0 +1,93 @@
+"""`pose3d data ...`: look at, count and cache the synthetic training data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+LOG = logging.getLogger("pose3d.data")
+DEFAULT_MOCAP = "../shared/data/mocap/h36m_positions_32j_50hz.npz"
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mocap", default=DEFAULT_MOCAP, help="Human3.6M 32-joint motion file (.npz)")
+    parser.add_argument("--subjects", default="S1,S5,S6,S7,S8", help="comma-separated subjects (default: training)")
+    parser.add_argument("--layout", default="wholebody133", choices=("wholebody133", "h36m17"))
+    parser.add_argument("--camera-kind", default="mixed", choices=("h36m", "robot", "mixed"))
+    parser.add_argument("--noise", default="detector", choices=("none", "detector"))
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def register(add_command) -> None:
+    preview = add_command("data preview", run_preview,
+                          "render synthetic samples (3D view, face and hands close up, 2D detections) as PNG")
+    _add_source_arguments(preview)
+    preview.add_argument("--out", required=True, type=Path, help="output folder")
+    preview.add_argument("--count", type=int, default=4, help="number of samples")
+
+    stats = add_command("data stats", run_stats, "print sequence counts and bone-length statistics")
+    _add_source_arguments(stats)
+    stats.add_argument("--json", type=Path, help="also write the statistics to this JSON file")
+
+    cache = add_command("data cache", run_cache, "generate a lifting or sequence set and save it as .npz")
+    _add_source_arguments(cache)
+    cache.add_argument("--out", required=True, type=Path, help="output .npz file")
+    cache.add_argument("--kind", default="lifting", choices=("lifting", "sequence"))
+    cache.add_argument("--frame-step", type=int, default=5, help="lifting: use every n-th 50 Hz frame")
+    cache.add_argument("--cameras-per-pose", type=int, default=1, help="lifting: random cameras per pose")
+    cache.add_argument("--window", type=int, default=27, help="sequence: frames per window")
+    cache.add_argument("--fps", type=float, default=25.0, help="sequence: frame rate")
+    cache.add_argument("--no-occlusion", action="store_true", help="sequence: no occlusion runs")
+
+    bench = add_command("bench data", run_bench, "measure how fast training samples are generated")
+    _add_source_arguments(bench)
+    bench.add_argument("--json", type=Path, help="also write the result to this JSON file")
+
+
+def run_preview(args) -> int:
+    from .preview import render_previews
+
+    paths = render_previews(args.mocap, args.out, layout=args.layout, subjects=args.subjects, count=args.count,
+                            camera_kind=args.camera_kind, noise=args.noise, seed=args.seed)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def run_stats(args) -> int:
+    from .stats import dataset_statistics, format_statistics
+
+    stats = dataset_statistics(args.mocap, args.subjects, layout=args.layout, seed=args.seed)
+    print(format_statistics(stats))
+    if args.json:
+        args.json.write_text(json.dumps(stats, indent=2))
+    return 0
+
+
+def run_cache(args) -> int:
+    from .sets import make_lifting_set, make_sequence_set, save_set
+
+    common = dict(camera_kind=args.camera_kind, noise=args.noise, seed=args.seed)
+    if args.kind == "lifting":
+        data = make_lifting_set(args.mocap, args.layout, args.subjects, frame_step=args.frame_step,
+                                cameras_per_pose=args.cameras_per_pose, **common)
+    else:
+        data = make_sequence_set(args.mocap, args.layout, args.subjects, window=args.window, fps=args.fps,
+                                 occlusion=not args.no_occlusion, **common)
+    settings = {k: v for k, v in vars(args).items() if k not in ("run", "command", "subcommand", "out", "verbose")}
+    save_set(args.out, data, {key: str(value) for key, value in settings.items()})
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in data.items()))
+    return 0
+
+
+def run_bench(args) -> int:
+    from .stats import generation_speed
+
+    result = generation_speed(args.mocap, args.subjects, layout=args.layout, camera_kind=args.camera_kind,
+                              noise=args.noise, seed=args.seed)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
