@@ -152,7 +152,7 @@ class Refined:
 class DelayRefiner:
     """Releases each person's pose two pushes later, shifted by +1 m in x; forgets people marked absent."""
 
-    lookahead, max_gap = 2, 0
+    lookahead, reset_after_s = 2, 0.25
 
     def __init__(self):
         self.held = {}

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_ros.node_logic import PARAMETERS, check_parameter, parameter_defaults, undistort_keypoints
+from pose3d_ros.node_logic import (
+    PARAMETERS,
+    SUPPORTED_DISTORTION,
+    check_parameter,
+    parameter_defaults,
+    undistort_keypoints,
+)
 from pose3d_ros.skeleton import get_layout
 
 from .sources import CameraModel
@@ -28,6 +34,7 @@ from .sources import CameraModel
 LOG = logging.getLogger(__name__)
 
 NODES = {"keypoints2d": "keypoints2d_node", "lifter": "lifter_node", "temporal": "temporal_node"}
+_WARNED_MODELS: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,12 @@ def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, 
     of K, which is what the lifter assumes (the 2D messages keep the raw pixels).
     """
     if undistort and camera.distortion is not None and len(kp2d):
-        kp2d = undistort_keypoints(kp2d, camera.K, camera.distortion, camera.distortion_model)
+        if camera.distortion_model in SUPPORTED_DISTORTION:
+            kp2d = undistort_keypoints(kp2d, camera.K, camera.distortion, camera.distortion_model)
+        elif camera.distortion_model not in _WARNED_MODELS:
+            _WARNED_MODELS.add(camera.distortion_model)
+            LOG.warning("distortion model %r is not supported (supported: %s); keypoints are lifted as if "
+                        "undistorted", camera.distortion_model, ", ".join(SUPPORTED_DISTORTION))
     result = lifter.lift(kp2d, conf, camera.K)
     return SkeletonFrame(int(stamp_ns), frame_id, np.asarray(person_ids, np.int64), result.positions,
                          np.asarray(conf, np.float32), result.error, result.status)
@@ -190,19 +202,30 @@ class PosePipeline:
             backend, options = settings.detector_options()
             detector = create_detector(backend, **options)
         self.detector = detector
+        self._first_stamp_ns: int | None = None
 
-    @property
-    def settle_frames(self) -> int:
-        """Frames after which a frame's refined skeletons are final: the refiner's look-ahead plus the longest gap
-        it fills (a person who comes back fills the frames they missed); 0 without the temporal stage.
+    def is_settled(self, stamp_ns: int, newest_stamp_ns: int, newer_frames: int) -> bool:
+        """Whether the refined skeletons of the frame at ``stamp_ns`` are all out, given the newest frame pushed
+        and how many frames came after it.
+
+        The refiner answers a person's frame ``lookahead`` frames later; a person who left is answered when the
+        refiner drops them, ``reset_after_s`` after they were last seen. Without the temporal stage a frame is
+        final at once.
         """
         if self.temporal is None:
-            return 0
-        return int(self.refiner.lookahead) + int(self.refiner.max_gap) + 1
+            return True
+        age_s = (newest_stamp_ns - stamp_ns) * 1e-9
+        return newer_frames > self.refiner.lookahead and age_s > self.refiner.reset_after_s
 
     def detect(self, image: np.ndarray, stamp_ns: int) -> Any:
-        """The 2D stage on a BGR image: a :class:`~pose3d_ros.keypoints2d.Keypoints2D`."""
-        return self.detector(image, timestamp_s=stamp_ns * 1e-9)
+        """The 2D stage on a BGR image: a :class:`~pose3d_ros.keypoints2d.Keypoints2D`.
+
+        Like keypoints2d_node, the detector gets seconds since the stream's first frame (tracking backends need
+        increasing times, and small numbers keep MediaPipe's millisecond clock exact).
+        """
+        if self._first_stamp_ns is None:
+            self._first_stamp_ns = stamp_ns
+        return self.detector(image, timestamp_s=(stamp_ns - self._first_stamp_ns) / 1e9)
 
     def lift(self, keypoints: Any, camera: CameraModel, stamp_ns: int, frame_id: str) -> SkeletonFrame:
         frame_id = self.settings.lifter["camera_frame"] or frame_id

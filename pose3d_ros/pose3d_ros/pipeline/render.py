@@ -25,7 +25,7 @@ PERSON_COLOURS = [(60, 180, 255), (255, 140, 60), (120, 220, 120), (200, 120, 24
 BACKGROUND_3D = (38, 34, 32)
 GRID_COLOUR = (80, 76, 72)
 MAX_OUTPUT_HEIGHT = 720
-VIEW_DISTANCE_M = 4.5
+VIEW_DISTANCE_M = 3.4
 VIEW_ELEVATION_DEG = 18.0
 ORBIT_PERIOD_S = 12.0
 ORBIT_CENTRE_DEG = 40.0  # azimuth around which the view swings, from the camera's own viewpoint
@@ -137,7 +137,7 @@ class Renderer:
                 if drawable[parent] and drawable[child]:
                     colour = STATUS_COLOURS.get(JointStatus(int(joint_status[child])), (128, 128, 128))
                     cv2.line(canvas, tuple(pixels[parent]), tuple(pixels[child]), colour,
-                             1 if self.thin[child] else 2, cv2.LINE_AA, 4)
+                             1 if self.thin[child] else 3, cv2.LINE_AA, 4)
             root = self.layout.root
             if drawable[root]:
                 head = pixels[root] // 16
@@ -166,17 +166,30 @@ class Renderer:
 
     # ---- composite ------------------------------------------------------------------------------
 
+    @staticmethod
+    def fit(image: np.ndarray) -> np.ndarray:
+        """The image at the output's size (at most MAX_OUTPUT_HEIGHT high): what to keep of a frame that waits
+        for its refined skeletons.
+        """
+        height, width = image.shape[:2]
+        if height <= MAX_OUTPUT_HEIGHT:
+            return image
+        scale = MAX_OUTPUT_HEIGHT / height
+        return cv2.resize(image, (round(width * scale), MAX_OUTPUT_HEIGHT), interpolation=cv2.INTER_AREA)
+
     def render(self, image: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, person_ids_2d: np.ndarray,
-               positions: np.ndarray, status: np.ndarray, person_ids_3d: np.ndarray, stamp_s: float) -> np.ndarray:
-        """The output frame: 2D overlay on the left, 3D view on the right, at most MAX_OUTPUT_HEIGHT high."""
-        left = self.draw_2d(image, kp2d, conf, person_ids_2d)
-        height = left.shape[0]
-        if height > MAX_OUTPUT_HEIGHT:
-            scale = MAX_OUTPUT_HEIGHT / height
-            left = cv2.resize(left, (round(left.shape[1] * scale), MAX_OUTPUT_HEIGHT), interpolation=cv2.INTER_AREA)
-            height = MAX_OUTPUT_HEIGHT
+               positions: np.ndarray, status: np.ndarray, person_ids_3d: np.ndarray, stamp_s: float,
+               image_height: int | None = None) -> np.ndarray:
+        """The output frame: 2D overlay on the left, 3D view on the right, at most MAX_OUTPUT_HEIGHT high.
+
+        ``image`` may be a :meth:`fit` copy of the frame whose keypoints ``kp2d`` are in pixels of the original,
+        ``image_height`` high (default: the image's own height).
+        """
+        image = self.fit(image)
+        scale = image.shape[0] / (image_height or image.shape[0])
+        left = self.draw_2d(image, np.asarray(kp2d) * scale, conf, person_ids_2d)
         _label(left, f"t = {stamp_s:.2f} s", (10, 22), (255, 255, 255))
-        right = self.draw_3d(height, positions, status, person_ids_3d, stamp_s)
+        right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s)
         return np.hstack([left, right])
 
 

@@ -127,7 +127,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     The MCAP gets the messages the ROS graph would publish, in the same grouping: one WholeBody2DArray and raw
     Skeleton3DArray per frame, a refined Skeleton3DArray and a MarkerArray per frame the temporal stage releases.
     skeletons.npz and render.mp4 get one row / image per source frame, once its refined skeletons are final
-    (``pipeline.settle_frames`` frames later).
+    (see :meth:`PosePipeline.is_settled`).
     """
     from tqdm import tqdm
 
@@ -170,7 +170,8 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
             with _Timer(summary, "render"):
                 keypoints = entry.keypoints
                 video.write(renderer.render(entry.frame.image, keypoints.kp2d, keypoints.conf, keypoints.person_ids,
-                                            final.positions, final.status, final.person_ids, entry.frame.stamp_s))
+                                            final.positions, final.status, final.person_ids, entry.frame.stamp_s,
+                                            image_height=keypoints.image_size[1]))
 
     def released(frames: list, recorder: McapRecorder) -> None:
         for refined in frames:
@@ -206,8 +207,8 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                         types, header, keypoints.kp2d, keypoints.conf, keypoints.person_ids, (width, height)),
                         frame.stamp_ns)
                     recorder.write(TOPICS["raw"], skeletons_msg(raw), frame.stamp_ns)
-                if not render:  # only the renderer needs the pixels of waiting frames
-                    frame.image = frame.image[:0, :0]
+                # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
+                frame.image = Renderer.fit(frame.image) if render else frame.image[:0, :0]
                 waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw)
                 if temporal:
                     with _Timer(summary, "temporal"):
@@ -216,7 +217,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                 else:
                     with _Timer(summary, "write"):
                         publish_final(raw, recorder)
-                while len(waiting) > pipeline.settle_frames:
+                while waiting and pipeline.is_settled(next(iter(waiting)), frame.stamp_ns, len(waiting) - 1):
                     settle(waiting.pop(next(iter(waiting))))
                 people = len(keypoints.person_ids)
                 summary.frames += 1
