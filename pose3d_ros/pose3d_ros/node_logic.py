@@ -101,11 +101,11 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         _AUTOSTART,
         Parameter("weights", "", "Temporal model weights; empty = the shipped 3D-UGCN"),
         Parameter("device", "auto", "auto, cuda, cuda:N or cpu; CUDA falls back to the CPU with a warning"),
-        Parameter("window", 0, "Frames in the refiner's window; 0 = the model's own"),
-        Parameter("lookahead", 0, "Future frames the refiner waits for (output delay = lookahead / fps); "
-                  "0 = the model's default"),
-        Parameter("max_gap", 0, "Longest run of missing frames of a person that is still filled in; "
-                  "0 = the model's default"),
+        Parameter("window", 0, "Frames in the refiner's window; 0 = the window the model was trained with"),
+        Parameter("lookahead", 4, "Future frames the refiner waits for before it outputs a frame (output delay = "
+                  "lookahead frames; 0 = causal)"),
+        Parameter("max_gap", 10, "Longest run of missing frames of a person that is still filled in; longer gaps "
+                  "are reported MISSING"),
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "video_source_node": (
@@ -489,11 +489,12 @@ class RefinedFrame:
 
 
 class TemporalFrames:
-    """Feeds a StreamingRefiner frame by frame and regroups what it returns into frames.
+    """Feeds a StreamingRefiner frame by frame (``push_frame``: one batched pass, people missing from a frame are
+    marked absent) and regroups what it returns into frames.
 
-    The refiner answers per person and late (its look-ahead); this keeps each input stamp's frame_id and the
-    lifter's error (the refiner does not predict one) until the refined poses of that stamp come out, tells the
-    refiner which people vanished, and keeps stamps exact by giving the refiner seconds since the first frame.
+    The refiner answers late (its look-ahead); this keeps each input stamp's frame_id and the lifter's error (the
+    refiner does not predict one) until the refined poses of that stamp come out, and keeps stamps exact to the
+    nanosecond by giving the refiner seconds since the first frame.
     """
 
     def __init__(self, refiner: Any, num_joints: int, history: int = 512):
@@ -502,7 +503,6 @@ class TemporalFrames:
         self.history = history
         self._origin_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
-        self._present: set[int] = set()
 
     def _seconds(self, stamp_ns: int) -> float:
         return (stamp_ns - self._origin_ns) / 1e9
@@ -512,30 +512,19 @@ class TemporalFrames:
 
     def push(self, stamp_ns: int, frame_id: str, person_ids: np.ndarray, positions: np.ndarray,
              confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[RefinedFrame]:
-        """One input frame (P people, P may be 0); returns the frames whose refined poses are complete."""
+        """One input frame (P people, P may be 0); returns the frames whose refined poses came out."""
         if self._origin_ns is None:
             self._origin_ns = int(stamp_ns)
-        if self._frames and stamp_ns <= max(self._frames):
-            raise ValueError(f"stamp {stamp_ns} ns is not after the previous frame's; the temporal stage needs "
-                             f"increasing stamps (restart it after a time jump)")
         ids = [int(i) for i in np.asarray(person_ids).reshape(-1)]
         self._frames[int(stamp_ns)] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
-        while len(self._frames) > self.history:
-            del self._frames[min(self._frames)]
-        seconds = self._seconds(stamp_ns)
-        refined = []
-        for gone in sorted(self._present - set(ids)):
-            refined += self.refiner.mark_absent(gone, seconds) or []
-        for p, pid in enumerate(ids):
-            refined += self.refiner.push(pid, seconds, positions[p], confidence[p], status[p])
-        self._present = set(ids)
-        return self._group(refined)
+        while len(self._frames) > self.history:  # oldest first, also when a replay made stamps jump back
+            del self._frames[next(iter(self._frames))]
+        return self._group(self.refiner.push_frame(self._seconds(int(stamp_ns)), ids, positions, confidence,
+                                                   status))
 
     def flush(self) -> list[RefinedFrame]:
         """The poses the refiner still holds (end of stream or deactivation)."""
-        frames = self._group(self.refiner.flush() if self._origin_ns is not None else [])
-        self._present.clear()
-        return frames
+        return self._group(self.refiner.flush() if self._origin_ns is not None else [])
 
     def _group(self, refined: list) -> list[RefinedFrame]:
         by_stamp: dict[int, list] = {}

@@ -262,21 +262,21 @@ class Refined:
 
 
 class DelayByOneFrame:
-    """A stand-in refiner with a look-ahead of one frame per person (the real one is tested by its engineer)."""
+    """A stand-in refiner with a look-ahead of one frame (the real one is tested by its engineer): push_frame
+    returns each person's previous frame, and a person missing from a frame releases theirs."""
 
     def __init__(self):
         self.held = {}
-        self.absent = []
+        self.calls = []
 
-    def push(self, person_id, stamp_s, positions, confidence, status):
-        previous = self.held.get(person_id)
-        self.held[person_id] = Refined(person_id, stamp_s, positions + 1.0, confidence, status + 2)
-        return [previous] if previous else []
-
-    def mark_absent(self, person_id, stamp_s):
-        self.absent.append((person_id, stamp_s))
-        previous = self.held.pop(person_id, None)
-        return [previous] if previous else []
+    def push_frame(self, stamp_s, person_ids, positions, confidence, status):
+        self.calls.append((stamp_s, list(person_ids)))
+        out = [self.held.pop(p) for p in list(self.held) if p not in person_ids]
+        for i, person_id in enumerate(person_ids):
+            if person_id in self.held:
+                out.append(self.held[person_id])
+            self.held[person_id] = Refined(person_id, stamp_s, positions[i] + 1.0, confidence[i], status[i] + 2)
+        return out
 
     def flush(self):
         out = list(self.held.values())
@@ -303,11 +303,19 @@ def test_temporal_frames_regroup_by_exact_stamp_with_frame_and_error():
     np.testing.assert_array_equal(out.positions, np.full((2, 17, 3), 1.0))
     np.testing.assert_allclose(out.error, 0.01)  # the lifter's error of that stamp
     np.testing.assert_array_equal(out.status, 3)
-    (out,) = frame(2, [2])  # person 5 left: the refiner is told, and its last pose comes out with person 2's
-    assert refiner.absent == [(5, pytest.approx(2 * period / 1e9))]
+    assert refiner.calls[1] == (pytest.approx(period / 1e9), [2, 5])  # seconds since the first frame
+    (out,) = frame(2, [2])  # person 5 left: its last pose comes out with person 2's
     assert out.stamp_ns == base + period and list(out.person_ids) == [2, 5]
     (last,) = frames.flush()
     assert last.stamp_ns == base + 2 * period and list(last.person_ids) == [2] and last.frame_id == "cam2"
-    with pytest.raises(ValueError, match="increasing stamps"):
-        frame(1, [2])
     assert frame(3, []) == []
+    assert frame(0, [7]) == []  # stamps may jump back (a replayed bag): the refiner handles it, stamps stay exact
+    (replayed,) = frames.flush()
+    assert replayed.stamp_ns == base and replayed.frame_id == "cam0" and list(replayed.person_ids) == [7]
+
+
+def test_temporal_parameter_defaults_are_the_refiner_defaults():
+    streaming = pytest.importorskip("pose3d_ros.temporal.streaming")
+    defaults = node_logic.parameter_defaults("temporal_node")
+    assert defaults["lookahead"] == streaming.DEFAULT_LOOKAHEAD
+    assert defaults["max_gap"] == streaming.DEFAULT_MAX_GAP

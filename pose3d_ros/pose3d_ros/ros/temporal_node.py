@@ -11,7 +11,6 @@ from typing import Any
 from pose3d_ros.messages import make_header, skeleton3d_array, skeleton3d_to_numpy, stamp_ns
 from pose3d_ros.node_logic import TemporalFrames, device_fallback_warning
 from pose3d_ros.ros.base import OUTPUT_QOS, HriOutput, PipelineNode, run
-from pose3d_ros.skeleton import WHOLEBODY133, get_layout
 
 
 class TemporalNode(PipelineNode):
@@ -23,14 +22,14 @@ class TemporalNode(PipelineNode):
         from pose3d_ros.temporal import StreamingRefiner
 
         device = self.param("device")
-        sizes = {name: self.param(name) for name in ("window", "lookahead", "max_gap") if self.param(name) > 0}
-        refiner = StreamingRefiner.load(self.param("weights") or None, device=device, **sizes)
-        resolved = getattr(refiner, "device", device)
+        refiner = StreamingRefiner.load(self.param("weights") or None, window=self.param("window") or None,
+                                        lookahead=self.param("lookahead"), max_gap=self.param("max_gap"),
+                                        device=device)
+        resolved = refiner.device
         warning = device_fallback_warning(device, str(resolved))
         if warning:
             self.get_logger().warning(warning)
-        layout = getattr(refiner, "layout", WHOLEBODY133)
-        self.layout = get_layout(layout) if isinstance(layout, str) else layout
+        self.layout = refiner.layout
         self.frames = TemporalFrames(refiner, self.layout.num_joints)
         self.skeletons_pub = self.create_lifecycle_publisher(self.types.Skeleton3DArray, "skeletons3d_refined",
                                                              OUTPUT_QOS)
