@@ -86,7 +86,8 @@ def test_settings_read_the_ros_parameter_file(tmp_path):
                       "temporal_node:\n  ros__parameters:\n    lookahead: 3\n")
     settings = PipelineSettings.from_params_file(params)
     assert settings.lifter["conf_threshold"] == 0.5 and settings.lifter["markers.bone_width"] == 0.02
-    assert settings.refiner_options() == {"weights": None, "device": "auto", "lookahead": 3}
+    assert settings.refiner_options() == {"weights": None, "window": None, "lookahead": 3, "max_gap": 10,
+                                          "device": "auto"}
     assert settings.detector_options() == ("holistic", {"model_complexity": 1, "min_detection_confidence": 0.5,
                                                         "min_tracking_confidence": 0.5})
     params.write_text("lifter_node:\n  ros__parameters:\n    confidence_threshold: 0.5\n")
@@ -150,24 +151,29 @@ class Refined:
 
 
 class DelayRefiner:
-    """Releases each person's pose two pushes later, shifted by +1 m in x; forgets people marked absent."""
+    """Releases each person's pose two frames later, shifted by +1 m in x; absent frames are dropped (as if MISSING)."""
 
-    lookahead, reset_after_s = 2, 0.25
+    lookahead = 2
 
     def __init__(self):
         self.held = {}
 
-    def push(self, person_id, stamp_s, positions, confidence, status):
-        queue = self.held.setdefault(person_id, [])
-        queue.append(Refined(person_id, stamp_s, positions + [1.0, 0, 0], confidence,
-                             np.full_like(status, JointStatus.REFINED)))
-        return [queue.pop(0)] if len(queue) > self.lookahead else []
-
-    def mark_absent(self, person_id, stamp_s):
-        return self.held.pop(person_id, [])
+    def push_frame(self, stamp_s, person_ids, positions, confidence, status):
+        out = []
+        for person_id in set(self.held) | set(person_ids):
+            queue = self.held.setdefault(person_id, [])
+            if person_id in person_ids:
+                p = list(person_ids).index(person_id)
+                queue.append(Refined(person_id, stamp_s, positions[p] + [1.0, 0, 0], confidence[p],
+                                     np.full_like(status[p], JointStatus.REFINED)))
+            else:
+                queue.append(None)
+            if len(queue) > self.lookahead:
+                out.append(queue.pop(0))
+        return [pose for pose in out if pose is not None]
 
     def flush(self):
-        out = [pose for queue in self.held.values() for pose in queue]
+        out = [pose for queue in self.held.values() for pose in queue if pose is not None]
         self.held.clear()
         return out
 
@@ -194,8 +200,8 @@ def test_run_loop_writes_every_frame_in_order_with_refined_rows(tmp_path):
     _, messages = read_mcap(tmp_path / "pose3d.mcap")
     count = {topic: sum(1 for t, *_ in messages if t == topic) for topic in TOPICS.values()}
     assert count[TOPICS["keypoints"]] == count[TOPICS["raw"]] == count[TOPICS["camera_info"]] == 8
-    assert count[TOPICS["image"]] == 8
-    assert count[TOPICS["refined"]] == count[TOPICS["markers"]] == 6  # frames 3 and 4 have nobody to refine
+    assert count[TOPICS["image"]] == count[TOPICS["raw_markers"]] == 8
+    assert count[TOPICS["refined"]] == count[TOPICS["refined_markers"]] == 6  # frames 3 and 4: nobody to refine
     refined_msgs = [m for t, _, _, m in messages if t == TOPICS["refined"]]
     assert refined_msgs[0].header.frame_id == "stub_cam" and refined_msgs[0].header.stamp.sec == 3
     assert summary.topics[TOPICS["refined"]] == 6
@@ -210,7 +216,7 @@ def test_run_loop_without_temporal(tmp_path):
     data = np.load(tmp_path / "skeletons.npz")
     assert "refined_positions" not in data and data["raw_positions"].shape == (3, 1, J, 3)
     _, messages = read_mcap(tmp_path / "pose3d.mcap")
-    assert {t for t, *_ in messages} == {TOPICS["camera_info"], TOPICS["keypoints"], TOPICS["raw"], TOPICS["markers"]}
+    assert {t for t, *_ in messages} == {TOPICS[name] for name in ("camera_info", "keypoints", "raw", "raw_markers")}
     with pytest.raises(ValueError, match="at least 1"):
         run(StubSource(), pipeline, tmp_path, max_frames=0, progress=False)
 

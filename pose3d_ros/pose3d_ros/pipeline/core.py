@@ -155,10 +155,10 @@ class PipelineSettings:
         return "tasks", {"model_dir": p["model_dir"] or None, "max_people": p["max_people"], **common}
 
     def refiner_options(self) -> dict[str, Any]:
-        """``StreamingRefiner.load`` keywords; a 0 (the model's default) is left out."""
+        """``StreamingRefiner.load`` keywords, as temporal_node passes them (window 0: the trained one)."""
         p = self.temporal
-        return {"weights": p["weights"] or None, "device": p["device"],
-                **{name: p[name] for name in ("window", "lookahead", "max_gap") if p[name]}}
+        return {"weights": p["weights"] or None, "window": p["window"] or None, "lookahead": p["lookahead"],
+                "max_gap": p["max_gap"], "device": p["device"]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,18 +204,12 @@ class PosePipeline:
         self.detector = detector
         self._first_stamp_ns: int | None = None
 
-    def is_settled(self, stamp_ns: int, newest_stamp_ns: int, newer_frames: int) -> bool:
-        """Whether the refined skeletons of the frame at ``stamp_ns`` are all out, given the newest frame pushed
-        and how many frames came after it.
-
-        The refiner answers a person's frame ``lookahead`` frames later; a person who left is answered when the
-        refiner drops them, ``reset_after_s`` after they were last seen. Without the temporal stage a frame is
-        final at once.
+    def is_settled(self, newer_frames: int) -> bool:
+        """Whether a frame's refined skeletons are all out once ``newer_frames`` frames came after it: the refiner
+        answers every tracked person's frame (present or absent) ``lookahead`` frames later. Without the temporal
+        stage a frame is final at once.
         """
-        if self.temporal is None:
-            return True
-        age_s = (newest_stamp_ns - stamp_ns) * 1e-9
-        return newer_frames > self.refiner.lookahead and age_s > self.refiner.reset_after_s
+        return self.temporal is None or newer_frames > self.refiner.lookahead
 
     def detect(self, image: np.ndarray, stamp_ns: int) -> Any:
         """The 2D stage on a BGR image: a :class:`~pose3d_ros.keypoints2d.Keypoints2D`.

@@ -24,13 +24,16 @@ from .sources import Frame, FrameSource
 
 LOG = logging.getLogger(__name__)
 
+# The topics of the ROS graph started by launch/pipeline.launch.py (no namespace), so that the MCAP holds what
+# `ros2 bag record` would record from it; the images under their image_transport "compressed" name.
 TOPICS = {
     "image": "/camera/image_raw/compressed",
     "camera_info": "/camera/camera_info",
-    "keypoints": "/pose3d/keypoints2d",
-    "raw": "/pose3d/skeletons_raw",
-    "refined": "/pose3d/skeletons",
-    "markers": "/pose3d/markers",
+    "keypoints": "/keypoints2d",
+    "raw": "/skeletons3d",
+    "raw_markers": "/lifter_node/markers",
+    "refined": "/skeletons3d_refined",
+    "refined_markers": "/temporal_node/markers",
 }
 STAGES = ("2d", "lift", "temporal", "write", "render")
 
@@ -124,8 +127,9 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         render: bool = False, write_images: bool = False, progress: bool = True) -> RunSummary:
     """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
 
-    The MCAP gets the messages the ROS graph would publish, in the same grouping: one WholeBody2DArray and raw
-    Skeleton3DArray per frame, a refined Skeleton3DArray and a MarkerArray per frame the temporal stage releases.
+    The MCAP gets the messages the ROS graph would publish, on its topics and in the same grouping: per frame a
+    CameraInfo, a WholeBody2DArray, a raw Skeleton3DArray and the lifter's MarkerArray; per frame the temporal
+    stage releases, a refined Skeleton3DArray and its MarkerArray.
     skeletons.npz and render.mp4 get one row / image per source frame, once its refined skeletons are final
     (see :meth:`PosePipeline.is_settled`).
     """
@@ -139,11 +143,18 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     types = load_message_types()
-    final_stage = pipeline.settings.temporal if pipeline.temporal is not None else pipeline.settings.lifter
-    markers = SkeletonMarkers(types, pipeline.layout, MarkerStyle(
-        final_stage["markers.bone_width"], final_stage["markers.joint_diameter"], final_stage["markers.lifetime_s"],
-        final_stage["markers.min_alpha"]))
     temporal = pipeline.temporal is not None
+
+    def marker_builder(parameters: dict) -> SkeletonMarkers | None:
+        """The markers a node publishes on ~/markers, styled by its markers.* parameters (None when disabled)."""
+        if not parameters["markers.enabled"]:
+            return None
+        return SkeletonMarkers(types, pipeline.layout, MarkerStyle(
+            parameters["markers.bone_width"], parameters["markers.joint_diameter"], parameters["markers.lifetime_s"],
+            parameters["markers.min_alpha"]))
+
+    raw_markers = marker_builder(pipeline.settings.lifter)
+    refined_markers = marker_builder(pipeline.settings.temporal) if temporal else None
     summary = RunSummary(source.description)
     records: list[FrameRecord] = []
     waiting: dict[int, _Waiting] = {}  # by stamp, oldest first
@@ -155,13 +166,14 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                                 skeletons.positions, skeletons.confidence, skeletons.error, skeletons.status,
                                 skeletons.person_ids, pipeline.layout)
 
-    def publish_final(skeletons, recorder: McapRecorder) -> None:
-        """What the last node of the graph publishes for one released frame."""
-        if temporal:
-            recorder.write(TOPICS["refined"], skeletons_msg(skeletons), skeletons.stamp_ns)
+    def publish(skeletons, topic: str, markers: SkeletonMarkers | None, recorder: McapRecorder) -> None:
+        """A node's output for one frame: its Skeleton3DArray and, when enabled, its MarkerArray."""
         header = make_header(types, skeletons.stamp_ns, skeletons.frame_id)
-        recorder.write(TOPICS["markers"], markers.update(header, skeletons.positions, skeletons.confidence,
-                                                         skeletons.status, skeletons.person_ids), skeletons.stamp_ns)
+        recorder.write(TOPICS[topic], skeletons_msg(skeletons), skeletons.stamp_ns)
+        if markers is not None:
+            recorder.write(TOPICS[f"{topic}_markers"], markers.update(
+                header, skeletons.positions, skeletons.confidence, skeletons.status, skeletons.person_ids),
+                skeletons.stamp_ns)
 
     def settle(entry: _Waiting) -> None:
         final = entry.final() if temporal else entry.raw
@@ -176,7 +188,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     def released(frames: list, recorder: McapRecorder) -> None:
         for refined in frames:
             with _Timer(summary, "write"):
-                publish_final(refined, recorder)
+                publish(refined, "refined", refined_markers, recorder)
             entry = waiting.get(refined.stamp_ns)
             if entry is None:
                 summary.late_refined += len(refined.person_ids)
@@ -206,7 +218,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                     recorder.write(TOPICS["keypoints"], wholebody2d_array(
                         types, header, keypoints.kp2d, keypoints.conf, keypoints.person_ids, (width, height)),
                         frame.stamp_ns)
-                    recorder.write(TOPICS["raw"], skeletons_msg(raw), frame.stamp_ns)
+                    publish(raw, "raw", raw_markers, recorder)
                 # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
                 frame.image = Renderer.fit(frame.image) if render else frame.image[:0, :0]
                 waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw)
@@ -214,10 +226,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                     with _Timer(summary, "temporal"):
                         frames = pipeline.refine(raw)
                     released(frames, recorder)
-                else:
-                    with _Timer(summary, "write"):
-                        publish_final(raw, recorder)
-                while waiting and pipeline.is_settled(next(iter(waiting)), frame.stamp_ns, len(waiting) - 1):
+                while waiting and pipeline.is_settled(len(waiting) - 1):
                     settle(waiting.pop(next(iter(waiting))))
                 people = len(keypoints.person_ids)
                 summary.frames += 1
