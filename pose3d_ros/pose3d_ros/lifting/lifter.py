@@ -1,0 +1,148 @@
+"""The inference API: 2D keypoints of several people -> metric 3D skeletons in the camera frame.
+
+    lifter = Lifter.load()                      # shipped wholebody133 SemGAN, CUDA if present
+    result = lifter.lift(kp2d, conf, K)         # (P, J, 2) px, (P, J), (3, 3)
+    result.positions                            # (P, J, 3) metres, camera optical frame
+
+Steps: normalise the keypoints (:mod:`.normalization`), run the network on the pose and on its mirror image and
+average the two (flip test-time augmentation), then place each root-relative pose in the camera frame by solving
+for its root translation from the 2D keypoints (:mod:`.placement`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..skeleton import JointStatus, Layout
+from .config import LifterConfig
+from .normalization import flip_coordinates, flip_poses, joint_features, normalise_keypoints, root_centre
+from .placement import solve_root_translation
+from .weights_io import DEFAULT_WEIGHTS, load_lifter
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_CONF_THRESHOLD = 0.3
+"""Joints whose 2D confidence exceeds this are reported OBSERVED, the others INFERRED."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; ``"cuda"`` without CUDA falls back to the CPU with a warning."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            LOG.warning("CUDA was requested but is not available; running the lifter on the CPU")
+            return torch.device("cpu")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"unknown device {device!r}; expected 'auto', 'cuda', 'cuda:N' or 'cpu'")
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    """3D skeletons of P people (P may be 0), float32 numpy arrays."""
+
+    positions: np.ndarray
+    """(P, J, 3) metres in the camera's optical frame."""
+    root_relative: np.ndarray
+    """(P, J, 3) metres, relative to the pelvis, camera orientation."""
+    error: np.ndarray
+    """(P, J) the network's own estimate of each joint's 3D error, metres."""
+    status: np.ndarray
+    """(P, J) uint8 :class:`JointStatus`: OBSERVED where the 2D confidence exceeds the threshold, else INFERRED."""
+    root_translation: np.ndarray
+    """(P, 3) the pelvis in the camera frame (recovered by least-squares reprojection), metres."""
+
+
+class Lifter:
+    """A trained lifting network with its input normalisation, flip augmentation and camera-frame placement."""
+
+    def __init__(self, model: nn.Module, config: LifterConfig, *, device: str | torch.device = "auto",
+                 flip_test: bool = True, conf_threshold: float = DEFAULT_CONF_THRESHOLD, record: dict | None = None):
+        self.config = config
+        self.layout: Layout = config.skeleton
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.flip_test = flip_test
+        self.conf_threshold = conf_threshold
+        self.record = record or {}
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, device: str = "auto", **options) -> Lifter:
+        """Load a weights file (``None``: the shipped wholebody133 SemGAN); the layout comes from its config.
+        ``options``: ``flip_test`` (default True), ``conf_threshold`` (default 0.3).
+        """
+        model, config, record = load_lifter(DEFAULT_WEIGHTS if weights is None else weights)
+        return cls(model, config, device=device, record=record, **options)
+
+    @property
+    def num_joints(self) -> int:
+        return self.layout.num_joints
+
+    def _check(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray) -> None:
+        joints = self.num_joints
+        if kp2d.ndim != 3 or kp2d.shape[1:] != (joints, 2):
+            raise ValueError(f"kp2d must have shape (P, {joints}, 2) for layout {self.layout.name}, "
+                             f"got {kp2d.shape}")
+        if conf.shape != kp2d.shape[:2]:
+            raise ValueError(f"conf must have shape {kp2d.shape[:2]}, got {conf.shape}")
+        if K.shape not in ((3, 3), (len(kp2d), 3, 3)):
+            raise ValueError(f"K must have shape (3, 3) or ({len(kp2d)}, 3, 3), got {K.shape}")
+        if not (np.isfinite(kp2d).all() and np.isfinite(conf).all()):
+            raise ValueError("kp2d/conf contain NaN or infinite values; undetected joints must have conf 0 and "
+                             "coordinates from layout.fill_missing")
+        if not np.isfinite(K).all() or np.any(K[..., 0, 0] <= 0) or np.any(K[..., 1, 1] <= 0):
+            raise ValueError(f"K must be finite with positive focal lengths, got\n{K}")
+
+    @torch.inference_mode()
+    def predict(self, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Root-relative poses (B, J, 3) (pelvis exactly at the origin) and predicted errors (B, J), for tensors on
+        the lifter's device.
+        """
+        coords = normalise_keypoints(kp2d, conf, K, self.layout)
+        features = joint_features(coords, conf, self.layout, self.config.inputs)
+        if self.flip_test:
+            flipped = joint_features(*flip_coordinates(coords, conf, self.layout), self.layout, self.config.inputs)
+            poses, errors = self.model(torch.cat([features, flipped]))
+            batch = len(features)
+            pose = 0.5 * (poses[:batch] + flip_poses(poses[batch:], self.layout))
+            error = 0.5 * (errors[:batch] + errors[batch:, list(self.layout.flip)])
+        else:
+            pose, error = self.model(features)
+        return pose - root_centre(pose, self.layout)[:, None], error
+
+    def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray) -> LiftResult:
+        """Lift P people: ``kp2d`` (P, J, 2) pixels, ``conf`` (P, J) in [0, 1], ``K`` (3, 3) (or one per person,
+        (P, 3, 3)). See :class:`LiftResult`.
+        """
+        kp2d = np.asarray(kp2d, dtype=np.float32)
+        conf = np.asarray(conf, dtype=np.float32)
+        K = np.asarray(K, dtype=np.float64)
+        self._check(kp2d, conf, K)
+        count = len(kp2d)
+        if count == 0:
+            empty = np.zeros((0, self.num_joints), dtype=np.float32)
+            return LiftResult(np.zeros((0, self.num_joints, 3), np.float32), np.zeros((0, self.num_joints, 3),
+                              np.float32), empty, empty.astype(np.uint8), np.zeros((0, 3), np.float32))
+        K_batch = np.broadcast_to(K, (count, 3, 3))
+        pose, error = self.predict(torch.from_numpy(kp2d).to(self.device), torch.from_numpy(conf).to(self.device),
+                                   torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device))
+        root_relative = pose.float().cpu().numpy()
+        translation = solve_root_translation(kp2d, conf, root_relative, K_batch)
+        status = np.where(conf > self.conf_threshold, JointStatus.OBSERVED, JointStatus.INFERRED).astype(np.uint8)
+        return LiftResult(
+            positions=(root_relative + translation[:, None]).astype(np.float32),
+            root_relative=root_relative,
+            error=error.float().cpu().numpy(),
+            status=status,
+            root_translation=translation.astype(np.float32),
+        )
