@@ -66,7 +66,7 @@ SMALL_TOE_CONFIDENCE = 0.5
 # P. Yan's MediaPipe-to-dlib correspondence (github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks, mp2dlib.py),
 # changed where checking it on a frontal face (skimage.data.astronaut()) showed a better fit to the iBUG markup:
 # the table is made mirror-symmetric (the mesh is: vertex pairs such as 132/361 are each other's mirror), points
-# that iBUG spaces evenly along the jaw and lips are picked evenly along the mesh's contours (jaw 2, 6, 7, 9, 10,
+# that iBUG spaces evenly along the jaw and lips are picked evenly along the mesh's contours (jaw 2, 6, 7, 9, 10, 13,
 # 14; lips 49, 53, 56, 58, 61, 63, 65, 67), and the nose tip is vertex 1, MediaPipe's own nose-tip vertex.
 # "Right" is the subject's right (the image left for a face looking at the camera).
 FACE_FROM_MESH = (
