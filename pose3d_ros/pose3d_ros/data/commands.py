@@ -41,6 +41,13 @@ def register(add_command) -> None:
     cache.add_argument("--fps", type=float, default=25.0, help="sequence: frame rate")
     cache.add_argument("--no-occlusion", action="store_true", help="sequence: no occlusion runs")
 
+    h3wb = add_command("data h3wb-score", run_h3wb_score,
+                       "score H3WB predictions (official JSON format) with the official metric, in millimetres")
+    h3wb.add_argument("--pred", required=True, type=Path, help="predictions JSON (submission format)")
+    h3wb.add_argument("--truth", required=True, type=Path, help="H3WB JSON with 3D keypoints, e.g. 2Dto3D_train.json")
+    h3wb.add_argument("--fold", type=int, choices=range(1, 6), help="score only this cross-validation fold's samples")
+    h3wb.add_argument("--json", type=Path, help="also write the errors to this JSON file")
+
     bench = add_command("bench data", run_bench, "measure how fast training samples are generated")
     _add_source_arguments(bench)
     bench.add_argument("--json", type=Path, help="also write the result to this JSON file")
@@ -79,6 +86,17 @@ def run_cache(args) -> int:
     settings = {k: v for k, v in vars(args).items() if k not in ("run", "command", "subcommand", "out", "verbose")}
     save_set(args.out, data, {key: str(value) for key, value in settings.items()})
     print(f"wrote {args.out}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in data.items()))
+    return 0
+
+
+def run_h3wb_score(args) -> int:
+    from .h3wb import score_h3wb_files
+
+    errors = score_h3wb_files(args.pred, args.truth, args.fold)
+    for name, value in errors.items():
+        print(f"{name:14} {value:8.1f} mm")
+    if args.json:
+        args.json.write_text(json.dumps(errors, indent=2))
     return 0
 
 

@@ -55,7 +55,7 @@ PART_NOISE = {
     "body": PartNoise(sigma_joint=0.008, sigma_part=0.0, gross_rate=0.005, base_confidence=0.92),
     # Landmark models keep a face's shape but misplace the face as a whole.
     "face": PartNoise(sigma_joint=0.003, sigma_part=0.009, gross_rate=0.002, base_confidence=0.85),
-    "hands": PartNoise(sigma_joint=0.008, sigma_part=0.010, gross_rate=0.01, base_confidence=0.75),
+    "hands": PartNoise(sigma_joint=0.005, sigma_part=0.011, gross_rate=0.01, base_confidence=0.75),
 }
 # Detectors place these body joints worse than the rest (hips under clothing, the virtual pelvis/spine points).
 BODY_JOINT_SIGMA_SCALE = {"hip": 1.6, "pelvis": 1.4, "spine": 1.6, "eye": 0.6, "nose": 0.7, "ear": 0.8}
