@@ -169,6 +169,10 @@ class PipelineNode(LifecycleNode):
         for subscription in self._subscriptions:
             self.destroy_subscription(getattr(subscription, "sub", subscription))  # message_filters wraps one
         self._subscriptions = []
+        self.stop_worker()
+
+    def stop_worker(self) -> None:
+        """Let the processing thread finish its frame and end (also at process exit, before destroy_node)."""
         self._running = False
         self.slot.close()
         if self._worker is not None:
@@ -264,6 +268,7 @@ def run(node_class: type) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.stop_worker()
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
