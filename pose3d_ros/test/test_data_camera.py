@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+from pose3d_ros.camera import (
+    DEFAULT_HORIZONTAL_FOV_DEG,
+    Cameras,
+    default_intrinsics,
+    intrinsics_from_fov,
+    look_at_rotation,
+    project,
+    sample_cameras,
+)
+
+
+def test_default_intrinsics_640x480():
+    K = default_intrinsics(640, 480)
+    focal = 320.0 / np.tan(np.radians(DEFAULT_HORIZONTAL_FOV_DEG / 2))
+    np.testing.assert_allclose(K, [[focal, 0, 320], [0, focal, 240], [0, 0, 1]])
+    assert DEFAULT_HORIZONTAL_FOV_DEG == 60.0
+    np.testing.assert_allclose(K[0, 0], 554.256, atol=1e-3)
+
+
+@pytest.mark.parametrize("args", [(0, 480, 60), (640, 480, 0), (640, 480, 180)])
+def test_intrinsics_reject_bad_values(args):
+    with pytest.raises(ValueError):
+        intrinsics_from_fov(*args)
+
+
+def test_project_hand_computed():
+    K = np.array([[500.0, 0.0, 320.0], [0.0, 400.0, 240.0], [0.0, 0.0, 1.0]])
+    points = np.array([[0.0, 0.0, 2.0], [1.0, -0.5, 2.0], [0.2, 0.4, 4.0]])
+    expected = [[320.0, 240.0], [320.0 + 250.0, 240.0 - 100.0], [320.0 + 25.0, 240.0 + 40.0]]
+    np.testing.assert_allclose(project(points, K), expected)
+
+
+def test_project_behind_camera_is_nan_and_batched_K_broadcasts():
+    K = np.stack([default_intrinsics(640, 480), 2 * default_intrinsics(640, 480)])
+    K[1, 2, 2] = 1.0
+    points = np.array([[[0.1, 0.2, 3.0], [0.0, 0.0, -1.0]], [[0.1, 0.2, 3.0], [0.0, 0.0, 0.0]]])
+    uv = project(points, K)
+    assert uv.shape == (2, 2, 2)
+    assert np.isnan(uv[:, 1]).all()
+    np.testing.assert_allclose(uv[1, 0] - [640, 480], 2 * (uv[0, 0] - [320, 240]))
+    with pytest.raises(ValueError):
+        project(points[..., :2], K)
+
+
+def test_look_at_rotation_is_proper_and_points_the_optical_axis():
+    eye = np.array([[3.0, -2.0, 1.5]])
+    target = np.array([[0.0, 0.0, 1.0]])
+    R = look_at_rotation(eye, target)[0]
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    forward = (target - eye)[0] / np.linalg.norm(target - eye)
+    np.testing.assert_allclose(R[2], forward)
+    assert R[1, 2] < 0  # image "down" points down in the world
+    assert abs(R[0, 2]) < 1e-12  # no roll: the image x axis is horizontal
+    with pytest.raises(ValueError):
+        look_at_rotation(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("kind", ["h36m", "robot"])
+def test_sampled_cameras_match_their_kind(kind):
+    rng = np.random.default_rng(0)
+    targets = np.column_stack([rng.uniform(-2, 2, 500), rng.uniform(-2, 2, 500), np.full(500, 0.95)])
+    cams = sample_cameras(targets, kind, rng)
+    assert isinstance(cams, Cameras) and len(cams) == 500
+    width, height = cams.image_size.T
+    focal = cams.K[:, 0, 0]
+    hfov = np.degrees(2 * np.arctan(0.5 * width / focal))
+    distance = np.linalg.norm((cams.centers - targets)[:, :2], axis=1)
+    camera_height = cams.centers[:, 2]  # the floor is 0.95 m below the pelvis targets
+    if kind == "h36m":
+        assert (width == 1000).all() and (height == 1000).all()
+        assert focal.min() >= 1140 and focal.max() <= 1150
+        assert distance.min() >= 3.0 - 1e-9 and distance.max() <= 7.0 + 1e-9
+        assert camera_height.min() >= 1.0 - 1e-9 and camera_height.max() <= 2.2 + 1e-9
+    else:
+        assert (width == 640).all() and (height == 480).all()
+        assert hfov.min() >= 60 - 1e-6 and hfov.max() <= 90 + 1e-6
+        assert distance.min() >= 2.0 - 1e-9 and distance.max() <= 7.0 + 1e-9
+        assert camera_height.min() >= 0.5 - 1e-9 and camera_height.max() <= 2.0 + 1e-9
+        pitch = np.degrees(np.arcsin(cams.R[:, 2, 2]))  # elevation of the optical axis
+        assert np.abs(pitch).max() <= 20.0 + 1e-6
+    # The person is in front of every camera and projects into (or near) the image.
+    pelvis_cam = cams.world_to_camera(targets[:, None])[:, 0]
+    assert (pelvis_cam[:, 2] > 1.5).all()
+    uv = project(pelvis_cam, cams.K)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
+    assert inside.mean() > 0.97
+    # Random yaw: cameras all around the person.
+    azimuth = np.arctan2(*(cams.centers - targets)[:, 1::-1].T)
+    assert np.histogram(azimuth, bins=8, range=(-np.pi, np.pi))[0].min() > 30
+
+
+def test_world_to_camera_matches_R_t_and_mixed_kind_has_both():
+    rng = np.random.default_rng(1)
+    targets = np.tile([0.0, 0.0, 0.95], (200, 1))
+    cams = sample_cameras(targets, "mixed", rng)
+    assert set(cams.image_size[:, 0]) == {640, 1000}
+    points = rng.normal(size=(200, 5, 3))
+    np.testing.assert_allclose(cams.world_to_camera(points), np.einsum("nij,nkj->nki", cams.R, points)
+                               + cams.t[:, None])
+    np.testing.assert_allclose(cams.world_to_camera(cams.centers[:, None])[:, 0], 0.0, atol=1e-9)
+    with pytest.raises(ValueError, match="unknown camera kind"):
+        sample_cameras(targets, "fisheye", rng)
