@@ -130,7 +130,8 @@ def test_fingers_stay_within_anatomical_limits():
             assert bend.max() <= PIP_MAX_DEG + 15.0  # MCP (with the knuckle arch) <= 85+, PIP <= 100, DIP <= 67
             # Fingers curl towards the palm (-z in the right-hand frame): no point rises more than the 5-degree
             # hyperextension allows above its knuckle.
-            assert (chain[:, 2:, 2] - chain[:, 1:2, 2]).max() <= shape.phalanges[finger].sum() * np.sin(np.radians(5.0))
+            rise = (chain[:, 2:, 2] - chain[:, 1:2, 2]).max()
+            assert rise <= shape.phalanges[finger].sum() * np.sin(np.radians(5.0)) + 1e-6
             assert (chain[1, 4, 2] - chain[1, 1, 2]) < -0.01  # the closed fist's fingertips are under the palm
         np.testing.assert_allclose(np.linalg.norm(np.diff(local[:, 5:9], axis=1), axis=-1),
                                    np.repeat(shape.phalanges[1][None], 200, 0))
