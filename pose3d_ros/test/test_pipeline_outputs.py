@@ -221,6 +221,16 @@ def test_run_loop_without_temporal(tmp_path):
         run(StubSource(), pipeline, tmp_path, max_frames=0, progress=False)
 
 
+def test_show_without_a_display_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    pipeline = PosePipeline(PipelineSettings.defaults().without_temporal(), detector=StubDetector(),
+                            lifter=StubLifter())
+    with pytest.raises(ValueError, match="--show needs a display"):
+        run(StubSource(), pipeline, tmp_path / "out", show=True, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 # ---- rendering ------------------------------------------------------------------------------------
 
 

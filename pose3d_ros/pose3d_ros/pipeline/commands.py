@@ -53,6 +53,8 @@ def register(add_command) -> None:
     output.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default: ./{DEFAULT_OUT}); existing outputs in it are replaced")
     output.add_argument("--render", action="store_true", help="also write DIR/render.mp4 (2D overlay | 3D view)")
+    output.add_argument("--show", action="store_true",
+                        help="show the rendered frames live in a window (q or Esc stops); needs a display")
     output.add_argument("--write-images", action="store_true",
                         help="also record the images (JPEG CompressedImage) in pose3d.mcap")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -89,7 +91,7 @@ def run_command(args: argparse.Namespace) -> int:
                      intrinsics=intrinsics) as source:
         with PosePipeline(settings_from_args(args)) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
-                          write_images=args.write_images, progress=not args.no_progress)
+                          show=args.show, write_images=args.write_images, progress=not args.no_progress)
     print(summary.text())
     if summary.frames == 0:
         LOG.error("no frame could be read from %s", summary.source)

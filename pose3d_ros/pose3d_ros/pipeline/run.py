@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -124,7 +126,7 @@ class _Timer:
 
 
 def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
-        render: bool = False, write_images: bool = False, progress: bool = True) -> RunSummary:
+        render: bool = False, show: bool = False, write_images: bool = False, progress: bool = True) -> RunSummary:
     """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
 
     The MCAP gets the messages the ROS graph would publish, on its topics and in the same grouping: per frame a
@@ -140,6 +142,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
 
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
+    window = LiveWindow() if show else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     types = load_message_types()
@@ -158,7 +161,8 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     summary = RunSummary(source.description)
     records: list[FrameRecord] = []
     waiting: dict[int, _Waiting] = {}  # by stamp, oldest first
-    renderer = Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)") if render else None
+    drawing = render or show
+    renderer = Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)") if drawing else None
     video = VideoSink(out_dir / "render.mp4", source.fps or 30.0) if render else None
 
     def skeletons_msg(skeletons) -> object:
@@ -181,9 +185,13 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         if renderer is not None:
             with _Timer(summary, "render"):
                 keypoints = entry.keypoints
-                video.write(renderer.render(entry.frame.image, keypoints.kp2d, keypoints.conf, keypoints.person_ids,
-                                            final.positions, final.status, final.person_ids, entry.frame.stamp_s,
-                                            image_height=keypoints.image_size[1]))
+                image = renderer.render(entry.frame.image, keypoints.kp2d, keypoints.conf, keypoints.person_ids,
+                                        final.positions, final.status, final.person_ids, entry.frame.stamp_s,
+                                        image_height=keypoints.image_size[1])
+                if video is not None:
+                    video.write(image)
+            if window is not None:
+                window.show(image)
 
     def released(frames: list, recorder: McapRecorder) -> None:
         for refined in frames:
@@ -200,7 +208,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     total = min(total, max_frames) if total and max_frames else (total or max_frames)
     start = time.perf_counter()
     with McapRecorder(out_dir, types.typestore) as recorder, \
-            tqdm(total=total, unit="frame", disable=not progress, desc="pose3d") as bar:
+            tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
         try:
             for frame in islice(source, max_frames):
                 with _Timer(summary, "2d"):
@@ -220,7 +228,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                         frame.stamp_ns)
                     publish(raw, "raw", raw_markers, recorder)
                 # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
-                frame.image = Renderer.fit(frame.image) if render else frame.image[:0, :0]
+                frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
                 waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw)
                 if temporal:
                     with _Timer(summary, "temporal"):
@@ -238,6 +246,9 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         except KeyboardInterrupt:
             summary.interrupted = True
             LOG.warning("interrupted: finishing the outputs of the %d frames read", summary.frames)
+        finally:
+            if window is not None:
+                window.close()
         with _Timer(summary, "temporal"):
             frames = pipeline.finish()
         released(frames, recorder)
@@ -259,6 +270,33 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     summary.outputs["summary"] = str(summary_path)
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
     return summary
+
+
+class LiveWindow:
+    """An OpenCV window showing the rendered frames as they are made; q or Esc stops the run (like Ctrl-C)."""
+
+    NAME = "pose3d (q: quit)"
+
+    def __init__(self) -> None:
+        import cv2
+
+        # Without a display, OpenCV's Qt backend aborts the process instead of raising: check first.
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise ValueError("--show needs a display (neither DISPLAY nor WAYLAND_DISPLAY is set); use --render to "
+                             "write render.mp4 instead")
+        cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
+
+    def show(self, image: np.ndarray) -> None:
+        import cv2
+
+        cv2.imshow(self.NAME, image)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            raise KeyboardInterrupt
+
+    def close(self) -> None:
+        import cv2
+
+        cv2.destroyWindow(self.NAME)
 
 
 def _json_default(value):
