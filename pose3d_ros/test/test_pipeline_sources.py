@@ -266,3 +266,23 @@ def test_bag_folder_without_metadata_uses_its_only_storage_file(tmp_path):
     with open_source(str(tmp_path / "bag")) as source:
         assert Path(source.description).suffix == ".mcap"
         assert len(list(source)) == 4
+
+
+def test_ros1_bag(tmp_path):
+    from rosbags.rosbag1 import Writer as Writer1
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    image_type, header_type = store.types["sensor_msgs/msg/Image"], store.types["std_msgs/msg/Header"]
+    with Writer1(tmp_path / "old.bag") as writer:
+        connection = writer.add_connection("/cam/image_raw", image_type.__msgtype__, typestore=store)
+        for i in range(3):
+            pixels = np.full((48, 64, 3), 30 * i, np.uint8)
+            header = header_type(seq=i, stamp=Time(sec=10 + i, nanosec=5), frame_id="cam")
+            msg = image_type(header=header, height=48, width=64, encoding="bgr8", is_bigendian=0, step=192,
+                             data=pixels.reshape(-1))
+            writer.write(connection, (10 + i) * 10**9, store.serialize_ros1(msg, image_type.__msgtype__))
+    with open_source(str(tmp_path / "old.bag")) as source:
+        frames = list(source)
+    assert [f.stamp_ns for f in frames] == [10_000_000_005, 11_000_000_005, 12_000_000_005]
+    assert frames[2].image[0, 0].tolist() == [60, 60, 60] and frames[0].frame_id == "cam"
+    np.testing.assert_allclose(frames[0].K, default_intrinsics(64, 48))
