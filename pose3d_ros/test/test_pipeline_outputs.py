@@ -37,11 +37,11 @@ def read_mcap(path):
 def test_recorder_writes_cdr_with_ros2msg_schemas_and_a_bag_folder(tmp_path):
     types = load_message_types()
     positions = np.random.default_rng(0).normal(size=(2, J, 3)).astype(np.float32)
+    camera = CameraModel(np.diag([500.0, 500.0, 1.0]), np.array([-0.1, 0.01, 0, 0, 0]), "plumb_bob")
     with McapRecorder(tmp_path, types.typestore) as recorder:
         for k in range(3):
             header = make_header(types, 10**9 + k * 10**8, "cam")
-            recorder.write("/cam/info", camera_info_msg(types, header, np.diag([500.0, 500.0, 1.0]), 64, 48),
-                           10**9 + k * 10**8)
+            recorder.write("/cam/info", camera_info_msg(types, header, camera, 64, 48), 10**9 + k * 10**8)
             recorder.write("/skeletons", skeleton3d_array(types, header, positions + k, np.full((2, J), 0.5),
                                                           np.full((2, J), 0.02), np.ones((2, J), np.uint8), [4, 9]),
                            10**9 + k * 10**8)
@@ -58,6 +58,8 @@ def test_recorder_writes_cdr_with_ros2msg_schemas_and_a_bag_folder(tmp_path):
     assert [m.header.stamp.nanosec for m in skeletons] == [0, 10**8, 2 * 10**8]
     np.testing.assert_allclose(np.array(skeletons[2].skeletons[1].position).reshape(J, 3), positions[1] + 2)
     assert [s.person_id for s in skeletons[0].skeletons] == [4, 9]
+    info = next(m for topic, _, _, m in messages if topic == "/cam/info")
+    assert list(info.d) == [-0.1, 0.01, 0, 0, 0] and info.k[0] == 500.0 and info.p[5] == 500.0
     # the output folder is itself a rosbag2 bag (what `ros2 bag play DIR` reads)
     with AnyReader([tmp_path]) as reader:
         assert {c.topic: c.msgcount for c in reader.connections} == {"/cam/info": 3, "/skeletons": 3}
@@ -69,7 +71,7 @@ def test_recorder_rejects_a_second_type_on_a_topic_and_aborts_cleanly(tmp_path):
     header = make_header(types, 1, "cam")
     with pytest.raises(ValueError, match="carries sensor_msgs/msg/CameraInfo"):
         with McapRecorder(tmp_path, types.typestore) as recorder:
-            recorder.write("/t", camera_info_msg(types, header, np.eye(3), 4, 4), 1)
+            recorder.write("/t", camera_info_msg(types, header, CameraModel(np.eye(3)), 4, 4), 1)
             recorder.write("/t", header, 2)
     assert list(tmp_path.iterdir()) == []  # no half-written pose3d.mcap, no staging folder
 

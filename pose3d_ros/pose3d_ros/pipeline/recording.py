@@ -112,15 +112,18 @@ class McapRecorder:
 # --------------------------------------------------------------------------------------------------
 
 
-def camera_info_msg(types: Any, header: Any, K: np.ndarray, width: int, height: int) -> Any:
-    """A sensor_msgs/CameraInfo of an undistorted pinhole camera with intrinsics K (P = [K | 0])."""
-    store = types.typestore
-    K = np.asarray(K, dtype=np.float64)
+def camera_info_msg(types: Any, header: Any, camera: Any, width: int, height: int) -> Any:
+    """A sensor_msgs/CameraInfo of a :class:`~pose3d_ros.pipeline.sources.CameraModel`: its K and distortion
+    (P = [K | 0]), so that lifter_node lifts a replay of the recording exactly as the pipeline did.
+    """
+    K = np.asarray(camera.K, dtype=np.float64)
     projection = np.zeros((3, 4))
     projection[:, :3] = K
-    return types.new(store.types["sensor_msgs/msg/CameraInfo"], header=header, height=int(height), width=int(width),
-                     distortion_model="plumb_bob", d=np.zeros(5), k=K.reshape(-1), r=np.eye(3).reshape(-1),
-                     p=projection.reshape(-1))
+    has_distortion = camera.distortion is not None
+    return types.new(types.typestore.types["sensor_msgs/msg/CameraInfo"], header=header, height=int(height),
+                     width=int(width), distortion_model=camera.distortion_model if has_distortion else "plumb_bob",
+                     d=np.asarray(camera.distortion if has_distortion else np.zeros(5), dtype=np.float64),
+                     k=K.reshape(-1), r=np.eye(3).reshape(-1), p=projection.reshape(-1))
 
 
 def compressed_image_msg(types: Any, header: Any, image_bgr: np.ndarray, quality: int = 90) -> Any:

@@ -218,7 +218,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                 with _Timer(summary, "write"):
                     header = make_header(types, frame.stamp_ns, frame.frame_id)
                     width, height = keypoints.image_size
-                    recorder.write(TOPICS["camera_info"], camera_info_msg(types, header, frame.K, width, height),
+                    recorder.write(TOPICS["camera_info"], camera_info_msg(types, header, frame.camera, width, height),
                                    frame.stamp_ns)
                     if write_images:
                         recorder.write(TOPICS["image"], compressed_image_msg(types, header, frame.image),
