@@ -129,8 +129,8 @@ class PipelineNode(LifecycleNode):
                                             max_drop_ratio=self.param("diagnostics.max_drop_ratio"),
                                             stale_s=self.param("diagnostics.stale_s"))
             self.configure()
-        except (ValueError, FileNotFoundError, ImportError, RuntimeError, OSError) as err:
-            self.get_logger().error(f"configuration failed: {err}")
+        except Exception as err:  # noqa: BLE001 - a model that fails to load leaves the node unconfigured, alive
+            self.get_logger().error(f"configuration failed: {type(err).__name__}: {err}")
             self.release()
             return TransitionCallbackReturn.FAILURE
         return super().on_configure(state)
