@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest -q pose3d_ros/test
+	$(BIN)/pytest -q pose3d_ros/test
 
 clean:
 	rm -rf $(VENV) out
