@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "pose3d_ros.keypoints2d.commands",
     "pose3d_ros.lifting.commands",
     "pose3d_ros.pipeline.commands",
+    "pose3d_ros.temporal.commands",
 )
 
 GROUP_HELP = {

@@ -7,6 +7,11 @@ on first use, so that importing the package (the CLI does, for its commands) sta
 
 from __future__ import annotations
 
+DEFAULT_LOOKAHEAD = 4
+"""Frames the streaming refiner waits for before it outputs a frame (0.16 s at the 25 Hz training rate)."""
+DEFAULT_MAX_GAP = 10
+"""Longest run of missing frames of a joint that is still filled (0.4 s at 25 Hz); longer runs are MISSING."""
+
 __all__ = ["StreamingRefiner", "RefinedPose", "UGCN", "UGCNConfig", "OneEuroFilter", "fill_gaps"]
 
 _HOMES = {"StreamingRefiner": "streaming", "RefinedPose": "streaming", "UGCN": "model", "UGCNConfig": "model",

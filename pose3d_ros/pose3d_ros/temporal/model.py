@@ -15,7 +15,9 @@ the ST-GCN block of Yan et al. (AAAI 2018):
   ``widths[0]`` channels (at their own, short length), are resized to the window length and summed with the
   full-length features of the U into the final embedding (no block runs at full length there: on a CPU with
   133 joints the full-length blocks dominate the cost);
-* output: a per-joint residual that is added to the (pre-filled) input, so an untrained network is the identity.
+* output: a per-joint residual that is added to the (pre-filled) input, so an untrained network is the identity;
+  the residual of the root centre is removed, so the output stays root-relative (the root trajectory is refined
+  apart, see :mod:`.trajectory`).
 
 Temporal lengths need not be powers of two: every stride-2 convolution gives ceil(T / 2) frames and every
 up-sampling resizes to the exact length of the level it returns to.
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..skeleton import Layout, get_layout
+from .trajectory import ROOT_JOINTS
 
 INPUT_CHANNELS = 5  # x, y, z, observed, valid
 
@@ -161,6 +164,7 @@ class UGCN(nn.Module):
         self.config = config
         layout = get_layout(config.layout)
         self.num_joints = layout.num_joints
+        self.root_joints = list(ROOT_JOINTS[layout.name])
         self.graph = GraphAggregation(spatial_partitions(layout))
         parts, k, p = 3, config.temporal_kernel, config.dropout
         w = config.widths
@@ -206,4 +210,6 @@ class UGCN(nn.Module):
         for i in (1, 2, 3):
             fused = fused + _resize(self.fuse[i - 1](up_features[3 - i], a), frames)
         residual = self.head(fused).permute(0, 2, 3, 1)  # (B, T, J, 3)
+        # The root centre stays where it was: the root trajectory is refined apart from the pose.
+        residual = residual - residual[:, :, self.root_joints].mean(dim=2, keepdim=True)
         return poses + residual

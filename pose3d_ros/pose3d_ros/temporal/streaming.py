@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ..skeleton import JointStatus, Layout, get_layout
+from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP
 from .baselines import fill_gaps
 from .model import UGCN
 from .trajectory import local_linear, root_joints
@@ -43,8 +44,6 @@ from .weights import StreamConfig, load_weights
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_LOOKAHEAD = 4
-DEFAULT_MAX_GAP = 10
 DEFAULT_RESET_AFTER_S = 1.0
 DEFAULT_MAX_PEOPLE = 32
 DEFAULT_ROOT_BANDWIDTH_S = 0.12

@@ -1,0 +1,217 @@
+"""``pose3d train temporal``, ``pose3d eval temporal`` and ``pose3d bench temporal`` (heavy imports inside)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP
+
+LOG = logging.getLogger("pose3d.temporal")
+
+DEFAULT_TRAIN_SUBJECTS = "S1,S5,S6,S7,S8"
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"widths must be five comma-separated integers, got {text!r}") from None
+    if len(widths) != 5:
+        raise argparse.ArgumentTypeError(f"widths must be five comma-separated integers, got {text!r}")
+    return widths
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="Human3.6M motion file (h36m_positions_32j_50hz.npz)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--lifter", type=Path, default=None,
+                        help="lifter weights whose output the refiner sees (default: the shipped lifter)")
+    source.add_argument("--synthetic-errors", action="store_true",
+                        help="use the documented stand-in error model instead of a trained lifter")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help=".npz of the lifted sequences: read if it exists, else written (saves re-lifting)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def _sequences(args, layout: str, subjects: str, window: int, fps: float, seed: int):
+    """Lifted (or synthetic) sequences for ``subjects``, through the cache when one is given."""
+    from ..data import make_sequence_set
+    from .dataset import Sequences, lifted_sequences, synthetic_lifter_errors
+
+    if args.cache is not None and args.cache.is_file():
+        sequences = Sequences.load(args.cache)
+        if sequences.layout != layout or sequences.fps != fps or sequences.poses.shape[1] != window:
+            raise ValueError(f"cache {args.cache} holds {sequences.layout} sequences of {sequences.poses.shape[1]} "
+                             f"frames at {sequences.fps} Hz, not {layout}/{window}/{fps}: delete it or pick another")
+        LOG.info("read %d sequences (%s) from %s", len(sequences), sequences.source, args.cache)
+        return sequences
+    data = make_sequence_set(args.data, layout, subjects, window=window, fps=fps, seed=seed)
+    if args.synthetic_errors:
+        sequences = synthetic_lifter_errors(data, layout, fps, seed=seed)
+    else:
+        from ..lifting import Lifter
+
+        lifter = Lifter.load(args.lifter, device="cpu")
+        sequences = lifted_sequences(data, layout, fps, lifter)
+        sequences.source = f"lifter {args.lifter or 'shipped'}"
+    if args.cache is not None:
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        sequences.save(args.cache)
+    return sequences
+
+
+def run_train(args) -> int:
+    import numpy as np
+    import torch
+
+    from .model import UGCNConfig
+    from .training import TrainConfig, train
+    from .weights import StreamConfig
+
+    torch.set_num_threads(args.threads)
+    model_config = UGCNConfig(layout=args.layout, widths=args.widths)
+    stream = StreamConfig(window=args.window, fps=args.fps)
+    config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, occluded_weight=args.occluded_weight,
+                         eval_every=args.eval_every, seed=args.seed)
+    sequences = _sequences(args, args.layout, args.subjects, args.sequence_window, args.fps, args.seed)
+    # Validation: every 20th sequence window (a fixed subset), kept out of training.
+    index = np.arange(len(sequences))
+    held_out = index % 20 == 0
+    LOG.info("%d training and %d validation windows of %d frames (%s)", (~held_out).sum(), held_out.sum(),
+             sequences.poses.shape[1], sequences.source)
+    record = {"data": {"subjects": args.subjects, "fps": args.fps, "sequence_window": args.sequence_window,
+                       "inputs": sequences.source, "windows": int(len(sequences))}, "threads": args.threads}
+    _, history = train(sequences.subset(index[~held_out]), sequences.subset(index[held_out]), model_config, stream,
+                       config, args.out, resume=args.resume, name=args.name, record=record)
+    last = history[-1]
+    print(f"trained {args.steps} steps: validation MPJPE {1000 * last['model_all']:.1f} mm "
+          f"(lifter input {1000 * last['input_all']:.1f}), unobserved joints {1000 * last['model_unobserved']:.1f} mm "
+          f"(input {1000 * last['input_unobserved']:.1f}); weights in {args.out / (args.name + '.safetensors')}")
+    return 0
+
+
+def run_eval(args) -> int:
+    import torch
+
+    from .evaluation import evaluate, target_ratios
+    from .streaming import StreamingRefiner
+    from .weights import load_weights
+
+    torch.set_num_threads(args.threads)
+    model, stream, _ = load_weights(args.weights)
+    fps = args.fps or stream.fps
+    sequences = _sequences(args, model.config.layout, args.subjects, args.sequence_window, fps, args.seed)
+    lookaheads = sorted({0, args.lookahead})
+    refiners = {L: StreamingRefiner(model, stream, lookahead=L, max_gap=args.max_gap, max_people=len(sequences),
+                                    device="cpu") for L in lookaheads}
+    # Hundreds of sequences give hundreds of give-up lines: they are counted in the JSON instead.
+    logging.getLogger("pose3d_ros.temporal.streaming").setLevel(logging.WARNING)
+    result = evaluate(sequences, refiners, args.max_gap)
+    result["events"] = {f"L{L}": dict(refiner.events) for L, refiner in refiners.items()}
+    result["targets"] = {f"L{L}": target_ratios(result["methods"], L) for L in lookaheads}
+    result["settings"] = {"weights": str(args.weights or "shipped"), "subjects": args.subjects, "fps": fps,
+                          "model_fps": stream.fps, "window": stream.window, "lookaheads": lookaheads,
+                          "max_gap": args.max_gap, "sequences": len(sequences),
+                          "sequence_frames": args.sequence_window, "inputs": sequences.source}
+    _print_table(result)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _print_table(result: dict) -> None:
+    keys = ("all", "occluded", "occluded_joints", "missing_frames", "accel", "camera_all")
+    print(f"{'method':<12}" + "".join(f"{k:>17}" for k in keys))
+    for name, figures in result["methods"].items():
+        cells = ("-" if figures.get(k) is None else f"{figures[k]:.1f}" for k in keys)
+        print(f"{name:<12}" + "".join(f"{c:>17}" for c in cells))
+    for name, ratios in result["targets"].items():
+        text = ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in ratios.items())
+        print(f"targets {name}: {text}  (needed: occluded_vs_linear <= 0.6, all_vs_raw <= 0.87, accel_vs_raw <= 0.5)")
+
+
+def run_bench(args) -> int:
+    import platform
+    import time
+
+    import numpy as np
+    import torch
+
+    from ..skeleton import JointStatus
+    from .streaming import StreamingRefiner
+
+    torch.set_num_threads(args.threads)
+    refiner = StreamingRefiner.load(args.weights, lookahead=args.lookahead, device="cpu")
+    joints = refiner.num_joints
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.0, 0.3, (joints, 3)).astype(np.float32) + np.array([0.0, 0.0, 3.0], np.float32)
+    confidence = np.full(joints, 0.9, np.float32)
+    status = np.full(joints, JointStatus.OBSERVED, np.uint8)
+    status[::3] = JointStatus.INFERRED
+    times = []
+    for step in range(args.warmup + args.steps):
+        positions = base + rng.normal(0.0, 0.01, (joints, 3)).astype(np.float32)
+        started = time.perf_counter()
+        refiner.push(0, step / refiner.fps, positions, confidence, status)
+        if step >= args.warmup:
+            times.append(time.perf_counter() - started)
+    ms = 1000 * np.array(times)
+    result = {"what": "one StreamingRefiner.push for one person (window refined by the network), CPU",
+              "layout": refiner.layout.name, "window": refiner.window, "lookahead": args.lookahead,
+              "threads": args.threads, "steps": args.steps, "p50_ms": float(np.median(ms)),
+              "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(ms.mean()), "target_p50_ms": 5.0,
+              "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+              "weights": str(args.weights or "shipped")}
+    print(f"temporal step ({refiner.layout.name}, window {refiner.window}, {args.threads} thread(s)): "
+          f"p50 {result['p50_ms']:.2f} ms, p90 {result['p90_ms']:.2f} ms over {args.steps} steps (target p50 <= 5 ms)")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def register(add_command) -> None:
+    p = add_command("train temporal", run_train, "train the 3D-UGCN temporal refiner on lifted Human3.6M sequences")
+    _add_input_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="output folder (weights, checkpoint, curves.png)")
+    p.add_argument("--name", default="temporal_ugcn_wholebody133", help="weights file name (without suffix)")
+    p.add_argument("--layout", default="wholebody133", choices=("wholebody133", "h36m17"))
+    p.add_argument("--subjects", default=DEFAULT_TRAIN_SUBJECTS)
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the training sequences (the model's rate)")
+    p.add_argument("--window", type=int, default=16, help="frames in the network's window")
+    p.add_argument("--sequence-window", type=int, default=64, help="frames per training sequence (windows are cut "
+                   "from them)")
+    p.add_argument("--widths", type=_widths, default=(8, 16, 24, 32, 48),
+                   help="channels of the five levels (the paper's: 16,32,64,128,256)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--occluded-weight", type=float, default=2.0, help="loss weight of unobserved joints")
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+
+    p = add_command("eval temporal", run_eval, "evaluate the temporal refiner against raw lifter output, linear "
+                    "interpolation and One-Euro (L = 0 and the given look-ahead)")
+    _add_input_arguments(p)
+    p.add_argument("--weights", type=Path, default=None, help="temporal weights (default: the shipped ones)")
+    p.add_argument("--subjects", default="S9")
+    p.add_argument("--lookahead", type=int, default=DEFAULT_LOOKAHEAD)
+    p.add_argument("--max-gap", type=int, default=DEFAULT_MAX_GAP)
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the test sequences (default: the model's)")
+    p.add_argument("--sequence-window", type=int, default=250, help="frames per test sequence")
+    p.add_argument("--json", type=Path, default=None, help="write the figures here")
+
+    p = add_command("bench temporal", run_bench, "latency of one streaming step for one person on the CPU")
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--lookahead", type=int, default=DEFAULT_LOOKAHEAD)
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=None)

@@ -1,0 +1,169 @@
+"""Training and evaluation sequences for the refiner: what the lifter really produces, next to the truth.
+
+:func:`lifted_sequences` takes the data engineer's sequence set (real Human3.6M motion, random cameras, the
+detector's noise and run-based occlusions, whole frames lost) and runs a trained :class:`~pose3d_ros.lifting.Lifter`
+on every frame, exactly as the pipeline does. A frame in which the detector found no joint at all is *absent*
+(the pipeline would have no person there). :func:`synthetic_lifter_errors` is the documented stand-in for when no
+trained lifter exists (development and tests): the truth plus per-joint errors that are static over a window,
+slowly varying and white, larger on joints the 2D stage did not observe.
+
+:func:`training_batch` cuts streaming-like windows from those sequences: each window ends at a random frame and
+its missing frames are pre-filled from that frame and the ones before it only, as the streaming refiner does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..skeleton import get_layout
+from .baselines import fill_gaps
+from .trajectory import root_centre
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Sequences:
+    """S sequences of T frames at ``fps`` (float32 / bool numpy arrays)."""
+
+    layout: str
+    fps: float
+    poses: np.ndarray  # (S, T, J, 3) lifter output, root-relative (zeros where absent)
+    roots: np.ndarray  # (S, T, 3) lifter root translation in the camera frame
+    confidence: np.ndarray  # (S, T, J) 2D confidence
+    observed: np.ndarray  # (S, T, J) bool: status OBSERVED (the lifter's confidence threshold)
+    present: np.ndarray  # (S, T) bool: the detector found the person
+    target: np.ndarray  # (S, T, J, 3) true pose, root-relative
+    target_roots: np.ndarray  # (S, T, 3) true root in the camera frame
+    source: str  # how ``poses`` were made (for the training record)
+
+    def __len__(self) -> int:
+        return len(self.poses)
+
+    def subset(self, index: np.ndarray) -> Sequences:
+        fields = ("poses", "roots", "confidence", "observed", "present", "target", "target_roots")
+        return Sequences(self.layout, self.fps, **{f: getattr(self, f)[index] for f in fields}, source=self.source)
+
+    def save(self, path) -> None:
+        np.savez(path, layout=self.layout, fps=self.fps, source=self.source,
+                 **{f: getattr(self, f) for f in ("poses", "roots", "confidence", "observed", "present", "target",
+                                                  "target_roots")})
+
+    @classmethod
+    def load(cls, path) -> Sequences:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files if k not in ("layout", "fps", "source")}
+            return cls(str(data["layout"]), float(data["fps"]), **arrays, source=str(data["source"]))
+
+
+def lifted_sequences(data: dict[str, np.ndarray], layout: str, fps: float, lifter, batch: int = 4096,
+                     ) -> Sequences:
+    """Run ``lifter`` on every frame of a sequence set (``make_sequence_set``'s dict)."""
+    from tqdm import tqdm
+
+    layout_obj = get_layout(layout)
+    if lifter.layout.name != layout:
+        raise ValueError(f"the lifter is for layout {lifter.layout.name}, the sequences are {layout}")
+    S, T, J = data["conf"].shape
+    kp2d = data["kp2d"].reshape(S * T, J, 2)
+    conf = data["conf"].reshape(S * T, J)
+    K = data["K"].reshape(S * T, 3, 3)
+    poses = np.empty((S * T, J, 3), np.float32)
+    roots = np.empty((S * T, 3), np.float32)
+    status = np.empty((S * T, J), np.uint8)
+    for start in tqdm(range(0, S * T, batch), desc="lifting", unit="batch", leave=False):
+        chunk = slice(start, start + batch)
+        result = lifter.lift(kp2d[chunk], conf[chunk], K[chunk])
+        poses[chunk], roots[chunk], status[chunk] = result.root_relative, result.root_translation, result.status
+    present = (data["conf"] > 0).any(axis=-1)
+    target = data["pose3d"]
+    target_roots = root_centre(layout_obj, target)
+    poses = poses.reshape(S, T, J, 3) * present[..., None, None]
+    return Sequences(layout, fps, poses, roots.reshape(S, T, 3), data["conf"].astype(np.float32),
+                     (status.reshape(S, T, J) == 1) & present[..., None], present,
+                     (target - target_roots[:, :, None]).astype(np.float32), target_roots.astype(np.float32),
+                     source="lifter")
+
+
+# Standard deviations (metres, per coordinate) of the stand-in error model, by part: static over a window,
+# slowly varying (AR(1), 0.5 s), white; multiplied by UNOBSERVED_FACTOR on joints the 2D stage did not observe.
+SYNTHETIC_SIGMA = {"body": (0.030, 0.015, 0.008), "face": (0.020, 0.010, 0.006), "hands": (0.035, 0.020, 0.012)}
+SYNTHETIC_ROOT_SIGMA = (0.15, 0.05, 0.03)  # root depth is the lifter's weakest coordinate: applied along z
+UNOBSERVED_FACTOR = 2.5
+SLOW_TIME_CONSTANT_S = 0.5
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, ...], rho: float) -> np.ndarray:
+    """Unit-variance AR(1) noise along axis 1."""
+    innovations = rng.standard_normal(shape)
+    out = np.empty(shape)
+    out[:, 0] = innovations[:, 0]
+    for t in range(1, shape[1]):
+        out[:, t] = rho * out[:, t - 1] + np.sqrt(1.0 - rho**2) * innovations[:, t]
+    return out
+
+
+def synthetic_lifter_errors(data: dict[str, np.ndarray], layout: str, fps: float, seed: int = 0,
+                            conf_threshold: float = 0.3) -> Sequences:
+    """The stand-in for a trained lifter: the true sequences plus the error model above."""
+    layout_obj = get_layout(layout)
+    rng = np.random.default_rng(seed)
+    S, T, J = data["conf"].shape
+    sigma = np.zeros((J, 3))
+    for part, joints in layout_obj.parts.items():
+        sigma[joints] = SYNTHETIC_SIGMA.get(part, SYNTHETIC_SIGMA["body"])
+    observed = data["conf"] > conf_threshold
+    scale = np.where(observed, 1.0, UNOBSERVED_FACTOR)[..., None]  # (S, T, J, 1)
+    rho = np.exp(-1.0 / (fps * SLOW_TIME_CONSTANT_S))
+    error = (sigma[:, 0, None] * rng.standard_normal((S, 1, J, 3))
+             + sigma[:, 1, None] * _ar1(rng, (S, T, J, 3), rho)
+             + sigma[:, 2, None] * rng.standard_normal((S, T, J, 3))) * scale
+    target_roots = root_centre(layout_obj, data["pose3d"])
+    target = data["pose3d"] - target_roots[:, :, None]
+    poses = target + error
+    poses -= root_centre(layout_obj, poses)[:, :, None]
+    s_static, s_slow, s_white = SYNTHETIC_ROOT_SIGMA
+    root_error = np.zeros((S, T, 3))
+    root_error[..., 2] = (s_static * rng.standard_normal((S, 1)) + s_slow * _ar1(rng, (S, T), rho)
+                          + s_white * rng.standard_normal((S, T)))
+    present = (data["conf"] > 0).any(axis=-1)
+    return Sequences(layout, fps, (poses * present[..., None, None]).astype(np.float32),
+                     (target_roots + root_error).astype(np.float32), data["conf"].astype(np.float32),
+                     observed & present[..., None], present, target.astype(np.float32),
+                     target_roots.astype(np.float32), source="synthetic error model")
+
+
+def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random.Generator,
+                   start_fraction: float = 0.15) -> dict[str, np.ndarray]:
+    """``batch`` windows of ``window`` frames as the streaming refiner builds them.
+
+    Each window ends at a random frame of a random sequence; absent frames are pre-filled (linear interpolation
+    in time, the last value held at the end) from the frames up to the window's end only. With probability
+    ``start_fraction`` the window sits at the start of a track: the frames before a random start are invalid and
+    hold the first frame.
+    """
+    S, T = sequences.present.shape
+    if T < window:
+        raise ValueError(f"sequences of {T} frames are shorter than the window ({window})")
+    stamps = np.arange(T) / sequences.fps
+    J = sequences.poses.shape[2]
+    out = {"poses": np.empty((batch, window, J, 3), np.float32), "observed": np.empty((batch, window, J), bool),
+           "valid": np.empty((batch, window, J), bool), "target": np.empty((batch, window, J, 3), np.float32)}
+    for b in range(batch):
+        s = rng.integers(S)
+        end = rng.integers(window, T + 1)
+        present = sequences.present[s, :end].copy()
+        if rng.random() < start_fraction:
+            present[: end - rng.integers(1, window)] = False
+        if not present.any():
+            present[end - 1] = True
+        valid = np.broadcast_to(present[:, None], (end, J))
+        filled = fill_gaps(stamps[:end], sequences.poses[s, :end], valid)
+        out["poses"][b] = filled[end - window:]
+        out["valid"][b] = valid[end - window:]
+        out["observed"][b] = sequences.observed[s, end - window:end] & valid[end - window:]
+        out["target"][b] = sequences.target[s, end - window:end]
+    return out
