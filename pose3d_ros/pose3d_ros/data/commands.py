@@ -27,7 +27,8 @@ def register(add_command) -> None:
     preview.add_argument("--out", required=True, type=Path, help="output folder")
     preview.add_argument("--count", type=int, default=4, help="number of samples")
 
-    stats = add_command("data stats", run_stats, "print sequence counts and bone-length statistics")
+    stats = add_command("data stats", run_stats,
+                        "print sequence counts, bone lengths and the synthetic 2D detections' statistics")
     _add_source_arguments(stats)
     stats.add_argument("--json", type=Path, help="also write the statistics to this JSON file")
 
@@ -64,9 +65,11 @@ def run_preview(args) -> int:
 
 
 def run_stats(args) -> int:
-    from .stats import dataset_statistics, format_statistics
+    from .stats import dataset_statistics, detection_statistics, format_statistics
 
     stats = dataset_statistics(args.mocap, args.subjects, layout=args.layout, seed=args.seed)
+    stats["detections"] = detection_statistics(args.mocap, args.subjects, layout=args.layout,
+                                               camera_kind=args.camera_kind, noise=args.noise, seed=args.seed)
     print(format_statistics(stats))
     if args.json:
         args.json.write_text(json.dumps(stats, indent=2))

@@ -12,6 +12,7 @@ from .h36m import SOURCE_FPS, load_h36m, normalise_subjects, subject_of
 from .sets import make_lifting_set, make_sequence_set, poses_in_layout
 
 STATS_FRAME_STEP = 10
+DETECTION_FRAME_STEP = 25
 
 
 def dataset_statistics(mocap_path: str | Path, subjects=None, *, layout: str = "wholebody133",
@@ -50,6 +51,31 @@ def dataset_statistics(mocap_path: str | Path, subjects=None, *, layout: str = "
     }
 
 
+def detection_statistics(mocap_path: str | Path, subjects=None, *, layout: str = "wholebody133",
+                         camera_kind: str = "mixed", noise: str = "detector", seed: int = 0) -> dict:
+    """Per part of the lifting set (every :data:`DETECTION_FRAME_STEP`-th frame): the fraction of joints detected,
+    the median 2D error of detected joints in pixels and in units of the person's image size, and their mean
+    confidence.
+    """
+    from ..camera import project
+    from .detector import PERSON_HEIGHT_M
+
+    data = make_lifting_set(mocap_path, layout, subjects, frame_step=DETECTION_FRAME_STEP, camera_kind=camera_kind,
+                            noise=noise, seed=seed)
+    error = np.linalg.norm(data["kp2d"] - project(data["pose3d"], data["K"]), axis=-1)
+    scale = data["K"][:, 0, 0] * PERSON_HEIGHT_M / np.median(data["pose3d"][..., 2], axis=-1)
+    detected = data["conf"] > 0
+    parts = {}
+    for name, part in get_layout(layout).parts.items():
+        seen = detected[:, part]
+        parts[name] = {"detected": float(seen.mean()),
+                       "median_error_px": float(np.median(error[:, part][seen])) if seen.any() else None,
+                       "median_error_per_person_size": float(np.median((error[:, part] / scale[:, None])[seen]))
+                       if seen.any() else None,
+                       "mean_confidence_detected": float(data["conf"][:, part][seen].mean()) if seen.any() else None}
+    return {"samples": len(data["kp2d"]), "camera_kind": camera_kind, "noise": noise, "parts": parts}
+
+
 def format_statistics(stats: dict) -> str:
     """A readable table of :func:`dataset_statistics`; face and hand bones are summarised per part."""
     lines = [f"{'subject':8} {'sequences':>9} {'frames':>9} {'minutes':>8}"]
@@ -72,6 +98,17 @@ def format_statistics(stats: dict) -> str:
         within = np.array([b["max_within_sequence_sd_m"] for b in bones])
         lines.append(f"  {group + f' ({len(bones)} bones)':40} {100 * mean.mean():6.1f} (range {100 * mean.min():.1f}"
                      f"-{100 * mean.max():.1f}); largest within-sequence sd {100 * within.max():.2f}")
+    detections = stats.get("detections")
+    if detections:
+        lines.append("")
+        lines.append(f"synthetic 2D detections ({detections['samples']} samples, cameras {detections['camera_kind']}, "
+                     f"noise {detections['noise']}): detected, median error px, / person size, mean confidence")
+        for name, part in detections["parts"].items():
+            if part["median_error_px"] is None:
+                lines.append(f"  {name:8} {part['detected']:6.1%}")
+                continue
+            lines.append(f"  {name:8} {part['detected']:6.1%} {part['median_error_px']:7.2f} "
+                         f"{part['median_error_per_person_size']:8.4f} {part['mean_confidence_detected']:6.2f}")
     return "\n".join(lines)
 
 
