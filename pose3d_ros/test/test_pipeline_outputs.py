@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+from rosbags.highlevel import AnyReader
+
 from pose3d_ros.keypoints2d import Keypoints2D
 from pose3d_ros.messages import load_message_types, make_header, skeleton3d_array
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
@@ -15,7 +17,6 @@ from pose3d_ros.pipeline.render import Renderer
 from pose3d_ros.pipeline.run import TOPICS, run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus
-from rosbags.highlevel import AnyReader
 
 PACKAGE = Path(__file__).resolve().parents[1]
 J = WHOLEBODY133.num_joints

@@ -5,6 +5,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
 from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.pipeline.demo import DemoSource, demo_intrinsics
 from pose3d_ros.pipeline.sources import (
@@ -16,8 +19,6 @@ from pose3d_ros.pipeline.sources import (
     image_from_ros,
     open_source,
 )
-from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
 
 STORE = get_typestore(Stores.ROS2_JAZZY)
 Image = STORE.types["sensor_msgs/msg/Image"]
