@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from pose3d_ros.camera import (
     DEFAULT_HORIZONTAL_FOV_DEG,
     Cameras,

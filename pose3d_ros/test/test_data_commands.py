@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+
 from pose3d_ros.cli import main
 from pose3d_ros.data import load_set, synthetic_walk, write_h3wb_predictions, write_motion_file
 

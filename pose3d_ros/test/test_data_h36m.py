@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from pose3d_ros.data import load_h36m, synthetic_walk, to_h36m17, write_motion_file
 from pose3d_ros.data.h36m import normalise_subjects
 from pose3d_ros.skeleton import H36M17, H36M32

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+
 from pose3d_ros.data import (
     cross_validation_split,
     load_h3wb_json,

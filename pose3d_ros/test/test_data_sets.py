@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from pose3d_ros.camera import project
 from pose3d_ros.data import (
     load_set,

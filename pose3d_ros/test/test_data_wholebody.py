@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from pose3d_ros.data import load_h36m, sample_identity, synthesize_wholebody, synthetic_walk
 from pose3d_ros.data.face import FACE_FLIP, NEUTRAL_FACE, pose_face
 from pose3d_ros.data.hand import PIP_MAX_DEG, pose_hand, sample_hand_shape
