@@ -70,11 +70,10 @@ def run_train(args) -> int:
 
     from .model import UGCNConfig
     from .training import TrainConfig, train
-    from .weights import StreamConfig
 
     torch.set_num_threads(args.threads)
-    model_config = UGCNConfig(layout=args.layout, widths=args.widths)
-    stream = StreamConfig(window=args.window, fps=args.fps)
+    model_config = UGCNConfig(layout=args.layout, widths=args.widths, window=args.window, fps=args.fps,
+                              temporal_mix=not args.no_temporal_mix)
     config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, occluded_weight=args.occluded_weight,
                          eval_every=args.eval_every, seed=args.seed)
     sequences = _sequences(args, args.layout, args.subjects, args.sequence_window, args.fps, args.seed)
@@ -85,7 +84,7 @@ def run_train(args) -> int:
              sequences.poses.shape[1], sequences.source)
     record = {"data": {"subjects": args.subjects, "fps": args.fps, "sequence_window": args.sequence_window,
                        "inputs": sequences.source, "windows": int(len(sequences))}, "threads": args.threads}
-    _, history = train(sequences.subset(index[~held_out]), sequences.subset(index[held_out]), model_config, stream,
+    _, history = train(sequences.subset(index[~held_out]), sequences.subset(index[held_out]), model_config,
                        config, args.out, resume=args.resume, name=args.name, record=record)
     last = history[-1]
     print(f"trained {args.steps} steps: validation MPJPE {1000 * last['model_all']:.1f} mm "
@@ -102,11 +101,11 @@ def run_eval(args) -> int:
     from .weights import load_weights
 
     torch.set_num_threads(args.threads)
-    model, stream, _ = load_weights(args.weights)
-    fps = args.fps or stream.fps
+    model, _ = load_weights(args.weights)
+    fps = args.fps or model.config.fps
     sequences = _sequences(args, model.config.layout, args.subjects, args.sequence_window, fps, args.seed)
     lookaheads = sorted({0, args.lookahead})
-    refiners = {L: StreamingRefiner(model, stream, lookahead=L, max_gap=args.max_gap, max_people=len(sequences),
+    refiners = {L: StreamingRefiner(model, lookahead=L, max_gap=args.max_gap, max_people=len(sequences),
                                     device="cpu") for L in lookaheads}
     # Hundreds of sequences give hundreds of give-up lines: they are counted in the JSON instead.
     logging.getLogger("pose3d_ros.temporal.streaming").setLevel(logging.WARNING)
@@ -114,7 +113,7 @@ def run_eval(args) -> int:
     result["events"] = {f"L{L}": dict(refiner.events) for L, refiner in refiners.items()}
     result["targets"] = {f"L{L}": target_ratios(result["methods"], L) for L in lookaheads}
     result["settings"] = {"weights": str(args.weights or "shipped"), "subjects": args.subjects, "fps": fps,
-                          "model_fps": stream.fps, "window": stream.window, "lookaheads": lookaheads,
+                          "model_fps": model.config.fps, "window": model.config.window, "lookaheads": lookaheads,
                           "max_gap": args.max_gap, "sequences": len(sequences),
                           "sequence_frames": args.sequence_window, "inputs": sequences.source}
     _print_table(result)
@@ -194,6 +193,7 @@ def register(add_command) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--occluded-weight", type=float, default=2.0, help="loss weight of unobserved joints")
+    p.add_argument("--no-temporal-mix", action="store_true", help="leave out the learned linear temporal mixing")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
 

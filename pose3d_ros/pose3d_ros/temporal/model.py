@@ -19,6 +19,13 @@ the ST-GCN block of Yan et al. (AAAI 2018):
   the residual of the root centre is removed, so the output stays root-relative (the root trajectory is refined
   apart, see :mod:`.trajectory`).
 
+Addition to the seed: the residual is added not to the input itself but to a learned linear temporal mixing of it
+(a (T, T) matrix shared by all joints and coordinates, initialised to the identity): one learned smoothing filter
+per output frame, the causal end of the window included. On a CPU budget of a few thousand steps the U-Net alone
+learns even plain denoising slowly; this linear path learns it in a few hundred steps and leaves the U-Net the
+non-linear work (occlusions, pose-dependent errors). It ties the network to its window length
+(``temporal_mix=False`` removes it; docs/temporal.md has the ablation).
+
 Temporal lengths need not be powers of two: every stride-2 convolution gives ceil(T / 2) frames and every
 up-sampling resizes to the exact length of the level it returns to.
 """
@@ -26,7 +33,7 @@ up-sampling resizes to the exact length of the level it returns to.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -47,9 +54,17 @@ class UGCNConfig:
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
     temporal_kernel: int = 5
     dropout: float = 0.05
+    window: int = 16
+    """Frames per window (the learned temporal mixing is made for this length)."""
+    fps: float = 25.0
+    """Frame rate of the training sequences: the rate the streaming refiner resamples its input to."""
+    temporal_mix: bool = True
+    """Add the learned linear temporal mixing (see :class:`UGCN`); without it any window length is accepted."""
 
     def __post_init__(self) -> None:
         get_layout(self.layout)
+        if self.window < 2 or not self.fps > 0:
+            raise ValueError(f"need window >= 2 and fps > 0, got window={self.window}, fps={self.fps}")
         if len(self.widths) != 5 or min(self.widths) < 1:
             raise ValueError(f"UGCN needs five positive channel widths (one per level), got {self.widths}")
         if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
@@ -62,10 +77,10 @@ class UGCNConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> UGCNConfig:
-        known = {k: data[k] for k in ("layout", "widths", "temporal_kernel", "dropout") if k in data}
-        if "widths" in known:
-            known["widths"] = tuple(int(w) for w in known["widths"])
-        return cls(**known)
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown UGCN settings {sorted(unknown)}")
+        return cls(**{**data, "widths": tuple(int(w) for w in data.get("widths", cls.widths))})
 
 
 def spatial_partitions(layout: Layout) -> np.ndarray:
@@ -182,12 +197,16 @@ class UGCN(nn.Module):
         self.head = nn.Conv2d(w[0], 3, kernel_size=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # Learned linear temporal mixing of the input, one filter per output frame (identity at the start).
+        self.mix = nn.Parameter(torch.eye(config.window)) if config.temporal_mix else None
 
     def forward(self, poses: torch.Tensor, observed: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         batch, frames, joints, _ = poses.shape
         if joints != self.num_joints:
             raise ValueError(f"this UGCN was built for {self.num_joints} joints ({self.config.layout}), "
                              f"got poses with {joints}")
+        if self.mix is not None and frames != self.config.window:
+            raise ValueError(f"this UGCN was built for windows of {self.config.window} frames, got {frames}")
         flags = torch.stack((observed, valid), dim=-1).to(poses.dtype)
         x = torch.cat((poses, flags), dim=-1)  # (B, T, J, C)
         x = self.input_norm(x.permute(0, 2, 3, 1).reshape(batch, joints * INPUT_CHANNELS, frames))
@@ -212,4 +231,5 @@ class UGCN(nn.Module):
         residual = self.head(fused).permute(0, 2, 3, 1)  # (B, T, J, 3)
         # The root centre stays where it was: the root trajectory is refined apart from the pose.
         residual = residual - residual[:, :, self.root_joints].mean(dim=2, keepdim=True)
-        return poses + residual
+        base = poses if self.mix is None else torch.einsum("ts,bsjc->btjc", self.mix, poses)
+        return base + residual

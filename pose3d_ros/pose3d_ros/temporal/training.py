@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .dataset import Sequences, training_batch
 from .model import UGCN, UGCNConfig
-from .weights import StreamConfig, save_weights
+from .weights import save_weights
 
 LOG = logging.getLogger(__name__)
 
@@ -128,27 +128,28 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig, stream: StreamConfig,
-          config: TrainConfig, out_dir: Path, *, resume: bool = False, name: str = "temporal_ugcn",
-          record: dict | None = None, progress: bool = True) -> tuple[UGCN, list[dict]]:
+def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig, config: TrainConfig,
+          out_dir: Path, *, resume: bool = False, name: str = "temporal_ugcn", record: dict | None = None,
+          progress: bool = True) -> tuple[UGCN, list[dict]]:
     """Train (or resume) and write ``out_dir/NAME.safetensors`` + ``.json``, checkpoints and ``curves.png``."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     model = UGCN(model_config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    meta = {"train": asdict(config), "model": model_config.to_dict(), "stream": asdict(stream)}
+    if sequences.fps != model_config.fps or sequences.layout != model_config.layout:
+        raise ValueError(f"{sequences.layout} sequences at {sequences.fps} Hz do not fit a {model_config.layout} "
+                         f"network for {model_config.fps} Hz")
+    meta = {"train": asdict(config), "model": model_config.to_dict()}
     step, history = 0, []
     if resume:
         step, history, saved = load_checkpoint(out_dir, model, optimizer)
         if saved.get("model") != meta["model"] or saved.get("train", {}).get("steps") != config.steps:
             raise ValueError(f"the checkpoint in {out_dir} was made with other settings: {saved.get('model')}, "
                              f"{saved.get('train')}")
-        rng = np.random.default_rng([config.seed, step])
         LOG.info("resuming at step %d of %d", step, config.steps)
-    validation_batch = _tensors(training_batch(validation, stream.window, min(512, 8 * len(validation)),
+    validation_batch = _tensors(training_batch(validation, model_config.window, min(512, 8 * len(validation)),
                                                np.random.default_rng(12345)))
     model.train()
     started = time.monotonic()
@@ -157,7 +158,10 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        batch = _tensors(training_batch(sequences, stream.window, config.batch, rng))
+        # Every step draws from its own seeds, so a resumed run continues exactly as an uninterrupted one.
+        torch.manual_seed(config.seed * 1_000_003 + step)
+        batch = _tensors(training_batch(sequences, model_config.window, config.batch,
+                                        np.random.default_rng([config.seed, step])))
         pred = model(batch["poses"], batch["observed"], batch["valid"])
         loss = weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight)
         optimizer.zero_grad(set_to_none=True)
@@ -180,6 +184,6 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
             plot_curves(history, out_dir / "curves.png")
     bar.close()
     model.eval()
-    save_weights(out_dir / f"{name}.safetensors", model, stream,
+    save_weights(out_dir / f"{name}.safetensors", model,
                  {**(record or {}), **meta, "steps_done": step, "history": history})
     return model, history

@@ -1,12 +1,12 @@
-"""Temporal-refiner weights on disk: ``NAME.safetensors`` (tensors) next to ``NAME.json`` (architecture, the window
-and frame rate the network was trained for, and a record of how it was trained). No pickle: loading cannot run
-code. Every way a file can be wrong ends in FileNotFoundError or a ValueError that names the problem.
+"""Temporal-refiner weights on disk: ``NAME.safetensors`` (tensors) next to ``NAME.json`` (the
+:class:`UGCNConfig` -- architecture, window, the frame rate it was trained at -- and a record of how it was
+trained). No pickle: loading cannot run code. Every way a file can be wrong ends in FileNotFoundError or a
+ValueError that names the problem.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -20,36 +20,24 @@ SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS_DIR / "temporal_ugcn_wholebody133.safetensors"
 
 
-@dataclass(frozen=True)
-class StreamConfig:
-    """How the network is fed: the window length and the frame rate (Hz) of its training data."""
-
-    window: int = 16
-    fps: float = 25.0
-
-    def __post_init__(self) -> None:
-        if self.window < 2 or not self.fps > 0:
-            raise ValueError(f"need window >= 2 and fps > 0, got window={self.window}, fps={self.fps}")
-
-
 def config_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def save_weights(path: str | Path, model: UGCN, stream: StreamConfig, record: dict | None = None) -> Path:
+def save_weights(path: str | Path, model: UGCN, record: dict | None = None) -> Path:
     """Write ``path`` (.safetensors) and its .json; ``record`` (JSON-serialisable) says how it was trained."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
     save_file(tensors, str(path), metadata={"format": FILE_FORMAT})
     document = {"format": FILE_FORMAT, "format_version": FORMAT_VERSION, "model": model.config.to_dict(),
-                "stream": asdict(stream), "record": record or {}}
+                "record": record or {}}
     config_path(path).write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
-def read_config(path: str | Path) -> tuple[UGCNConfig, StreamConfig, dict]:
-    """Architecture, stream settings and training record from the .json beside ``path``."""
+def read_config(path: str | Path) -> tuple[UGCNConfig, dict]:
+    """The network's config and training record from the .json beside ``path``."""
     json_path = config_path(path)
     if not json_path.is_file():
         raise FileNotFoundError(f"temporal config {json_path} not found (it belongs next to the .safetensors)")
@@ -64,19 +52,18 @@ def read_config(path: str | Path) -> tuple[UGCNConfig, StreamConfig, dict]:
         raise ValueError(f"{json_path} has format version {document.get('format_version')!r}; "
                          f"this version of pose3d_ros reads version {FORMAT_VERSION}")
     try:
-        model = UGCNConfig.from_dict(document["model"])
-        stream = StreamConfig(window=int(document["stream"]["window"]), fps=float(document["stream"]["fps"]))
+        config = UGCNConfig.from_dict(document["model"])
     except (KeyError, TypeError) as err:
-        raise ValueError(f"{json_path} lacks a valid 'model' or 'stream' section ({err!r})") from err
-    return model, stream, document.get("record", {})
+        raise ValueError(f"{json_path} lacks a valid 'model' section ({err!r})") from err
+    return config, document.get("record", {})
 
 
-def load_weights(path: str | Path | None = None) -> tuple[UGCN, StreamConfig, dict]:
-    """The network (eval mode, CPU), its stream settings and training record; ``None`` = the shipped weights."""
+def load_weights(path: str | Path | None = None) -> tuple[UGCN, dict]:
+    """The network (eval mode, CPU) and its training record; ``None`` = the shipped weights."""
     path = Path(DEFAULT_WEIGHTS if path is None else path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
-    model_config, stream, record = read_config(path)
+    model_config, record = read_config(path)
     if not path.is_file():
         raise FileNotFoundError(f"temporal weights {path} not found")
     try:
@@ -92,4 +79,4 @@ def load_weights(path: str | Path | None = None) -> tuple[UGCN, StreamConfig, di
         raise ValueError(f"temporal weights {path} do not fit the network in {config_path(path).name}: "
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
-    return model.eval(), stream, record
+    return model.eval(), record

@@ -1,0 +1,146 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pose3d_ros.skeleton import H36M17
+from pose3d_ros.temporal import training as training_module
+from pose3d_ros.temporal.dataset import Sequences, training_batch
+from pose3d_ros.temporal.model import UGCN, UGCNConfig
+from pose3d_ros.temporal.streaming import StreamingRefiner
+from pose3d_ros.temporal.training import TrainConfig, train, weighted_mpjpe
+from pose3d_ros.temporal.weights import load_weights, save_weights
+
+FPS = 25.0
+SMALL = UGCNConfig("h36m17", (4, 6, 8, 10, 12), window=16, fps=FPS)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def synthetic_sequences(count=24, frames=40, seed=0) -> Sequences:
+    """Smoothly moving skeletons, their noisy 'lifted' versions, occluded joints and absent frames."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / FPS
+    base = rng.normal(0.0, 0.25, (count, 1, 17, 3))
+    phase = rng.uniform(0, 2 * np.pi, (count, 1, 17, 3))
+    target = base + 0.1 * np.sin(2 * np.pi * 1.0 * t[None, :, None, None] + phase)
+    target -= target[:, :, :1]
+    observed = rng.random((count, frames, 17)) > 0.2
+    noise = rng.normal(0.0, 0.02, target.shape) * np.where(observed, 1.0, 3.0)[..., None]
+    present = rng.random((count, frames)) > 0.05
+    poses = (target + noise) * present[..., None, None]
+    poses -= poses[:, :, :1]
+    roots = np.broadcast_to([0.0, 0.0, 3.0], (count, frames, 3))
+    return Sequences("h36m17", FPS, poses.astype(np.float32), roots.astype(np.float32),
+                     np.where(observed, 0.9, 0.1).astype(np.float32), observed & present[..., None], present,
+                     target.astype(np.float32), roots.astype(np.float32), source="test")
+
+
+def test_training_windows_are_prefilled_from_the_past_only():
+    sequences = synthetic_sequences()
+    sequences.present[0, 30:] = False
+    sequences.present[0, 20] = False
+    batch = training_batch(sequences.subset(np.array([0])), 16, 4, np.random.default_rng(0), start_fraction=0.0)
+    for b in range(4):
+        assert batch["poses"][b].shape == (16, 17, 3)
+        absent = ~batch["valid"][b].any(axis=1)
+        assert not batch["observed"][b][absent].any()
+    # A window ending in the absent run holds the last present frame: no future leaks into the input.
+    windows = training_batch(sequences.subset(np.array([0] * 8)), 16, 64, np.random.default_rng(1),
+                             start_fraction=0.0)
+    for poses, valid in zip(windows["poses"], windows["valid"], strict=True):
+        last = np.flatnonzero(valid.any(axis=1))[-1]
+        assert np.allclose(poses[last:], poses[last])
+
+
+def test_weighted_mpjpe_weights_unobserved_joints():
+    pred = torch.zeros(1, 1, 2, 3)
+    target = torch.tensor([[[[1.0, 0, 0], [0, 2.0, 0]]]])
+    observed = torch.tensor([[[True, False]]])
+    assert weighted_mpjpe(pred, target, observed, 1.0).item() == pytest.approx(1.5)
+    assert weighted_mpjpe(pred, target, observed, 3.0).item() == pytest.approx((1.0 + 3 * 2.0) / 4)
+
+
+def test_a_short_training_run_lowers_the_loss_and_resumes_exactly(tmp_path, monkeypatch):
+    sequences = synthetic_sequences()
+    train_set, validation = sequences.subset(np.arange(20)), sequences.subset(np.arange(20, 24))
+    config = TrainConfig(steps=40, batch=8, lr=2e-2, eval_every=20)
+    model, history = train(train_set, validation, SMALL, config, tmp_path / "full", progress=False)
+    assert [h["step"] for h in history] == [20, 40]
+    assert history[-1]["model_all"] < 0.96 * history[-1]["input_all"]  # better than its own input
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    for name in ("temporal_ugcn.safetensors", "temporal_ugcn.json", "checkpoint.safetensors", "curves.png"):
+        assert (tmp_path / "full" / name).is_file()
+
+    calls = {"n": 0}
+    real_batch = training_module.training_batch
+
+    def crash_at_step_25(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise KeyboardInterrupt
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "training_batch", crash_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        train(train_set, validation, SMALL, config, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(training_module, "training_batch", real_batch)
+    resumed, resumed_history = train(train_set, validation, SMALL, config, tmp_path / "resumed",
+                                     resume=True, progress=False)
+    assert [h["step"] for h in resumed_history] == [20, 40]
+    for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+    with pytest.raises(ValueError, match="other settings"):
+        train(train_set, validation, SMALL, TrainConfig(steps=80, batch=8), tmp_path / "resumed",
+              resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(train_set, validation, SMALL, config, tmp_path / "empty", resume=True, progress=False)
+
+
+def test_weights_round_trip_and_clear_errors(tmp_path):
+    config = UGCNConfig("h36m17", (4, 6, 8, 10, 12), window=12, fps=30.0)
+    model = UGCN(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.1)
+    model.eval()
+    path = save_weights(tmp_path / "w.safetensors", model, {"note": "test"})
+    loaded, record = load_weights(path)
+    assert record == {"note": "test"} and loaded.config == config
+    x = torch.randn(2, 12, 17, 3)
+    flags = torch.ones(2, 12, 17, dtype=torch.bool)
+    assert torch.equal(loaded(x, flags, flags), model(x, flags, flags))
+    refiner = StreamingRefiner.load(path, lookahead=1, device="cpu")
+    assert refiner.window == 12 and refiner.fps == 30.0 and refiner.layout is H36M17
+
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_weights(tmp_path / "absent.safetensors")
+    (tmp_path / "orphan.json").write_text((tmp_path / "w.json").read_text())
+    with pytest.raises(FileNotFoundError, match="orphan.safetensors"):
+        load_weights(tmp_path / "orphan.safetensors")
+    (tmp_path / "w.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        load_weights(path)
+    (tmp_path / "w.json").write_text("{broken")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_weights(path)
+    (tmp_path / "w.json").write_text(json.dumps({"format": "pose3d_ros.lifter"}))
+    with pytest.raises(ValueError, match="not a temporal-refiner config"):
+        load_weights(path)
+    other = save_weights(tmp_path / "other.safetensors", UGCN(UGCNConfig("h36m17", (4, 6, 8, 10, 14))))
+    document = json.loads((tmp_path / "other.json").read_text())
+    document["model"]["widths"] = [4, 6, 8, 10, 12]
+    (tmp_path / "other.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_weights(other)
+    document["model"]["colour"] = "blue"
+    (tmp_path / "other.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="unknown UGCN settings"):
+        load_weights(other)
