@@ -104,15 +104,16 @@ def test_settings_read_the_ros_parameter_file(tmp_path):
 
 
 class StubSource(FrameSource):
-    def __init__(self, frames=8, size=(64, 48)):
+    def __init__(self, frames=8, size=(64, 48), stamps=None):
         super().__init__()
         self.description, self.fps, self.frame_count, self.size = "stub", 10.0, frames, size
+        self.stamps = stamps if stamps is not None else [3 * 10**9 + i * 10**8 for i in range(frames)]
 
     def __iter__(self):
         width, height = self.size
-        for i in range(self.frame_count):
+        for i, stamp in enumerate(self.stamps):
             image = np.full((height, width, 3), 20 * i, np.uint8)
-            yield Frame(i, 3 * 10**9 + i * 10**8, image, CameraModel(np.diag([100.0, 100.0, 1.0])), "stub_cam")
+            yield Frame(i, stamp, image, CameraModel(np.diag([100.0, 100.0, 1.0])), "stub_cam")
 
 
 class StubDetector:
@@ -222,6 +223,15 @@ def test_run_loop_without_temporal(tmp_path):
     assert {t for t, *_ in messages} == {TOPICS[name] for name in ("camera_info", "keypoints", "raw", "raw_markers")}
     with pytest.raises(ValueError, match="at least 1"):
         run(StubSource(), pipeline, tmp_path, max_frames=0, progress=False)
+
+
+def test_frames_whose_stamp_does_not_increase_are_skipped_and_counted(tmp_path):
+    pipeline = PosePipeline(detector=StubDetector(), lifter=StubLifter(), refiner=DelayRefiner())
+    stamps = [10, 20, 20, 15, 30]  # a duplicate, then a step back
+    summary = run(StubSource(frames=5, stamps=stamps), pipeline, tmp_path, progress=False)
+    assert (summary.frames, summary.out_of_order) == (3, 2)
+    data = np.load(tmp_path / "skeletons.npz")
+    assert data["stamp_ns"].tolist() == [10, 20, 30] and data["frame_index"].tolist() == [0, 1, 4]
 
 
 def test_show_without_a_display_is_a_clear_error(tmp_path, monkeypatch):

@@ -47,6 +47,7 @@ class RunSummary:
     source: str
     frames: int = 0
     skipped: int = 0
+    out_of_order: int = 0
     frames_with_people: int = 0
     person_frames: int = 0
     max_people: int = 0
@@ -62,7 +63,7 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         return {
-            "source": self.source, "frames": self.frames, "skipped": self.skipped,
+            "source": self.source, "frames": self.frames, "skipped": self.skipped, "out_of_order": self.out_of_order,
             "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
             "max_people": self.max_people, "late_refined": self.late_refined, "interrupted": self.interrupted,
             "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
@@ -76,7 +77,8 @@ class RunSummary:
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         lines = [
             f"pose3d run: {self.source}" + ("  (interrupted)" if self.interrupted else ""),
-            f"  frames   {self.frames} processed, {self.skipped} unreadable skipped; {self.frames_with_people} with "
+            f"  frames   {self.frames} processed, {self.skipped} unreadable and {self.out_of_order} out-of-order "
+            f"skipped; {self.frames_with_people} with "
             f"people ({self.person_frames} person-frames, at most {self.max_people} in one frame)",
             f"  stages   {' | '.join(per_frame) or '-'}",
             f"  overall  {fps:.1f} fps ({self.wall_s:.1f} s wall clock, model loading excluded)",
@@ -210,7 +212,16 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     with McapRecorder(out_dir, types.typestore) as recorder, \
             tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
         try:
+            last_stamp_ns = None
             for frame in islice(source, max_frames):
+                if last_stamp_ns is not None and frame.stamp_ns <= last_stamp_ns:
+                    # Rows, messages and the temporal stage are keyed by stamp: a repeated or earlier stamp (a
+                    # driver's duplicate, a recording that loops) cannot be placed, so it is skipped and counted.
+                    summary.out_of_order += 1
+                    LOG.warning("skipping frame %d: its stamp %d ns is not after the previous frame's %d ns",
+                                frame.index, frame.stamp_ns, last_stamp_ns)
+                    continue
+                last_stamp_ns = frame.stamp_ns
                 with _Timer(summary, "2d"):
                     keypoints = pipeline.detect(frame.image, frame.stamp_ns)
                 with _Timer(summary, "lift"):
