@@ -8,6 +8,10 @@ separate linear maps: ``out = diag(A) * (x W_self) + (A - diag(A)) (x W_neighbou
 Several graphs of the same size with their own weights (the body-part decoder's parts, padded to one size) are
 one layer with a (G, J, J) adjacency: its tensors get a leading G dimension and it maps (G, ..., J, C) features.
 
+Weights start as in SemGCN (Xavier, gain sqrt(2)); an ``output_layer`` (one that outputs poses in metres) starts
+with 10x smaller weights and a zero bias: a network whose first predictions are metres off spends its first epochs
+shrinking them (on Human3.6M-17 that cost SemGAN a third of its accuracy after 300 steps).
+
 A depends only on parameters, so in eval mode it is computed once and cached (a non-persistent buffer that follows
 ``.to(device)``); switching back to training mode or loading a state dict drops the cache.
 """
@@ -20,11 +24,15 @@ import numpy as np
 import torch
 from torch import nn
 
+OUTPUT_GAIN = 0.1 * math.sqrt(2.0)
+"""Initial weight gain of output layers (graph convolutions that output 3D positions)."""
+
 
 class SemGraphConv(nn.Module):
     """Graph convolution over a fixed joint graph with learned, softmax-normalised edge weights."""
 
-    def __init__(self, in_features: int, out_features: int, adjacency: np.ndarray | torch.Tensor):
+    def __init__(self, in_features: int, out_features: int, adjacency: np.ndarray | torch.Tensor,
+                 output_layer: bool = False):
         super().__init__()
         mask = torch.as_tensor(np.asarray(adjacency)) > 0
         if mask.ndim not in (2, 3) or mask.shape[-1] != mask.shape[-2]:
@@ -39,8 +47,8 @@ class SemGraphConv(nn.Module):
         self.edge_logits = nn.Parameter(torch.ones(int(mask.sum())))
         self.bias = nn.Parameter(torch.empty(*groups, out_features))
         for weight in self.weight.view(-1, in_features, 2 * out_features):
-            nn.init.xavier_uniform_(weight, gain=math.sqrt(2.0))
-        bound = 1.0 / math.sqrt(out_features)
+            nn.init.xavier_uniform_(weight, gain=OUTPUT_GAIN if output_layer else math.sqrt(2.0))
+        bound = 0.0 if output_layer else 1.0 / math.sqrt(out_features)
         nn.init.uniform_(self.bias, -bound, bound)
         self.register_buffer("_cached_self_weight", None, persistent=False)
         self.register_buffer("_cached_neighbours", None, persistent=False)

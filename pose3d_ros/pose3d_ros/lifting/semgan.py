@@ -140,7 +140,7 @@ class BodyPartDecoder(nn.Module):
         self.register_buffer("valid", None if bool(valid.all()) else valid, persistent=False)
         self.layers = nn.ModuleList(PartTransformerLayer(len(parts), config) for _ in range(config.decoder_layers))
         self.norm = PartLayerNorm(len(parts), config.dim)
-        self.position_head = SemGraphConv(config.dim, 3, adjacency)
+        self.position_head = SemGraphConv(config.dim, 3, adjacency, output_layer=True)
         self.error_head = PartLinear(len(parts), config.dim, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,9 +167,11 @@ class SemGAN(nn.Module):
         arch: SemGANConfig = config.architecture
         layout = config.skeleton
         adjacency = layout.adjacency()
-        self.embed = nn.Linear(config.inputs.channels, arch.dim)
-        self.joint_embedding = nn.Parameter(torch.zeros(layout.num_joints, arch.dim))
-        nn.init.trunc_normal_(self.joint_embedding, std=0.02)
+        # One input map per joint (J, C, dim): a joint's identity is as strong a signal as its coordinates.
+        bound = 1.0 / math.sqrt(config.inputs.channels)
+        self.embed_weight = nn.Parameter(
+            torch.empty(layout.num_joints, config.inputs.channels, arch.dim).uniform_(-bound, bound))
+        self.joint_embedding = nn.Parameter(torch.empty(layout.num_joints, arch.dim).uniform_(-bound, bound))
         hidden = arch.ffn_ratio * arch.dim
         self.encoder = nn.Sequential(*(EncoderBlock(arch.dim, arch.heads, hidden, adjacency, arch.dropout)
                                        for _ in range(arch.depth)))
@@ -178,11 +180,14 @@ class SemGAN(nn.Module):
         else:
             self.norm = nn.LayerNorm(arch.dim)
             self.position_head = nn.Linear(arch.dim, 3)
+            with torch.no_grad():  # start near zero, as the graph-convolution heads do (see graph.py)
+                self.position_head.weight.mul_(0.1)
+                self.position_head.bias.zero_()
             self.error_head = nn.Linear(arch.dim, 1)
         self.use_decoder = arch.decoder
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.encoder(self.embed(features) + self.joint_embedding)
+        x = self.encoder(torch.einsum("bjc,jcd->bjd", features, self.embed_weight) + self.joint_embedding)
         if not self.use_decoder:
             x = self.norm(x)
             return self.position_head(x), F.softplus(self.error_head(x))[..., 0]

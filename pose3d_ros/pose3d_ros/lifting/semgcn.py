@@ -2,7 +2,8 @@
 without the optional non-local layers: an input graph convolution, ``blocks`` residual blocks of two graph
 convolutions (each with batch norm and ReLU), and an output graph convolution.
 
-The output convolution has a fourth channel, the predicted per-joint error (softplus), so that every lifter
+The output convolution starts small (``output_layer``, see :mod:`.graph`), as SemGAN's does, and has a fourth
+channel, the predicted per-joint error (softplus), so that every lifter
 answers the same question and trains with the same losses; the original has only the three coordinates.
 """
 
@@ -50,7 +51,7 @@ class SemGCN(nn.Module):
         self.input = GraphConvBlock(config.inputs.channels, arch.hidden, adjacency, 0.0)
         self.blocks = nn.Sequential(*(ResidualGraphBlock(arch.hidden, adjacency, arch.dropout)
                                       for _ in range(arch.blocks)))
-        self.output = SemGraphConv(arch.hidden, 4, adjacency)
+        self.output = SemGraphConv(arch.hidden, 4, adjacency, output_layer=True)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.output(self.blocks(self.input(features)))

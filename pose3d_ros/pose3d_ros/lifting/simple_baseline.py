@@ -39,6 +39,9 @@ class SimpleBaseline(nn.Module):
         self.input = _dense(joints * config.inputs.channels, arch.hidden, arch.dropout)
         self.blocks = nn.Sequential(*(ResidualBlock(arch.hidden, arch.dropout) for _ in range(arch.blocks)))
         self.output = nn.Linear(arch.hidden, joints * 4)
+        with torch.no_grad():  # start near zero, as the graph-convolution heads do (see graph.py)
+            self.output.weight.mul_(0.1)
+            self.output.bias.zero_()
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.output(self.blocks(self.input(features.flatten(1)))).unflatten(1, (features.shape[1], 4))
