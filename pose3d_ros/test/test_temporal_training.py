@@ -100,6 +100,8 @@ def test_a_short_training_run_lowers_the_loss_and_resumes_exactly(tmp_path, monk
     with pytest.raises(ValueError, match="other settings"):
         train(train_set, validation, SMALL, TrainConfig(steps=80, batch=8), tmp_path / "resumed",
               resume=True, progress=False)
+    with pytest.raises(ValueError, match="cannot start from"):
+        train(train_set, validation, SMALL, config, tmp_path / "init", init=UGCN(UGCNConfig("h36m17")), progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(train_set, validation, SMALL, config, tmp_path / "empty", resume=True, progress=False)
 

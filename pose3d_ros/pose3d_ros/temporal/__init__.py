@@ -12,6 +12,13 @@ DEFAULT_LOOKAHEAD = 4
 DEFAULT_MAX_GAP = 10
 """Longest run of missing frames of a joint that is still filled (0.4 s at 25 Hz); longer runs are MISSING."""
 
+DEFAULT_ROOT_BANDWIDTH_S = 0.12
+"""Seconds: the bandwidth of the root trajectory's local linear fit."""
+ONE_EURO_MIN_CUTOFF = 1.0
+"""Hz: the One-Euro baseline's cut-off at rest."""
+ONE_EURO_BETA = 0.5
+"""Hz per m/s: how fast the One-Euro baseline's cut-off rises with speed."""
+
 __all__ = ["StreamingRefiner", "RefinedPose", "UGCN", "UGCNConfig", "OneEuroFilter", "fill_gaps"]
 
 _HOMES = {"StreamingRefiner": "streaming", "RefinedPose": "streaming", "UGCN": "model", "UGCNConfig": "model",

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP
+from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP, DEFAULT_ROOT_BANDWIDTH_S, ONE_EURO_BETA, ONE_EURO_MIN_CUTOFF
 
 LOG = logging.getLogger("pose3d.temporal")
 
@@ -70,10 +70,12 @@ def run_train(args) -> int:
 
     from .model import UGCNConfig
     from .training import TrainConfig, train
+    from .weights import load_weights
 
     torch.set_num_threads(args.threads)
     model_config = UGCNConfig(layout=args.layout, widths=args.widths, window=args.window, fps=args.fps,
                               temporal_mix=not args.no_temporal_mix)
+    init = load_weights(args.init)[0] if args.init is not None else None
     config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, occluded_weight=args.occluded_weight,
                          eval_every=args.eval_every, seed=args.seed)
     sequences = _sequences(args, args.layout, args.subjects, args.sequence_window, args.fps, args.seed)
@@ -83,9 +85,10 @@ def run_train(args) -> int:
     LOG.info("%d training and %d validation windows of %d frames (%s)", (~held_out).sum(), held_out.sum(),
              sequences.poses.shape[1], sequences.source)
     record = {"data": {"subjects": args.subjects, "fps": args.fps, "sequence_window": args.sequence_window,
-                       "inputs": sequences.source, "windows": int(len(sequences))}, "threads": args.threads}
+                       "inputs": sequences.source, "windows": int(len(sequences))}, "threads": args.threads,
+              "init": str(args.init) if args.init else None}
     _, history = train(sequences.subset(index[~held_out]), sequences.subset(index[held_out]), model_config,
-                       config, args.out, resume=args.resume, name=args.name, record=record)
+                       config, args.out, resume=args.resume, init=init, name=args.name, record=record)
     last = history[-1]
     print(f"trained {args.steps} steps: validation MPJPE {1000 * last['model_all']:.1f} mm "
           f"(lifter input {1000 * last['input_all']:.1f}), unobserved joints {1000 * last['model_unobserved']:.1f} mm "
@@ -106,15 +109,16 @@ def run_eval(args) -> int:
     sequences = _sequences(args, model.config.layout, args.subjects, args.sequence_window, fps, args.seed)
     lookaheads = sorted({0, args.lookahead})
     refiners = {L: StreamingRefiner(model, lookahead=L, max_gap=args.max_gap, max_people=len(sequences),
-                                    device="cpu") for L in lookaheads}
+                                    root_bandwidth_s=args.root_bandwidth, device="cpu") for L in lookaheads}
     # Hundreds of sequences give hundreds of give-up lines: they are counted in the JSON instead.
     logging.getLogger("pose3d_ros.temporal.streaming").setLevel(logging.WARNING)
-    result = evaluate(sequences, refiners, args.max_gap)
+    result = evaluate(sequences, refiners, args.max_gap, (args.one_euro_min_cutoff, args.one_euro_beta))
     result["events"] = {f"L{L}": dict(refiner.events) for L, refiner in refiners.items()}
     result["targets"] = {f"L{L}": target_ratios(result["methods"], L) for L in lookaheads}
     result["settings"] = {"weights": str(args.weights or "shipped"), "subjects": args.subjects, "fps": fps,
                           "model_fps": model.config.fps, "window": model.config.window, "lookaheads": lookaheads,
-                          "max_gap": args.max_gap, "sequences": len(sequences),
+                          "max_gap": args.max_gap, "sequences": len(sequences), "root_bandwidth_s": args.root_bandwidth,
+                          "one_euro": {"min_cutoff_hz": args.one_euro_min_cutoff, "beta": args.one_euro_beta},
                           "sequence_frames": args.sequence_window, "inputs": sequences.source}
     _print_table(result)
     if args.json is not None:
@@ -196,6 +200,8 @@ def register(add_command) -> None:
     p.add_argument("--no-temporal-mix", action="store_true", help="leave out the learned linear temporal mixing")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these temporal weights (same configuration) instead of from scratch")
 
     p = add_command("eval temporal", run_eval, "evaluate the temporal refiner against raw lifter output, linear "
                     "interpolation and One-Euro (L = 0 and the given look-ahead)")
@@ -206,6 +212,10 @@ def register(add_command) -> None:
     p.add_argument("--max-gap", type=int, default=DEFAULT_MAX_GAP)
     p.add_argument("--fps", type=float, default=None, help="frame rate of the test sequences (default: the model's)")
     p.add_argument("--sequence-window", type=int, default=250, help="frames per test sequence")
+    p.add_argument("--root-bandwidth", type=float, default=DEFAULT_ROOT_BANDWIDTH_S,
+                   help="seconds, the root trajectory's smoothing bandwidth")
+    p.add_argument("--one-euro-min-cutoff", type=float, default=ONE_EURO_MIN_CUTOFF, help="Hz")
+    p.add_argument("--one-euro-beta", type=float, default=ONE_EURO_BETA)
     p.add_argument("--json", type=Path, default=None, help="write the figures here")
 
     p = add_command("bench temporal", run_bench, "latency of one streaming step for one person on the CPU")

@@ -28,14 +28,13 @@ import time
 import numpy as np
 
 from ..skeleton import JointStatus, get_layout
+from . import ONE_EURO_BETA, ONE_EURO_MIN_CUTOFF
 from .baselines import OneEuroFilter, fill_gaps
 from .dataset import Sequences
 from .streaming import StreamingRefiner
 
 LOG = logging.getLogger(__name__)
 
-ONE_EURO_MIN_CUTOFF = 1.0
-ONE_EURO_BETA = 0.5
 
 
 def linear_interpolation(sequences: Sequences) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +140,8 @@ def fillable_frames(present: np.ndarray, max_gap: int) -> np.ndarray:
     return ~present & started & (run <= max_gap)
 
 
-def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_gap: int) -> dict:
+def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_gap: int,
+             one_euro_settings: tuple[float, float] = (ONE_EURO_MIN_CUTOFF, ONE_EURO_BETA)) -> dict:
     """Every method's figures, the refiner once per look-ahead in ``refiners``."""
     layout = sequences.layout
     S, T, J = sequences.observed.shape
@@ -151,7 +151,7 @@ def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_ga
     methods = {
         "raw": figures(layout, sequences, sequences.poses + sequences.roots[:, :, None], present, max_gap),
         "linear": figures(layout, sequences, linear_poses + linear_roots[:, :, None], everywhere, max_gap),
-        "one_euro": figures(layout, sequences, one_euro(sequences), present, max_gap),
+        "one_euro": figures(layout, sequences, one_euro(sequences, *one_euro_settings), present, max_gap),
     }
     latency = {}
     for lookahead, refiner in refiners.items():

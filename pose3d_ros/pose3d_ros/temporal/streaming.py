@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..skeleton import JointStatus, Layout, get_layout
-from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP
+from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP, DEFAULT_ROOT_BANDWIDTH_S
 from .baselines import fill_gaps
 from .model import UGCN
 from .trajectory import local_linear, root_joints
@@ -46,7 +46,6 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_RESET_AFTER_S = 1.0
 DEFAULT_MAX_PEOPLE = 32
-DEFAULT_ROOT_BANDWIDTH_S = 0.12
 MAX_BUFFER_FRAMES = 512  # memory guard for very high input rates
 
 

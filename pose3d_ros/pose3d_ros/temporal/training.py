@@ -129,14 +129,20 @@ def plot_curves(history: list[dict], path: Path) -> None:
 
 
 def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig, config: TrainConfig,
-          out_dir: Path, *, resume: bool = False, name: str = "temporal_ugcn", record: dict | None = None,
-          progress: bool = True) -> tuple[UGCN, list[dict]]:
-    """Train (or resume) and write ``out_dir/NAME.safetensors`` + ``.json``, checkpoints and ``curves.png``."""
+          out_dir: Path, *, resume: bool = False, init: UGCN | None = None, name: str = "temporal_ugcn",
+          record: dict | None = None, progress: bool = True) -> tuple[UGCN, list[dict]]:
+    """Train (or resume) and write ``out_dir/NAME.safetensors`` + ``.json``, checkpoints and ``curves.png``.
+    ``init``: a trained network of the same configuration to start from (fine-tuning) instead of a fresh one.
+    """
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     model = UGCN(model_config)
+    if init is not None:
+        if init.config != model_config:
+            raise ValueError(f"cannot start from a network configured {init.config}: training {model_config}")
+        model.load_state_dict(init.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if sequences.fps != model_config.fps or sequences.layout != model_config.layout:
         raise ValueError(f"{sequences.layout} sequences at {sequences.fps} Hz do not fit a {model_config.layout} "
