@@ -71,10 +71,10 @@ def test_weighted_mpjpe_weights_unobserved_joints():
 def test_a_short_training_run_lowers_the_loss_and_resumes_exactly(tmp_path, monkeypatch):
     sequences = synthetic_sequences()
     train_set, validation = sequences.subset(np.arange(20)), sequences.subset(np.arange(20, 24))
-    config = TrainConfig(steps=40, batch=8, lr=2e-2, eval_every=20)
+    config = TrainConfig(steps=30, batch=8, lr=2e-2, eval_every=15)
     model, history = train(train_set, validation, SMALL, config, tmp_path / "full", progress=False)
-    assert [h["step"] for h in history] == [20, 40]
-    assert history[-1]["model_all"] < 0.96 * history[-1]["input_all"]  # better than its own input
+    assert [h["step"] for h in history] == [15, 30]
+    assert history[-1]["model_all"] < 0.98 * history[-1]["input_all"]  # better than its own input
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     for name in ("temporal_ugcn.safetensors", "temporal_ugcn.json", "checkpoint.safetensors", "curves.png"):
         assert (tmp_path / "full" / name).is_file()
@@ -82,19 +82,19 @@ def test_a_short_training_run_lowers_the_loss_and_resumes_exactly(tmp_path, monk
     calls = {"n": 0}
     real_batch = training_module.training_batch
 
-    def crash_at_step_25(*args, **kwargs):
+    def crash_at_step_20(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 25:
+        if calls["n"] > 20:
             raise KeyboardInterrupt
         return real_batch(*args, **kwargs)
 
-    monkeypatch.setattr(training_module, "training_batch", crash_at_step_25)
+    monkeypatch.setattr(training_module, "training_batch", crash_at_step_20)
     with pytest.raises(KeyboardInterrupt):
         train(train_set, validation, SMALL, config, tmp_path / "resumed", progress=False)
     monkeypatch.setattr(training_module, "training_batch", real_batch)
     resumed, resumed_history = train(train_set, validation, SMALL, config, tmp_path / "resumed",
                                      resume=True, progress=False)
-    assert [h["step"] for h in resumed_history] == [20, 40]
+    assert [h["step"] for h in resumed_history] == [15, 30]
     for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
     with pytest.raises(ValueError, match="other settings"):
