@@ -33,23 +33,32 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use the documented stand-in error model instead of a trained lifter")
     parser.add_argument("--cache", type=Path, default=None,
                         help=".npz of the lifted sequences: read if it exists, else written (saves re-lifting)")
+    parser.add_argument("--sequence-stride", type=int, default=None,
+                        help="frames between the starts of sequences (default: back to back; larger = fewer to lift)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
 def _sequences(args, layout: str, subjects: str, window: int, fps: float, seed: int):
-    """Lifted (or synthetic) sequences for ``subjects``, through the cache when one is given."""
+    """Lifted (or synthetic) sequences for ``subjects``, through the cache when one is given. ``args.sequence_stride``
+    (frames between window starts; None = back to back) thins the set out when lifting everything is too slow.
+    """
     from ..data import make_sequence_set
-    from .dataset import Sequences, lifted_sequences, synthetic_lifter_errors
+    from .dataset import SYNTHETIC_SOURCE, Sequences, lifted_sequences, synthetic_lifter_errors
 
     if args.cache is not None and args.cache.is_file():
         sequences = Sequences.load(args.cache)
-        if sequences.layout != layout or sequences.fps != fps or sequences.poses.shape[1] != window:
+        synthetic = sequences.source == SYNTHETIC_SOURCE
+        if (sequences.layout != layout or sequences.fps != fps or sequences.poses.shape[1] != window
+                or synthetic != args.synthetic_errors):
             raise ValueError(f"cache {args.cache} holds {sequences.layout} sequences of {sequences.poses.shape[1]} "
-                             f"frames at {sequences.fps} Hz, not {layout}/{window}/{fps}: delete it or pick another")
+                             f"frames at {sequences.fps} Hz from {sequences.source}, not what was asked for "
+                             f"({layout}, {window} frames, {fps} Hz, "
+                             f"{'synthetic errors' if args.synthetic_errors else 'a lifter'}): pick another cache")
         LOG.info("read %d sequences (%s) from %s", len(sequences), sequences.source, args.cache)
         return sequences
-    data = make_sequence_set(args.data, layout, subjects, window=window, fps=fps, seed=seed)
+    data = make_sequence_set(args.data, layout, subjects, window=window, fps=fps, stride=args.sequence_stride,
+                             seed=seed)
     if args.synthetic_errors:
         sequences = synthetic_lifter_errors(data, layout, fps, seed=seed)
     else:
@@ -85,6 +94,7 @@ def run_train(args) -> int:
     LOG.info("%d training and %d validation windows of %d frames (%s)", (~held_out).sum(), held_out.sum(),
              sequences.poses.shape[1], sequences.source)
     record = {"data": {"subjects": args.subjects, "fps": args.fps, "sequence_window": args.sequence_window,
+                       "sequence_stride": args.sequence_stride,
                        "inputs": sequences.source, "windows": int(len(sequences))}, "threads": args.threads,
               "init": str(args.init) if args.init else None}
     _, history = train(sequences.subset(index[~held_out]), sequences.subset(index[held_out]), model_config,
@@ -119,7 +129,8 @@ def run_eval(args) -> int:
                           "model_fps": model.config.fps, "window": model.config.window, "lookaheads": lookaheads,
                           "max_gap": args.max_gap, "sequences": len(sequences), "root_bandwidth_s": args.root_bandwidth,
                           "one_euro": {"min_cutoff_hz": args.one_euro_min_cutoff, "beta": args.one_euro_beta},
-                          "sequence_frames": args.sequence_window, "inputs": sequences.source}
+                          "sequence_frames": args.sequence_window, "sequence_stride": args.sequence_stride,
+                          "inputs": sequences.source}
     _print_table(result)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,7 @@ SYNTHETIC_SIGMA = {"body": (0.030, 0.015, 0.008), "face": (0.020, 0.010, 0.006),
 SYNTHETIC_ROOT_SIGMA = (0.15, 0.05, 0.03)  # root depth is the lifter's weakest coordinate: applied along z
 UNOBSERVED_FACTOR = 2.5
 SLOW_TIME_CONSTANT_S = 0.5
+SYNTHETIC_SOURCE = "synthetic error model"
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], rho: float) -> np.ndarray:
@@ -133,7 +134,7 @@ def synthetic_lifter_errors(data: dict[str, np.ndarray], layout: str, fps: float
     return Sequences(layout, fps, (poses * present[..., None, None]).astype(np.float32),
                      (target_roots + root_error).astype(np.float32), data["conf"].astype(np.float32),
                      observed & present[..., None], present, target.astype(np.float32),
-                     target_roots.astype(np.float32), source="synthetic error model")
+                     target_roots.astype(np.float32), source=SYNTHETIC_SOURCE)
 
 
 def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random.Generator,
