@@ -234,6 +234,22 @@ def test_frames_whose_stamp_does_not_increase_are_skipped_and_counted(tmp_path):
     assert data["stamp_ns"].tolist() == [10, 20, 30] and data["frame_index"].tolist() == [0, 1, 4]
 
 
+class PickyLifter(StubLifter):
+    def lift(self, kp2d, conf, K):
+        if len(kp2d) and kp2d[0, 0, 0] == 12.0:  # frame 2
+            raise ValueError("kp2d contain NaN or infinite values")
+        return super().lift(kp2d, conf, K)
+
+
+def test_a_frame_a_stage_refuses_is_skipped_and_counted(tmp_path, caplog):
+    pipeline = PosePipeline(detector=StubDetector(), lifter=PickyLifter(), refiner=DelayRefiner())
+    summary = run(StubSource(frames=5), pipeline, tmp_path, progress=False)
+    assert (summary.frames, summary.failed) == (4, 1)
+    assert "skipping frame 2: kp2d contain NaN" in caplog.text
+    assert np.load(tmp_path / "skeletons.npz")["frame_index"].tolist() == [0, 1, 3, 4]
+    assert summary.topics[TOPICS["keypoints"]] == summary.topics[TOPICS["camera_info"]] == 4  # all or nothing
+
+
 def test_show_without_a_display_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

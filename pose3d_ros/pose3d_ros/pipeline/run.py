@@ -48,6 +48,7 @@ class RunSummary:
     frames: int = 0
     skipped: int = 0
     out_of_order: int = 0
+    failed: int = 0
     frames_with_people: int = 0
     person_frames: int = 0
     max_people: int = 0
@@ -64,6 +65,7 @@ class RunSummary:
     def to_dict(self) -> dict:
         return {
             "source": self.source, "frames": self.frames, "skipped": self.skipped, "out_of_order": self.out_of_order,
+            "failed": self.failed,
             "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
             "max_people": self.max_people, "late_refined": self.late_refined, "interrupted": self.interrupted,
             "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
@@ -77,9 +79,10 @@ class RunSummary:
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         lines = [
             f"pose3d run: {self.source}" + ("  (interrupted)" if self.interrupted else ""),
-            f"  frames   {self.frames} processed, {self.skipped} unreadable and {self.out_of_order} out-of-order "
-            f"skipped; {self.frames_with_people} with "
-            f"people ({self.person_frames} person-frames, at most {self.max_people} in one frame)",
+            f"  frames   {self.frames} processed; skipped: {self.skipped} unreadable, {self.out_of_order} out of "
+            f"order, {self.failed} refused by a stage",
+            f"  people   in {self.frames_with_people} frames ({self.person_frames} person-frames, at most "
+            f"{self.max_people} in one frame)",
             f"  stages   {' | '.join(per_frame) or '-'}",
             f"  overall  {fps:.1f} fps ({self.wall_s:.1f} s wall clock, model loading excluded)",
         ]
@@ -172,14 +175,25 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                                 skeletons.positions, skeletons.confidence, skeletons.error, skeletons.status,
                                 skeletons.person_ids, pipeline.layout)
 
-    def publish(skeletons, topic: str, markers: SkeletonMarkers | None, recorder: McapRecorder) -> None:
-        """A node's output for one frame: its Skeleton3DArray and, when enabled, its MarkerArray."""
-        header = make_header(types, skeletons.stamp_ns, skeletons.frame_id)
-        recorder.write(TOPICS[topic], skeletons_msg(skeletons), skeletons.stamp_ns)
+    def node_output(skeletons, topic: str, markers: SkeletonMarkers | None) -> list[tuple[str, object]]:
+        """A node's messages for one frame: its Skeleton3DArray and, when enabled, its MarkerArray."""
+        messages = [(TOPICS[topic], skeletons_msg(skeletons))]
         if markers is not None:
-            recorder.write(TOPICS[f"{topic}_markers"], markers.update(
-                header, skeletons.positions, skeletons.confidence, skeletons.status, skeletons.person_ids),
-                skeletons.stamp_ns)
+            header = make_header(types, skeletons.stamp_ns, skeletons.frame_id)
+            messages.append((TOPICS[f"{topic}_markers"], markers.update(
+                header, skeletons.positions, skeletons.confidence, skeletons.status, skeletons.person_ids)))
+        return messages
+
+    def frame_messages(frame: Frame, keypoints, raw: SkeletonFrame) -> list[tuple[str, object]]:
+        """Everything recorded for a frame at once (all or nothing): CameraInfo, image, 2D, raw 3D, markers."""
+        header = make_header(types, frame.stamp_ns, frame.frame_id)
+        width, height = keypoints.image_size
+        messages = [(TOPICS["camera_info"], camera_info_msg(types, header, frame.camera, width, height))]
+        if write_images:
+            messages.append((TOPICS["image"], compressed_image_msg(types, header, frame.image)))
+        messages.append((TOPICS["keypoints"], wholebody2d_array(types, header, keypoints.kp2d, keypoints.conf,
+                                                                keypoints.person_ids, (width, height))))
+        return messages + node_output(raw, "raw", raw_markers)
 
     def settle(entry: _Waiting) -> None:
         final = entry.final() if temporal else entry.raw
@@ -198,7 +212,8 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     def released(frames: list, recorder: McapRecorder) -> None:
         for refined in frames:
             with _Timer(summary, "write"):
-                publish(refined, "refined", refined_markers, recorder)
+                for topic, msg in node_output(refined, "refined", refined_markers):
+                    recorder.write(topic, msg, refined.stamp_ns)
             entry = waiting.get(refined.stamp_ns)
             if entry is None:
                 summary.late_refined += len(refined.person_ids)
@@ -222,22 +237,20 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                                 frame.index, frame.stamp_ns, last_stamp_ns)
                     continue
                 last_stamp_ns = frame.stamp_ns
-                with _Timer(summary, "2d"):
-                    keypoints = pipeline.detect(frame.image, frame.stamp_ns)
-                with _Timer(summary, "lift"):
-                    raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id)
+                try:
+                    with _Timer(summary, "2d"):
+                        keypoints = pipeline.detect(frame.image, frame.stamp_ns)
+                    with _Timer(summary, "lift"):
+                        raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id)
+                    with _Timer(summary, "write"):
+                        messages = frame_messages(frame, keypoints, raw)
+                except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
+                    summary.failed += 1
+                    LOG.warning("skipping frame %d: %s", frame.index, err)
+                    continue
                 with _Timer(summary, "write"):
-                    header = make_header(types, frame.stamp_ns, frame.frame_id)
-                    width, height = keypoints.image_size
-                    recorder.write(TOPICS["camera_info"], camera_info_msg(types, header, frame.camera, width, height),
-                                   frame.stamp_ns)
-                    if write_images:
-                        recorder.write(TOPICS["image"], compressed_image_msg(types, header, frame.image),
-                                       frame.stamp_ns)
-                    recorder.write(TOPICS["keypoints"], wholebody2d_array(
-                        types, header, keypoints.kp2d, keypoints.conf, keypoints.person_ids, (width, height)),
-                        frame.stamp_ns)
-                    publish(raw, "raw", raw_markers, recorder)
+                    for topic, msg in messages:
+                        recorder.write(topic, msg, frame.stamp_ns)
                 # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
                 frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
                 waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw)
