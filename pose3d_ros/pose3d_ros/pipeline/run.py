@@ -65,8 +65,7 @@ class RunSummary:
     def to_dict(self) -> dict:
         return {
             "source": self.source, "frames": self.frames, "skipped": self.skipped, "out_of_order": self.out_of_order,
-            "failed": self.failed,
-            "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
+            "failed": self.failed, "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
             "max_people": self.max_people, "late_refined": self.late_refined, "interrupted": self.interrupted,
             "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
             "stage_ms_per_frame": {k: 1000 * v / self.frames if self.frames else None for k, v in self.stage_s.items()},
@@ -271,8 +270,9 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
             summary.interrupted = True
             LOG.warning("interrupted: finishing the outputs of the %d frames read", summary.frames)
         finally:
-            if window is not None:
+            if window is not None:  # the frames still held back are written, not shown
                 window.close()
+                window = None
         with _Timer(summary, "temporal"):
             frames = pipeline.finish()
         released(frames, recorder)
