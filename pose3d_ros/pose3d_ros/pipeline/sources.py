@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.node_logic import camera_matrix
 
 LOG = logging.getLogger(__name__)
 
@@ -286,10 +287,10 @@ def camera_from_camera_info(msg, width: int, height: int) -> CameraModel | None:
 
     Returns None for an uncalibrated CameraInfo (all-zero K), as camera drivers publish without calibration.
     """
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.all(np.isfinite(K)):
-        return None
     info_w, info_h = int(msg.width), int(msg.height)
+    K, uncalibrated = camera_matrix(msg.k, info_w or width, info_h or height)  # lifter_node's reading of K
+    if uncalibrated:
+        return None
     if info_w > 0 and info_h > 0 and (info_w, info_h) != (width, height):
         K = np.diag([width / info_w, height / info_h, 1.0]) @ K
     distortion = np.asarray(msg.d, dtype=np.float64).reshape(-1)
