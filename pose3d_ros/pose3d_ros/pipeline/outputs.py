@@ -38,10 +38,6 @@ class FrameRecord:
                    np.asarray(keypoints.person_ids), keypoints.kp2d, keypoints.conf, raw, refined)
 
 
-def _fill(shape: tuple[int, ...], value, dtype) -> np.ndarray:
-    return np.full(shape, value, dtype=dtype)
-
-
 def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, source: str, fps: float | None) -> None:
     """Write the records (in frame order) as DIR/skeletons.npz; see the module docstring for the layout."""
     skeleton = get_layout(layout)
@@ -61,19 +57,19 @@ def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, sou
         "frame_index": np.array([r.index for r in records], np.int64),
         "K": np.array([r.K for r in records], np.float64).reshape(frames, 3, 3),
         "image_size": np.array([r.image_size for r in records], np.int64).reshape(frames, 2),
-        "person_ids": _fill((frames, slots), -1, np.int64),
-        "kp2d": _fill((frames, slots, joints, 2), np.nan, np.float32),
-        "conf": _fill((frames, slots, joints), np.nan, np.float32),
-        "raw_positions": _fill((frames, slots, joints, 3), np.nan, np.float32),
-        "raw_error": _fill((frames, slots, joints), np.nan, np.float32),
-        "raw_status": _fill((frames, slots, joints), 0, np.uint8),
+        "person_ids": np.full((frames, slots), -1, np.int64),
+        "kp2d": np.full((frames, slots, joints, 2), np.nan, np.float32),
+        "conf": np.full((frames, slots, joints), np.nan, np.float32),
+        "raw_positions": np.full((frames, slots, joints, 3), np.nan, np.float32),
+        "raw_error": np.full((frames, slots, joints), np.nan, np.float32),
+        "raw_status": np.full((frames, slots, joints), 0, np.uint8),
     }
     if with_refined:
         arrays.update({
-            "refined_positions": _fill((frames, slots, joints, 3), np.nan, np.float32),
-            "refined_confidence": _fill((frames, slots, joints), np.nan, np.float32),
-            "refined_error": _fill((frames, slots, joints), np.nan, np.float32),
-            "refined_status": _fill((frames, slots, joints), 0, np.uint8),
+            "refined_positions": np.full((frames, slots, joints, 3), np.nan, np.float32),
+            "refined_confidence": np.full((frames, slots, joints), np.nan, np.float32),
+            "refined_error": np.full((frames, slots, joints), np.nan, np.float32),
+            "refined_status": np.full((frames, slots, joints), 0, np.uint8),
         })
     for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
         slot_of = {person_id: s for s, person_id in enumerate(ids)}
