@@ -20,8 +20,8 @@ def register(add_command) -> None:
     source.add_argument("--source", metavar="SRC",
                         help="video file, webcam index (0, 1, ...), rosbag2 folder, .mcap/.db3 file, or 'demo' "
                              "(a synthetic clip made on the fly); default: webcam 0")
-    source.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (default: the whole source; "
-                        "Ctrl-C also stops cleanly)")
+    source.add_argument("--max-frames", type=_positive_int, metavar="N",
+                        help="stop after N frames (default: the whole source; Ctrl-C also stops cleanly)")
     source.add_argument("--image-topic", metavar="T", help="recordings: sensor_msgs/Image or CompressedImage topic "
                         "(default: the only image topic)")
     source.add_argument("--camera-info-topic", metavar="T", help="recordings: sensor_msgs/CameraInfo topic (default: "
@@ -58,6 +58,16 @@ def register(add_command) -> None:
     output.add_argument("--write-images", action="store_true",
                         help="also record the images (JPEG CompressedImage) in pose3d.mcap")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def settings_from_args(args: argparse.Namespace):
