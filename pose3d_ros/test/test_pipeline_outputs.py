@@ -272,9 +272,15 @@ def test_renderer_draws_both_panels():
     positions = np.zeros((1, J, 3), np.float32) + [0.0, 0.0, 3.0]
     positions[0, :17, 1] = np.linspace(-0.8, 0.8, 17)
     status = np.full((1, J), JointStatus.REFINED, np.uint8)
-    out = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0)
+    out = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0,
+                            ghost=positions + [0.6, 0.0, 0.0])
     assert out.shape == (120, 160 + 120, 3)
     left, right = out[:, :160], out[:, 160:]
     assert left[30:90, 50:110].any()  # the skeleton drawn over the (black) image
-    refined_colour = np.array((240, 180, 60))
-    assert (np.abs(right.astype(int) - refined_colour).sum(axis=-1) < 60).sum() > 20  # refined bones in 3D
+
+    def pixels_of(colour, panel):
+        return (np.abs(panel.astype(int) - np.array(colour)).sum(axis=-1) < 40).sum()
+
+    plain = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0)[:, 160:]
+    assert pixels_of((240, 180, 60), plain) > 20  # refined bones in 3D
+    assert pixels_of((150, 150, 150), right) > pixels_of((150, 150, 150), plain) + 10  # the raw skeleton beside

@@ -24,6 +24,7 @@ STATUS_COLOURS = {  # BGR
 PERSON_COLOURS = [(60, 180, 255), (255, 140, 60), (120, 220, 120), (200, 120, 240), (80, 220, 230), (240, 90, 160)]
 BACKGROUND_3D = (38, 34, 32)
 GRID_COLOUR = (80, 76, 72)
+GHOST_COLOUR = (150, 150, 150)
 MAX_OUTPUT_HEIGHT = 720
 VIEW_DISTANCE_M = 3.4
 VIEW_ELEVATION_DEG = 18.0
@@ -109,13 +110,14 @@ class Renderer:
             self._floor = 0.9 * self._floor + 0.1 * floor
 
     def draw_3d(self, size: int, positions: np.ndarray, status: np.ndarray, person_ids: np.ndarray,
-                stamp_s: float) -> np.ndarray:
-        """A (size, size) view of P skeletons in the camera frame (P, J, 3), bones coloured by status."""
+                stamp_s: float, ghost: np.ndarray | None = None) -> np.ndarray:
+        """A (size, size) view of P skeletons in the camera frame (P, J, 3), bones coloured by status, over the
+        ``ghost`` skeletons (P', J, 3; the raw ones, to see what the temporal stage changed) in thin grey.
+        """
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = BACKGROUND_3D
         valid = [status[p] != JointStatus.MISSING for p in range(len(positions))]
-        # camera optical frame (x right, y down, z forward) -> world (x right, y forward, z up)
-        world = [np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], axis=-1) for pose in positions]
+        world = [_to_world(pose) for pose in positions]
         self._update_target([pose[ok] for pose, ok in zip(world, valid, strict=True) if ok.any()])
         if self._target is None:
             _label(canvas, "nobody yet", (10, size // 2), (200, 200, 200))
@@ -130,6 +132,11 @@ class Renderer:
             return np.round(pixels * 16).astype(np.int64), in_front
 
         self._draw_grid(canvas, project)
+        for pose in ghost if ghost is not None else ():
+            pixels, in_front = project(_to_world(pose))
+            for parent, child in self.bones:
+                if in_front[parent] and in_front[child]:
+                    cv2.line(canvas, tuple(pixels[parent]), tuple(pixels[child]), GHOST_COLOUR, 1, cv2.LINE_AA, 4)
         for pose, joint_status, ok, person_id in zip(world, status, valid, person_ids, strict=True):
             pixels, in_front = project(pose)
             drawable = ok & in_front
@@ -143,7 +150,7 @@ class Renderer:
                 head = pixels[root] // 16
                 _label(canvas, f"id {person_id}  {pose[root, 1]:.1f} m", (int(head[0]) - 30, int(head[1]) - 25),
                        person_colour(person_id))
-        self._draw_legend(canvas)
+        self._draw_legend(canvas, ghost is not None)
         return canvas
 
     def _draw_grid(self, canvas: np.ndarray, project) -> None:
@@ -157,11 +164,14 @@ class Renderer:
                 if in_front.all():
                     cv2.line(canvas, tuple(pixels[0]), tuple(pixels[1]), GRID_COLOUR, 1, cv2.LINE_AA, 4)
 
-    def _draw_legend(self, canvas: np.ndarray) -> None:
+    def _draw_legend(self, canvas: np.ndarray, ghost: bool) -> None:
         _label(canvas, self.label_3d, (10, 22), (230, 230, 230))
+        entries = [(status.name.lower(), colour) for status, colour in STATUS_COLOURS.items()]
+        if ghost:
+            entries.append(("raw (lifter)", GHOST_COLOUR))
         y = canvas.shape[0] - 12
-        for status, colour in reversed(STATUS_COLOURS.items()):
-            _label(canvas, status.name.lower(), (10, y), colour)
+        for text, colour in reversed(entries):
+            _label(canvas, text, (10, y), colour)
             y -= 20
 
     # ---- composite ------------------------------------------------------------------------------
@@ -179,18 +189,23 @@ class Renderer:
 
     def render(self, image: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, person_ids_2d: np.ndarray,
                positions: np.ndarray, status: np.ndarray, person_ids_3d: np.ndarray, stamp_s: float,
-               image_height: int | None = None) -> np.ndarray:
+               image_height: int | None = None, ghost: np.ndarray | None = None) -> np.ndarray:
         """The output frame: 2D overlay on the left, 3D view on the right, at most MAX_OUTPUT_HEIGHT high.
 
         ``image`` may be a :meth:`fit` copy of the frame whose keypoints ``kp2d`` are in pixels of the original,
-        ``image_height`` high (default: the image's own height).
+        ``image_height`` high (default: the image's own height). ``ghost``: see :meth:`draw_3d`.
         """
         image = self.fit(image)
         scale = image.shape[0] / (image_height or image.shape[0])
         left = self.draw_2d(image, np.asarray(kp2d) * scale, conf, person_ids_2d)
         _label(left, f"t = {stamp_s:.2f} s", (10, 22), (255, 255, 255))
-        right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s)
+        right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s, ghost)
         return np.hstack([left, right])
+
+
+def _to_world(pose: np.ndarray) -> np.ndarray:
+    """Camera optical frame (x right, y down, z forward) -> the view's world (x right, y forward, z up)."""
+    return np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], axis=-1)
 
 
 def _label(canvas: np.ndarray, text: str, origin: tuple[int, int], colour) -> None:

@@ -202,7 +202,8 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                 keypoints = entry.keypoints
                 image = renderer.render(entry.frame.image, keypoints.kp2d, keypoints.conf, keypoints.person_ids,
                                         final.positions, final.status, final.person_ids, entry.frame.stamp_s,
-                                        image_height=keypoints.image_size[1])
+                                        image_height=keypoints.image_size[1],
+                                        ghost=entry.raw.positions if temporal else None)
                 if video is not None:
                     video.write(image)
             if window is not None:
