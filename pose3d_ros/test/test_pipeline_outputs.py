@@ -264,23 +264,23 @@ def test_show_without_a_display_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_renderer_draws_both_panels():
-    image = np.zeros((120, 160, 3), np.uint8)
-    kp2d = np.zeros((1, J, 2), np.float32) + [80.0, 60.0]
-    kp2d[0, :17] = np.stack([np.linspace(40, 120, 17), np.linspace(20, 100, 17)], axis=-1)
+    image = np.zeros((360, 480, 3), np.uint8)
+    kp2d = np.zeros((1, J, 2), np.float32) + [240.0, 180.0]
+    kp2d[0, :17] = np.stack([np.linspace(150, 330, 17), np.linspace(60, 300, 17)], axis=-1)
     conf = np.zeros((1, J), np.float32)
     conf[0, :17] = 1.0
     positions = np.zeros((1, J, 3), np.float32) + [0.0, 0.0, 3.0]
-    positions[0, :17, 1] = np.linspace(-0.8, 0.8, 17)
+    positions[0, :17, 1] = np.linspace(-0.5, 0.5, 17)
     status = np.full((1, J), JointStatus.REFINED, np.uint8)
     out = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0,
                             ghost=positions + [0.6, 0.0, 0.0])
-    assert out.shape == (120, 160 + 120, 3)
-    left, right = out[:, :160], out[:, 160:]
-    assert left[30:90, 50:110].any()  # the skeleton drawn over the (black) image
+    assert out.shape == (360, 480 + 360, 3)
+    assert out[100:250, 200:280].any()  # the 2D skeleton drawn over the (black) image
 
-    def pixels_of(colour, panel):
+    def pixels_of(colour, render):
+        panel = render[40:220, 480 + 60:]  # the middle of the 3D view, away from the title and the legend
         return (np.abs(panel.astype(int) - np.array(colour)).sum(axis=-1) < 40).sum()
 
-    plain = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0)[:, 160:]
-    assert pixels_of((240, 180, 60), plain) > 20  # refined bones in 3D
-    assert pixels_of((150, 150, 150), right) > pixels_of((150, 150, 150), plain) + 10  # the raw skeleton beside
+    plain = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0)
+    assert pixels_of((240, 180, 60), plain) > 50  # refined bones in 3D
+    assert pixels_of((150, 150, 150), out) > pixels_of((150, 150, 150), plain) + 20  # the raw skeleton beside
