@@ -60,6 +60,25 @@ def test_training_windows_are_prefilled_from_the_past_only():
         assert np.allclose(poses[last:], poses[last])
 
 
+def test_consecutive_windows_are_consecutive_streaming_steps():
+    sequences = synthetic_sequences()
+    batch = training_batch(sequences, 16, 5, np.random.default_rng(3), consecutive=3)
+    target = batch["target"].reshape(5, 3, 16, 17, 3)
+    assert np.array_equal(target[:, 1, :-1], target[:, 0, 1:])  # each window one frame later than the previous
+    assert np.array_equal(target[:, 2, :-1], target[:, 1, 1:])
+
+
+def test_streamed_acceleration_error_by_hand():
+    # One sample: three windows of 4 frames, one joint; the published position is 2 (look-ahead 1).
+    pred = torch.zeros(3, 4, 1, 3)
+    pred[0, 2, 0, 0], pred[1, 2, 0, 0], pred[2, 2, 0, 0] = 0.0, 1.0, 4.0  # published x: 0, 1, 4 -> accel 2
+    target = torch.zeros(3, 4, 1, 3)
+    error = training_module.streamed_acceleration_error(pred, target, torch.tensor([2]))
+    assert error.item() == pytest.approx(2.0)
+    pred[:, 3] = 100.0  # other positions do not count
+    assert training_module.streamed_acceleration_error(pred, target, torch.tensor([2])).item() == pytest.approx(2.0)
+
+
 def test_weighted_mpjpe_weights_unobserved_joints():
     pred = torch.zeros(1, 1, 2, 3)
     target = torch.tensor([[[[1.0, 0, 0], [0, 2.0, 0]]]])

@@ -86,7 +86,7 @@ def run_train(args) -> int:
                               temporal_mix=not args.no_temporal_mix)
     init = load_weights(args.init)[0] if args.init is not None else None
     config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, occluded_weight=args.occluded_weight,
-                         eval_every=args.eval_every, seed=args.seed)
+                         accel_weight=args.accel_weight, eval_every=args.eval_every, seed=args.seed)
     sequences = _sequences(args, args.layout, args.subjects, args.sequence_window, args.fps, args.seed)
     # Validation: every 20th sequence window (a fixed subset), kept out of training.
     index = np.arange(len(sequences))
@@ -101,8 +101,10 @@ def run_train(args) -> int:
                        config, args.out, resume=args.resume, init=init, name=args.name, record=record)
     last = history[-1]
     print(f"trained {args.steps} steps: validation MPJPE {1000 * last['model_all']:.1f} mm "
-          f"(lifter input {1000 * last['input_all']:.1f}), unobserved joints {1000 * last['model_unobserved']:.1f} mm "
-          f"(input {1000 * last['input_unobserved']:.1f}); weights in {args.out / (args.name + '.safetensors')}")
+          f"(input {1000 * last['input_all']:.1f}), unobserved joints {1000 * last['model_unobserved']:.1f} mm "
+          f"(input {1000 * last['input_unobserved']:.1f}), streamed acceleration error at look-ahead 0 "
+          f"{1000 * last['model_accel_L0']:.1f} mm/frame^2 (input {1000 * last['input_accel_L0']:.1f}); "
+          f"weights in {args.out / (args.name + '.safetensors')}")
     return 0
 
 
@@ -205,9 +207,11 @@ def register(add_command) -> None:
     p.add_argument("--widths", type=_widths, default=(8, 16, 24, 32, 48),
                    help="channels of the five levels (the paper's: 16,32,64,128,256)")
     p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=16, help="samples per step (three consecutive windows each)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--occluded-weight", type=float, default=2.0, help="loss weight of unobserved joints")
+    p.add_argument("--accel-weight", type=float, default=1.0,
+                   help="loss weight of the streamed output's acceleration error (0: MPJPE only, one window a sample)")
     p.add_argument("--no-temporal-mix", action="store_true", help="leave out the learned linear temporal mixing")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

@@ -138,33 +138,38 @@ def synthetic_lifter_errors(data: dict[str, np.ndarray], layout: str, fps: float
 
 
 def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random.Generator,
-                   start_fraction: float = 0.15) -> dict[str, np.ndarray]:
-    """``batch`` windows of ``window`` frames as the streaming refiner builds them.
+                   start_fraction: float = 0.15, consecutive: int = 1) -> dict[str, np.ndarray]:
+    """``batch`` samples of ``consecutive`` windows of ``window`` frames each, as the streaming refiner builds them.
 
-    Each window ends at a random frame of a random sequence; absent frames are pre-filled (linear interpolation
-    in time, the last value held at the end) from the frames up to the window's end only. With probability
-    ``start_fraction`` the window sits at the start of a track: the frames before a random start are invalid and
-    hold the first frame.
+    A sample's windows end at consecutive frames (the last at a random frame of a random sequence), like the
+    windows of consecutive streaming steps; absent frames are pre-filled (linear interpolation in time, the last
+    value held at the end) from the frames up to each window's end only. With probability ``start_fraction`` the
+    sample sits at the start of a track: the frames before a random start are invalid and hold the first frame.
+    Arrays are (batch * consecutive, window, ...), sample-major.
     """
     S, T = sequences.present.shape
-    if T < window:
-        raise ValueError(f"sequences of {T} frames are shorter than the window ({window})")
+    if T < window + consecutive - 1:
+        raise ValueError(f"sequences of {T} frames are too short for {consecutive} windows of {window} frames")
     stamps = np.arange(T) / sequences.fps
     J = sequences.poses.shape[2]
-    out = {"poses": np.empty((batch, window, J, 3), np.float32), "observed": np.empty((batch, window, J), bool),
-           "valid": np.empty((batch, window, J), bool), "target": np.empty((batch, window, J, 3), np.float32)}
+    count = batch * consecutive
+    out = {"poses": np.empty((count, window, J, 3), np.float32), "observed": np.empty((count, window, J), bool),
+           "valid": np.empty((count, window, J), bool), "target": np.empty((count, window, J, 3), np.float32)}
     for b in range(batch):
         s = rng.integers(S)
-        end = rng.integers(window, T + 1)
-        present = sequences.present[s, :end].copy()
+        last = rng.integers(window + consecutive - 1, T + 1)
+        present = sequences.present[s, :last].copy()
         if rng.random() < start_fraction:
-            present[: end - rng.integers(1, window)] = False
-        if not present.any():
-            present[end - 1] = True
-        valid = np.broadcast_to(present[:, None], (end, J))
-        filled = fill_gaps(stamps[:end], sequences.poses[s, :end], valid)
-        out["poses"][b] = filled[end - window:]
-        out["valid"][b] = valid[end - window:]
-        out["observed"][b] = sequences.observed[s, end - window:end] & valid[end - window:]
-        out["target"][b] = sequences.target[s, end - window:end]
+            present[: last - rng.integers(1, window)] = False
+        if not present[: last - consecutive + 1].any():
+            present[last - consecutive] = True
+        for c in range(consecutive):
+            end = last - consecutive + 1 + c
+            i = b * consecutive + c
+            valid = np.broadcast_to(present[:end, None], (end, J))
+            filled = fill_gaps(stamps[:end], sequences.poses[s, :end], valid)
+            out["poses"][i] = filled[end - window:]
+            out["valid"][i] = valid[end - window:]
+            out["observed"][i] = sequences.observed[s, end - window:end] & valid[end - window:]
+            out["target"][i] = sequences.target[s, end - window:end]
     return out

@@ -2,7 +2,12 @@
 
 Loss: MPJPE (mean Euclidean joint error, metres) over every joint of every frame of the window, with the joints
 the 2D stage did not observe (INFERRED or missing) weighted ``occluded_weight`` times -- the refiner's job there is
-hardest and matters most. ``occluded_weight = 1`` is plain MPJPE (ablated in docs/temporal.md).
+hardest and matters most (``occluded_weight = 1`` is plain MPJPE); plus ``accel_weight`` times the acceleration
+error of the *streamed* output: each sample is three windows ending at consecutive frames, like three consecutive
+streaming steps, and the outputs they would publish for one look-ahead (random per sample, 0 to half the window)
+form three consecutive output frames whose second difference is compared with the truth's. A loss on the window's
+own frames would not see this jitter: each published frame comes from a different window. Both are ablated in
+docs/temporal.md.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import DEFAULT_LOOKAHEAD
 from .dataset import Sequences, training_batch
 from .model import UGCN, UGCNConfig
 from .weights import save_weights
@@ -27,10 +33,11 @@ LOG = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 3000
-    batch: int = 32
+    batch: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
     occluded_weight: float = 2.0
+    accel_weight: float = 1.0
     eval_every: int = 250
     seed: int = 0
 
@@ -40,6 +47,26 @@ def weighted_mpjpe(pred: torch.Tensor, target: torch.Tensor, observed: torch.Ten
     """Mean joint error (B, T, J, 3) with unobserved joints weighted ``occluded_weight`` times."""
     weight = torch.where(observed, 1.0, occluded_weight)
     return ((pred - target).norm(dim=-1) * weight).sum() / weight.sum()
+
+
+STREAM_WINDOWS = 3  # consecutive windows per sample: enough for one acceleration of the streamed output
+
+
+def streamed_acceleration_error(pred: torch.Tensor, target: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Mean acceleration error (metres/frame^2) of the streamed output: ``pred`` and ``target`` (B * 3, T, J, 3)
+    hold B samples of three windows ending at consecutive frames; ``positions`` (B,) the window position that is
+    published (T - 1 - look-ahead). Window c's frame at that position is output frame c of three consecutive ones.
+    """
+    batch = len(positions)
+    index = torch.arange(batch)
+
+    def published(x: torch.Tensor) -> torch.Tensor:  # (B, 3, J, 3)
+        x = x.view(batch, STREAM_WINDOWS, *x.shape[1:])
+        return x[index, :, positions]
+
+    p, t = published(pred), published(target)
+    acceleration = (p[:, 2] - 2 * p[:, 1] + p[:, 0]) - (t[:, 2] - 2 * t[:, 1] + t[:, 0])
+    return acceleration.norm(dim=-1).mean()
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -56,17 +83,24 @@ def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def validation_error(model: UGCN, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """MPJPE (metres) of the network and of its input on a fixed validation batch: all joints, and unobserved."""
+def validation_error(model: UGCN, batch: dict[str, torch.Tensor], lookahead: int) -> dict[str, float]:
+    """On a fixed validation batch (samples of three consecutive windows), for the network and for its input:
+    MPJPE (metres) on all joints and on unobserved ones, and the streamed output's acceleration error at look-ahead
+    0 and ``lookahead``.
+    """
     model.eval()
     pred = model(batch["poses"], batch["observed"], batch["valid"])
     model.train()
     unobserved = ~batch["observed"]
+    samples, window = len(pred) // STREAM_WINDOWS, pred.shape[1]
     out = {}
     for name, poses in (("model", pred), ("input", batch["poses"])):
         err = (poses - batch["target"]).norm(dim=-1)
         out[f"{name}_all"] = float(err.mean())
         out[f"{name}_unobserved"] = float(err[unobserved].mean()) if unobserved.any() else float("nan")
+        for ahead in (0, lookahead):
+            positions = torch.full((samples,), window - 1 - ahead)
+            out[f"{name}_accel_L{ahead}"] = float(streamed_acceleration_error(poses, batch["target"], positions))
     return out
 
 
@@ -112,17 +146,24 @@ def plot_curves(history: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(steps, [1000 * h["train_loss"] for h in history], label="training loss (weighted MPJPE)")
-    for key, label in (("model_all", "validation MPJPE, refined"), ("input_all", "validation MPJPE, lifter input"),
+    fig, (ax, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    ax.plot(steps, [1000 * h["train_loss"] for h in history], label="training loss")
+    for key, label in (("model_all", "validation MPJPE, refined"), ("input_all", "validation MPJPE, input"),
                        ("model_unobserved", "validation, unobserved joints, refined"),
-                       ("input_unobserved", "validation, unobserved joints, lifter input")):
+                       ("input_unobserved", "validation, unobserved joints, input")):
         ax.plot(steps, [1000 * h[key] for h in history], label=label, linestyle="--" if "input" in key else "-")
-    ax.set_xlabel("step")
     ax.set_ylabel("mm")
-    ax.set_title("3D-UGCN training")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    accel_keys = sorted(k for k in history[-1] if "_accel_" in k)
+    for key in accel_keys:
+        name, _, lookahead = key.split("_")
+        ax_acc.plot(steps, [1000 * h[key] for h in history], linestyle="--" if name == "input" else "-",
+                    label=f"{'refined' if name == 'model' else 'input'}, look-ahead {lookahead[1:]}")
+    ax_acc.set_ylabel("streamed acceleration error, mm/frame^2")
+    for a, title in ((ax, "pose error"), (ax_acc, "jitter")):
+        a.set_xlabel("step")
+        a.set_title(f"3D-UGCN training: {title}")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -155,8 +196,9 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
             raise ValueError(f"the checkpoint in {out_dir} was made with other settings: {saved.get('model')}, "
                              f"{saved.get('train')}")
         LOG.info("resuming at step %d of %d", step, config.steps)
-    validation_batch = _tensors(training_batch(validation, model_config.window, min(512, 8 * len(validation)),
-                                               np.random.default_rng(12345)))
+    validation_batch = _tensors(training_batch(validation, model_config.window, min(170, 3 * len(validation)),
+                                               np.random.default_rng(12345), consecutive=STREAM_WINDOWS))
+    lookahead = min(DEFAULT_LOOKAHEAD, model_config.window // 2)
     model.train()
     started = time.monotonic()
     losses: list[float] = []
@@ -166,10 +208,15 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
             group["lr"] = learning_rate(config, step)
         # Every step draws from its own seeds, so a resumed run continues exactly as an uninterrupted one.
         torch.manual_seed(config.seed * 1_000_003 + step)
-        batch = _tensors(training_batch(sequences, model_config.window, config.batch,
-                                        np.random.default_rng([config.seed, step])))
+        rng = np.random.default_rng([config.seed, step])
+        consecutive = STREAM_WINDOWS if config.accel_weight > 0 else 1
+        batch = _tensors(training_batch(sequences, model_config.window, config.batch, rng, consecutive=consecutive))
         pred = model(batch["poses"], batch["observed"], batch["valid"])
         loss = weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight)
+        if config.accel_weight > 0:
+            positions = torch.from_numpy(model_config.window - 1 - rng.integers(0, model_config.window // 2 + 1,
+                                                                                config.batch))
+            loss = loss + config.accel_weight * streamed_acceleration_error(pred, batch["target"], positions)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -179,13 +226,16 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         bar.update(1)
         bar.set_postfix(loss_mm=f"{1000 * np.mean(losses[-50:]):.1f}")
         if step % config.eval_every == 0 or step == config.steps:
-            errors = validation_error(model, validation_batch)
+            errors = validation_error(model, validation_batch, lookahead)
             history.append({"step": step, "train_loss": float(np.mean(losses)), **errors,
                             "seconds": time.monotonic() - started})
             losses = []
             LOG.info("step %d: train loss %.1f mm; validation MPJPE %.1f mm (input %.1f), unobserved %.1f mm "
-                     "(input %.1f)", step, 1000 * history[-1]["train_loss"], 1000 * errors["model_all"],
-                     1000 * errors["input_all"], 1000 * errors["model_unobserved"], 1000 * errors["input_unobserved"])
+                     "(input %.1f), streamed acceleration error L=0 %.1f mm/frame^2 (input %.1f), L=%d %.1f",
+                     step, 1000 * history[-1]["train_loss"], 1000 * errors["model_all"], 1000 * errors["input_all"],
+                     1000 * errors["model_unobserved"], 1000 * errors["input_unobserved"],
+                     1000 * errors["model_accel_L0"], 1000 * errors["input_accel_L0"], lookahead,
+                     1000 * errors[f"model_accel_L{lookahead}"])
             save_checkpoint(out_dir, model, optimizer, step, history, meta)
             plot_curves(history, out_dir / "curves.png")
     bar.close()
