@@ -28,6 +28,8 @@ def fill_gaps(stamps: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.n
         raise ValueError(f"stamps {stamps.shape}, values {values.shape} and valid {valid.shape} do not line up")
     if frames and np.any(np.diff(stamps) <= 0):
         raise ValueError("stamps must be strictly increasing")
+    if valid.all() or not valid.any():
+        return values.copy()
     index = np.arange(frames).reshape((frames,) + (1,) * (valid.ndim - 1))
     previous = np.maximum.accumulate(np.where(valid, index, -1), axis=0)
     following = np.flip(np.minimum.accumulate(np.flip(np.where(valid, index, frames), axis=0), axis=0), axis=0)
@@ -37,11 +39,11 @@ def fill_gaps(stamps: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.n
     t_lo, t_hi = stamps[lo], stamps[hi]
     t = np.broadcast_to(stamps.reshape(index.shape), lo.shape)
     weight = np.where(hi != lo, (t - t_lo) / np.where(hi != lo, t_hi - t_lo, 1.0), 0.0)
-    extra = values.ndim - valid.ndim
-    weight = weight.reshape(weight.shape + (1,) * extra)
-    rest = tuple(np.indices(valid.shape)[1:])
-    filled = (1.0 - weight) * values[(lo,) + rest] + weight * values[(hi,) + rest]
-    return filled.astype(values.dtype, copy=False)
+    trailing = (1,) * (values.ndim - valid.ndim)
+    weight = weight.reshape(weight.shape + trailing)
+    low = np.take_along_axis(values, lo.reshape(lo.shape + trailing), axis=0)
+    high = np.take_along_axis(values, hi.reshape(hi.shape + trailing), axis=0)
+    return ((1.0 - weight) * low + weight * high).astype(values.dtype, copy=False)
 
 
 class OneEuroFilter:
