@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -237,10 +238,12 @@ def run_bench(args) -> int:
         results["network_batch2"] = p50(lambda: lifter.model(features))
     report = {"weights": str(weights), "model": lifter.config.model, "layout": lifter.layout.name, "joints": J,
               "parameters": parameter_count(lifter.model), "torch_threads": torch.get_num_threads(),
-              "iterations": args.iterations, "cpu": _cpu_name(),
+              "iterations": args.iterations, "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+              "load_average_1min": os.getloadavg()[0],
               "latency_ms": {name: {"p50": v[0], "p90": v[1]} for name, v in results.items()}}
     print(f"{lifter.config.model} / {lifter.layout.name}: {report['parameters']} parameters, "
-          f"{torch.get_num_threads()} thread(s), batch 1 ({J} joints):")
+          f"{torch.get_num_threads()} thread(s), batch 1 ({J} joints), load average {report['load_average_1min']:.1f} "
+          f"on {report['cpu_count']} CPUs:")
     for name, (median, p90) in results.items():
         print(f"  {name:15s} p50 {median:6.2f} ms   p90 {p90:6.2f} ms")
     if args.json:

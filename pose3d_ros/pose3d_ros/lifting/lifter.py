@@ -21,7 +21,7 @@ from torch import nn
 
 from ..skeleton import JointStatus, Layout
 from .config import LifterConfig
-from .normalization import flip_coordinates, flip_poses, joint_features, normalise_keypoints, root_centre
+from .normalization import centre_on_root, flip_coordinates, flip_poses, joint_features, normalise_keypoints
 from .placement import solve_root_translation
 from .weights_io import DEFAULT_WEIGHTS, load_lifter
 
@@ -118,7 +118,7 @@ class Lifter:
             error = 0.5 * (errors[:batch] + errors[batch:, list(self.layout.flip)])
         else:
             pose, error = self.model(features)
-        return pose - root_centre(pose, self.layout)[:, None], error
+        return centre_on_root(pose, self.layout), error
 
     def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray) -> LiftResult:
         """Lift P people: ``kp2d`` (P, J, 2) pixels, ``conf`` (P, J) in [0, 1], ``K`` (3, 3) (or one per person,

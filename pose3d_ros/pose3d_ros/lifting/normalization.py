@@ -13,9 +13,10 @@ From pixels to per-joint features, for each person:
    its parent in the layout's kinematic tree (0 for the tree's root), the seed's X = (J, D); then (``confidence``)
    the 2D detector's confidence in [0, 1].
 
-The output of every lifter is the root-relative 3D pose in metres in the camera's optical frame (x right, y down,
-z forward): the network has to know human size to recover metric scale from scale-free input, and the absolute
-position is recovered afterwards from the 2D keypoints (:mod:`pose3d_ros.lifting.placement`).
+The output of every lifter, centred on its own root (:func:`centre_on_root`), is the root-relative 3D pose in
+metres in the camera's optical frame (x right, y down, z forward): the network has to know human size to recover
+metric scale from scale-free input, and the absolute position is recovered afterwards from the 2D keypoints
+(:mod:`pose3d_ros.lifting.placement`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def root_centre(points: torch.Tensor | np.ndarray, layout: Layout):
     if layout.name not in ROOT_JOINTS:
         raise ValueError(f"no root centre defined for layout {layout.name!r}")
     return points[..., list(ROOT_JOINTS[layout.name]), :].mean(-2)
+
+
+def centre_on_root(poses: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Poses (B, J, C) moved so that their own root centre is at the origin.
+
+    Applied to every network output, in training (the loss sees it) and at inference: the published root-relative
+    pose then has its pelvis exactly at the origin, and training optimises what the pelvis-aligned metrics measure
+    (an error in the predicted hips moves the whole aligned pose).
+    """
+    return poses - root_centre(poses, layout)[:, None]
 
 
 def camera_coordinates(kp2d: torch.Tensor, K: torch.Tensor) -> torch.Tensor:

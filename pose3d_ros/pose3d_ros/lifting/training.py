@@ -27,7 +27,14 @@ from ..skeleton import Layout
 from .config import LifterConfig
 from .losses import LossWeights, lifting_losses
 from .models import build_model, parameter_count
-from .normalization import flip_coordinates, flip_poses, joint_features, normalise_keypoints, root_centre
+from .normalization import (
+    centre_on_root,
+    flip_coordinates,
+    flip_poses,
+    joint_features,
+    normalise_keypoints,
+    root_centre,
+)
 from .weights_io import load_state, read_config, read_json, read_tensors, save_lifter
 
 LOG = logging.getLogger(__name__)
@@ -134,20 +141,18 @@ def load_checkpoint(directory: Path, model: nn.Module, config: LifterConfig,
 
 @torch.no_grad()
 def predict_samples(model: nn.Module, samples: LiftingSamples, config: LifterConfig,
-                    batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Root-relative poses and errors for prepared samples, without flip augmentation (validation)."""
+                    batch: int = 1024) -> torch.Tensor:
+    """Root-relative poses for prepared samples, without flip augmentation (validation)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    poses, errors = [], []
+    poses = []
     for start in range(0, len(samples), batch):
         part = samples.subset(slice(start, start + batch))
         features = joint_features(part.coords.to(device), part.conf.to(device), config.skeleton, config.inputs)
-        pose, error = model(features)
-        poses.append(pose.cpu())
-        errors.append(error.cpu())
+        poses.append(centre_on_root(model(features)[0], config.skeleton).cpu())
     model.train(was_training)
-    return torch.cat(poses), torch.cat(errors)
+    return torch.cat(poses)
 
 
 def mpjpe_mm(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -229,6 +234,7 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
                 target = torch.where(mirror[:, None, None], flip_poses(target, layout), target)
             features = joint_features(coords.to(device), conf.to(device), layout, config.inputs)
             pose, error = model(features)
+            pose = centre_on_root(pose, layout)
             terms = lifting_losses(pose, error, target.to(device), layout, options.loss)
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
@@ -240,7 +246,7 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
                                 mpjpe_mm=f"{1000 * error_sum / (step_in_epoch + 1):.1f}")
         bar.close()
         elapsed += time.perf_counter() - started
-        val_pose, _ = predict_samples(model, val_subset, config)
+        val_pose = predict_samples(model, val_subset, config)
         record = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": cosine_lr(
             options.lr, (epoch + 1) * steps_per_epoch, total_steps), "train_loss": loss_sum / steps_per_epoch,
             "train_mpjpe_mm": 1000 * error_sum / steps_per_epoch,
