@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from pose3d_ros.camera import project
 from pose3d_ros.lifting import Lifter, LiftResult
 from pose3d_ros.lifting.config import LifterConfig
@@ -435,4 +436,5 @@ def test_device_resolution(caplog):
         assert "not available" in caplog.text
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu")
+
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from pose3d_ros.camera import project
 from pose3d_ros.cli import main
 from pose3d_ros.lifting import Lifter

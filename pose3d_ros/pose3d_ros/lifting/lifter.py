@@ -130,9 +130,11 @@ class Lifter:
         self._check(kp2d, conf, K)
         count = len(kp2d)
         if count == 0:
-            empty = np.zeros((0, self.num_joints), dtype=np.float32)
-            return LiftResult(np.zeros((0, self.num_joints, 3), np.float32), np.zeros((0, self.num_joints, 3),
-                              np.float32), empty, empty.astype(np.uint8), np.zeros((0, 3), np.float32))
+            joints = self.num_joints
+            return LiftResult(positions=np.zeros((0, joints, 3), np.float32),
+                              root_relative=np.zeros((0, joints, 3), np.float32),
+                              error=np.zeros((0, joints), np.float32), status=np.zeros((0, joints), np.uint8),
+                              root_translation=np.zeros((0, 3), np.float32))
         K_batch = np.broadcast_to(K, (count, 3, 3))
         pose, error = self.predict(torch.from_numpy(kp2d).to(self.device), torch.from_numpy(conf).to(self.device),
                                    torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device))
