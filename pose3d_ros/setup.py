@@ -34,6 +34,7 @@ setup(
         "mediapipe==0.10.21",  # the last release whose wheel carries the Holistic models
         "rosbags>=0.10",
         "mcap>=1.1",
+        "ruamel.yaml>=0.17",  # reads --params-file (config/pipeline.yaml) without ROS
         "scipy>=1.8",  # Hungarian assignment of hands and faces to people (tasks backend)
     ],
     extras_require={"test": ["pytest>=7", "ruff>=0.5", "scikit-image>=0.21"]},

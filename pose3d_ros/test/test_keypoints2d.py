@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+
 from pose3d_ros.cli import main
 from pose3d_ros.keypoints2d import create_detector, draw_keypoints
 from pose3d_ros.keypoints2d.draw import PART_COLORS_BGR

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from mediapipe.tasks.python.components.containers.landmark import NormalizedLandmark
+
 from pose3d_ros.cli import main
 from pose3d_ros.keypoints2d import Keypoints2D, create_detector, draw_keypoints, mapping, to_rgb
 from pose3d_ros.keypoints2d.draw import PART_COLORS_BGR

@@ -16,6 +16,7 @@ import mediapipe
 import numpy as np
 import pytest
 import skimage.data
+
 from pose3d_ros.keypoints2d import create_detector
 
 NOSE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 5, 6

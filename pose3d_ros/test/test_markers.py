@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from pose3d_ros.markers import (
     BONES_ID,
     DELETEALL,

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from pose3d_ros import messages
 from pose3d_ros.messages import (
     MessageTypes,
     load_message_types,
@@ -20,9 +23,6 @@ from pose3d_ros.messages import (
     wholebody2d_to_numpy,
 )
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-
-from pose3d_ros import messages
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "pose3d_ros_msgs" / "msg"
 STAMP_NS = 1_700_000_123_987_654_321

@@ -19,6 +19,7 @@ import launch_testing.actions  # noqa: E402
 import numpy as np  # noqa: E402
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+
 from pose3d_ros.messages import skeleton3d_to_numpy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,6 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ruamel.yaml import YAML
+
+from pose3d_ros import node_logic
 from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.node_logic import (
     ERROR,
@@ -27,9 +30,6 @@ from pose3d_ros.node_logic import (
     undistort_keypoints,
 )
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133
-from ruamel.yaml import YAML
-
-from pose3d_ros import node_logic
 
 PACKAGE = Path(__file__).resolve().parents[1]
 REPO = PACKAGE.parent
