@@ -37,7 +37,8 @@ setup(
         "ruamel.yaml>=0.17",  # reads --params-file (config/pipeline.yaml) without ROS
         "scipy>=1.8",  # Hungarian assignment of hands and faces to people (tasks backend)
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.5", "scikit-image>=0.21"]},
+    # the tests read MCAP back with an independent decoder (mcap-ros2-support) and use scikit-image's photos
+    extras_require={"test": ["pytest>=7", "ruff>=0.5", "scikit-image>=0.21", "mcap-ros2-support>=0.5"]},
     zip_safe=True,
     entry_points={
         "console_scripts": [
