@@ -16,7 +16,7 @@ from pose3d_ros.lifting.losses import LossWeights, bone_loss, error_loss, liftin
 from pose3d_ros.lifting.models import build_model
 from pose3d_ros.lifting.normalization import camera_coordinates, joint_features, normalise_keypoints, root_centre
 from pose3d_ros.lifting.placement import solve_root_translation
-from pose3d_ros.lifting.weights_io import load_lifter, save_lifter
+from pose3d_ros.lifting.weights_io import DEFAULT_WEIGHTS, load_lifter, save_lifter
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus, get_layout
 
 MODELS = ("semgan", "semgcn", "simplebaseline")
@@ -438,3 +438,12 @@ def test_device_resolution(caplog):
         resolve_device("tpu")
 
 
+
+def test_shipped_weights_load_and_lift():
+    assert DEFAULT_WEIGHTS.is_file(), "the shipped wholebody133 lifter is missing"
+    assert DEFAULT_WEIGHTS.stat().st_size < 10 * 2**20
+    lifter = Lifter.load(device="cpu")
+    assert lifter.layout.name == "wholebody133" and lifter.config.model == "semgan"
+    result = lifter.lift(np.full((1, 133, 2), 300.0) + np.random.default_rng(0).normal(0, 40, (1, 133, 2)),
+                         np.ones((1, 133)), K_matrix())
+    assert np.isfinite(result.positions).all() and result.positions[0, :, 2].mean() > 0

@@ -2,7 +2,8 @@
 Semantic Graph Attention Network and Distance Information" (2024), the default lifter.
 
 * Joint embedding: each joint's input channels (normalised 2D, distance to its parent, optionally confidence) are
-  mapped to ``dim`` features and a learned per-joint embedding is added (attention is order-blind without it).
+  mapped to ``dim`` features by that joint's own linear map (its bias is the joint's learned embedding, without
+  which attention would be blind to which joint is which).
 * Encoder: ``depth`` pre-norm blocks. Each block's self-attention mixes all joints (global context); the last part
   of the block, its feed-forward, ends in a semantic graph convolution over the skeleton graph instead of a linear
   layer, so every block also combines each joint with its anatomical neighbours (local structure).
