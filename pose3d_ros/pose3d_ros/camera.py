@@ -79,6 +79,27 @@ def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.stack([u, v], axis=-1)
 
 
+def normalised_coordinates(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`project`'s intrinsics: pixels (..., 2) -> normalised camera coordinates (x, y) (..., 2),
+    i.e. ``(x, y, 1) = K^-1 (u, v, 1)``, with K (3, 3) or (..., 3, 3) broadcast as in :func:`project`.
+
+    Closed form for an upper-triangular K (skew allowed) rather than ``np.linalg.inv``: LAPACK on a 3x3 matrix
+    through a multi-threaded OpenBLAS costs milliseconds on a busy CPU (measured 8 ms on this 2-core machine under
+    load, against microseconds here), which is the whole latency budget of a lifting step.
+    """
+    pixels = np.asarray(pixels, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    if pixels.shape[-1] != 2 or K.shape[-2:] != (3, 3):
+        raise ValueError(f"expected pixels (..., 2) and K (..., 3, 3), got {pixels.shape} and {K.shape}")
+    if np.any(K[..., 0, 0] == 0) or np.any(K[..., 1, 1] == 0):
+        raise ValueError("K must have non-zero focal lengths")
+    if K.ndim > 2:
+        K = K.reshape(K.shape[:-2] + (1,) * (pixels.ndim - K.ndim + 1) + (3, 3))
+    y = (pixels[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
+    x = (pixels[..., 0] - K[..., 0, 2] - K[..., 0, 1] * y) / K[..., 0, 0]
+    return np.stack([x, y], axis=-1)
+
+
 def look_at_rotation(eye: np.ndarray, target: np.ndarray, roll_rad: np.ndarray | float = 0.0) -> np.ndarray:
     """World-to-camera rotations (N, 3, 3) for cameras at ``eye`` (N, 3) looking at ``target`` (N, 3), world z up,
     then rolled about the optical axis by ``roll_rad``. The rows are the camera's x (right), y (down), z (forward)

@@ -7,6 +7,7 @@ from pose3d_ros.camera import (
     default_intrinsics,
     intrinsics_from_fov,
     look_at_rotation,
+    normalised_coordinates,
     project,
     sample_cameras,
 )
@@ -43,6 +44,20 @@ def test_project_behind_camera_is_nan_and_batched_K_broadcasts():
     np.testing.assert_allclose(uv[1, 0] - [640, 480], 2 * (uv[0, 0] - [320, 240]))
     with pytest.raises(ValueError):
         project(points[..., :2], K)
+
+
+def test_normalised_coordinates_hand_computed_and_inverse_of_project():
+    K = np.array([[500.0, 0.0, 320.0], [0.0, 400.0, 240.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(normalised_coordinates([[570.0, 140.0], [320.0, 240.0]], K), [[0.5, -0.25], [0, 0]])
+    # with skew, per-person K, against the matrix inverse
+    rng = np.random.default_rng(3)
+    Ks = np.stack([[[f, s, cx], [0, f * a, cy], [0, 0, 1]] for f, s, cx, cy, a in rng.uniform(
+        [300, -5, 200, 150, 0.9], [900, 5, 400, 300, 1.1], (4, 5))])
+    points = rng.uniform([-1, -1, 2], [1, 1, 6], (4, 7, 3))
+    xy = normalised_coordinates(project(points, Ks), Ks)
+    np.testing.assert_allclose(xy, points[..., :2] / points[..., 2:], atol=1e-12)
+    with pytest.raises(ValueError, match="focal"):
+        normalised_coordinates(np.zeros((3, 2)), np.zeros((3, 3)))
 
 
 def test_look_at_rotation_is_proper_and_points_the_optical_axis():

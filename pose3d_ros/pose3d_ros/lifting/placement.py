@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..camera import normalised_coordinates
+
 
 def solve_root_translation(kp2d: np.ndarray, conf: np.ndarray, root_relative: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Root translations (P, 3) in metres for keypoints (P, J, 2) px, confidences (P, J), root-relative poses
@@ -27,8 +29,7 @@ def solve_root_translation(kp2d: np.ndarray, conf: np.ndarray, root_relative: np
     K = np.asarray(K, dtype=np.float64)
     if len(kp2d) == 0:
         return np.zeros((0, 3))
-    rays = np.concatenate([kp2d, np.ones_like(kp2d[..., :1])], axis=-1) @ np.swapaxes(np.linalg.inv(K), -1, -2)
-    x, y = rays[..., 0] / rays[..., 2], rays[..., 1] / rays[..., 2]
+    x, y = np.moveaxis(normalised_coordinates(kp2d, K), -1, 0)
     weights = np.where(weights.sum(-1, keepdims=True) > 0, weights, 1.0)
 
     bx = x * pose[..., 2] - pose[..., 0]
