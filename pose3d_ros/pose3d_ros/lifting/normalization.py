@@ -50,9 +50,11 @@ def centre_on_root(poses: torch.Tensor, layout: Layout) -> torch.Tensor:
 
 def camera_coordinates(kp2d: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Pixels (B, J, 2) and intrinsics (B, 3, 3) or (3, 3) -> normalised camera coordinates (B, J, 2)."""
-    ones = torch.ones_like(kp2d[..., :1])
-    rays = torch.cat([kp2d, ones], dim=-1) @ torch.linalg.inv(K).transpose(-1, -2)
-    return rays[..., :2] / rays[..., 2:]
+    K = K if K.ndim == 3 else K[None]
+    fx, skew, cx = K[:, 0, 0, None], K[:, 0, 1, None], K[:, 0, 2, None]
+    fy, cy = K[:, 1, 1, None], K[:, 1, 2, None]
+    y = (kp2d[..., 1] - cy) / fy  # the closed form of pose3d_ros.camera.normalised_coordinates
+    return torch.stack([(kp2d[..., 0] - cx - skew * y) / fx, y], dim=-1)
 
 
 def normalise_keypoints(kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor, layout: Layout) -> torch.Tensor:
