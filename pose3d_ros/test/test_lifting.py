@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from pose3d_ros.camera import project
+from pose3d_ros.inference import resolve_device
 from pose3d_ros.lifting import Lifter, LiftResult
 from pose3d_ros.lifting.config import LifterConfig
 from pose3d_ros.lifting.graph import SemGraphConv
-from pose3d_ros.lifting.lifter import resolve_device
 from pose3d_ros.lifting.losses import LossWeights, bone_loss, error_loss, lifting_losses, normal_loss, position_loss
 from pose3d_ros.lifting.models import build_model
 from pose3d_ros.lifting.normalization import camera_coordinates, joint_features, normalise_keypoints, root_centre
@@ -388,6 +388,21 @@ def test_lift_shapes_status_and_placement(lifter_h36m17):
     np.testing.assert_allclose(result.root_translation,
                                solve_root_translation(kp2d, conf, result.root_relative, K), rtol=1e-5, atol=1e-5)
 
+
+
+@pytest.mark.parametrize("kind,layout", [("semgan", "wholebody133"), ("semgan", "h36m17"), ("semgcn", "h36m17"),
+                                         ("simplebaseline", "h36m17")])
+def test_frozen_inference_network_matches_the_model_at_any_batch_size(kind, layout):
+    """Inference runs a trace made at batch 2; it must compute what the eager model computes for any batch."""
+    torch.manual_seed(1)
+    config = small_config(kind, layout)
+    lifter = Lifter(build_model(config), config, device="cpu")
+    for batch in (1, 3, 7):
+        features = torch.randn(batch, config.skeleton.num_joints, config.inputs.channels)
+        with torch.no_grad():
+            expected, frozen = lifter.model(features), lifter.network(features)
+        for a, b in zip(expected, frozen, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 def test_lift_nobody(lifter_h36m17):
     result = lifter_h36m17.lift(np.zeros((0, 17, 2)), np.zeros((0, 17)), K_matrix())

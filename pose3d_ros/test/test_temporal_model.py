@@ -117,3 +117,15 @@ def test_bad_configs_and_inputs_are_refused():
     with pytest.raises(ValueError, match="window >= 2"):
         UGCNConfig("h36m17", window=1)
     assert UGCNConfig.from_dict(UGCNConfig("h36m17", SMALL).to_dict()) == UGCNConfig("h36m17", SMALL)
+
+
+def test_frozen_trace_at_batch_1_matches_the_model_for_several_people():
+    """The streaming refiner traces the network with one window and runs it on every person at once."""
+    from pose3d_ros.inference import frozen_trace
+
+    model = _randomised("h36m17")
+    frozen = frozen_trace(model, _inputs(1, 16, 17))
+    for batch in (1, 4):
+        inputs = _inputs(batch, 16, 17, seed=batch)
+        with torch.no_grad():
+            torch.testing.assert_close(frozen(*inputs), model(*inputs), rtol=1e-4, atol=1e-5)

@@ -78,8 +78,8 @@ def _lifting_data(args, layout: str, subjects: str) -> tuple[dict, dict]:
 def run_train(args) -> int:
     import torch
 
+    from ..inference import resolve_device
     from .config import ARCHITECTURE_CONFIGS, LifterConfig
-    from .lifter import resolve_device
     from .losses import LossWeights
     from .training import TrainOptions, prepare_samples, train_lifter
 
@@ -235,7 +235,7 @@ def run_bench(args) -> int:
         results["lift_flip" if flip else "lift_no_flip"] = p50(lambda: lifter.lift(kp2d, conf, K))
     features = torch.zeros(2, J, lifter.config.inputs.channels)
     with torch.inference_mode():
-        results["network_batch2"] = p50(lambda: lifter.model(features))
+        results["network_batch2"] = p50(lambda: lifter.network(features))
     report = {"weights": str(weights), "model": lifter.config.model, "layout": lifter.layout.name, "joints": J,
               "parameters": parameter_count(lifter.model), "torch_threads": torch.get_num_threads(),
               "iterations": args.iterations, "cpu": _cpu_name(), "cpu_count": os.cpu_count(),

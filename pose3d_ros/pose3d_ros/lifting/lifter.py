@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..inference import frozen_trace, resolve_device
 from ..skeleton import JointStatus, Layout
 from .config import LifterConfig
 from .normalization import centre_on_root, flip_coordinates, flip_poses, joint_features, normalise_keypoints
@@ -29,22 +30,6 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_CONF_THRESHOLD = 0.3
 """Joints whose 2D confidence exceeds this are reported OBSERVED, the others INFERRED."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; ``"cuda"`` without CUDA falls back to the CPU with a warning."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            LOG.warning("CUDA was requested but is not available; running the lifter on the CPU")
-            return torch.device("cpu")
-        return torch.device(device)
-    if device == "cpu":
-        return torch.device("cpu")
-    raise ValueError(f"unknown device {device!r}; expected 'auto', 'cuda', 'cuda:N' or 'cpu'")
 
 
 @dataclass(frozen=True)
@@ -70,8 +55,11 @@ class Lifter:
                  flip_test: bool = True, conf_threshold: float = DEFAULT_CONF_THRESHOLD, record: dict | None = None):
         self.config = config
         self.layout: Layout = config.skeleton
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, "the lifter")
         self.model = model.to(self.device).eval()
+        example = torch.zeros(2, self.layout.num_joints, config.inputs.channels, device=self.device)
+        self.network = frozen_trace(self.model, (example,))
+        """What inference runs: the model traced and frozen (:func:`pose3d_ros.inference.frozen_trace`)."""
         self.flip_test = flip_test
         self.conf_threshold = conf_threshold
         self.record = record or {}
@@ -112,12 +100,12 @@ class Lifter:
         features = joint_features(coords, conf, self.layout, self.config.inputs)
         if self.flip_test:
             flipped = joint_features(*flip_coordinates(coords, conf, self.layout), self.layout, self.config.inputs)
-            poses, errors = self.model(torch.cat([features, flipped]))
+            poses, errors = self.network(torch.cat([features, flipped]))
             batch = len(features)
             pose = 0.5 * (poses[:batch] + flip_poses(poses[batch:], self.layout))
             error = 0.5 * (errors[:batch] + errors[batch:, list(self.layout.flip)])
         else:
-            pose, error = self.model(features)
+            pose, error = self.network(features)
         return centre_on_root(pose, self.layout), error
 
     def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray) -> LiftResult:

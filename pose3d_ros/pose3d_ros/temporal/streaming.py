@@ -26,7 +26,6 @@ Semantics (docs/temporal.md has the long version):
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import Counter, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..inference import frozen_trace, resolve_device
 from ..skeleton import JointStatus, Layout, get_layout
 from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP, DEFAULT_ROOT_BANDWIDTH_S
 from .baselines import fill_gaps
@@ -147,9 +147,9 @@ class StreamingRefiner:
         self.max_people = int(max_people)
         self.root_bandwidth_s = float(root_bandwidth_s)
         self.root = list(root_joints(self.layout))
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device, "the temporal refiner")
         self.model = None if model is None else model.to(self.device).eval()
-        self._network = None  # the model traced and frozen for inference, made on first use
+        self._network = None  # the model traced and frozen for inference: by load(), or on first use
         self.tracks: dict[Hashable, _Track] = {}
         self.events: Counter[str] = Counter()
         """Counts of noteworthy events: ``gave_up`` (joint runs reported MISSING), ``reset_backwards``,
@@ -162,7 +162,9 @@ class StreamingRefiner:
         ``options``: ``reset_after_s``, ``max_people``, ``root_bandwidth_s``.
         """
         model, _ = load_weights(weights)
-        return cls(model, window=window, lookahead=lookahead, max_gap=max_gap, device=device, **options)
+        refiner = cls(model, window=window, lookahead=lookahead, max_gap=max_gap, device=device, **options)
+        refiner._network = refiner._trace()  # now rather than on the first frame, which must not stall
+        return refiner
 
     @property
     def num_joints(self) -> int:
@@ -358,8 +360,15 @@ class StreamingRefiner:
         tensors = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device) for a in
                    (poses, np.stack([x["observed"] for x in inputs]), np.stack([x["valid"] for x in inputs]))]
         if self._network is None:
-            self._network = _freeze(self.model, tensors)
+            self._network = self._trace()
         return self._network(*tensors).float().cpu().numpy()
+
+    def _trace(self) -> torch.jit.ScriptModule:
+        """The network frozen for this refiner's window (:func:`pose3d_ros.inference.frozen_trace`)."""
+        shape = (1, self.window, self.num_joints)
+        example = (torch.zeros(*shape, 3, device=self.device), torch.ones(shape, dtype=torch.bool, device=self.device),
+                   torch.ones(shape, dtype=torch.bool, device=self.device))
+        return frozen_trace(self.model, example)
 
     def _run(self, jobs: list[_Job]) -> list[RefinedPose]:
         if not jobs:
@@ -411,28 +420,3 @@ def _filled_confidence(track: _Track, index: int, max_gap: int) -> np.ndarray:
         if (last > 0).all() or back < index - max_gap - 1:
             break
     return last * (1.0 - run / (max_gap + 1.0))
-
-
-def _freeze(model: UGCN, example: list[torch.Tensor]) -> torch.jit.ScriptModule:
-    """TorchScript trace of the network for one window length, frozen (batch norms folded into the convolutions).
-
-    A one-person step is dominated by per-operation overhead on a CPU; the frozen trace runs in about 0.65x the
-    time of eager PyTorch (even with the batch norms fused there), and needs no compiler, unlike torch.compile.
-    TorchScript is deprecated as of torch 2.13 but still supported; its warnings are silenced here.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks are constant for a fixed window
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.freeze(torch.jit.trace(model, tuple(t[:1] for t in example)))
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        LOG.warning("CUDA was requested but is not available; running the temporal refiner on the CPU")
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r}: {err}") from err
