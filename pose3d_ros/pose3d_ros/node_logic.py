@@ -88,6 +88,8 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "wholebody133 SemGAN"),
         Parameter("device", "auto", "auto (CUDA when available), cuda, cuda:N or cpu; CUDA falls back to the CPU "
                   "with a warning"),
+        Parameter("cpu_threads", 1, "Torch CPU threads of this process; 1 keeps a one-person step fastest and "
+                  "steadiest next to MediaPipe and other nodes (more only helps large batches of people)"),
         Parameter("flip_test", True, "Average each pose with its mirrored prediction (more accurate, 2x compute)"),
         Parameter("conf_threshold", 0.3, "2D confidence above which a joint is reported OBSERVED, else INFERRED"),
         Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and use the default "
@@ -101,6 +103,8 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         _AUTOSTART,
         Parameter("weights", "", "Temporal model weights; empty = the shipped 3D-UGCN"),
         Parameter("device", "auto", "auto, cuda, cuda:N or cpu; CUDA falls back to the CPU with a warning"),
+        Parameter("cpu_threads", 1, "Torch CPU threads of this process; 1 keeps a one-person step fastest and "
+                  "steadiest next to MediaPipe and other nodes (more only helps large batches of people)"),
         Parameter("window", 0, "Frames in the refiner's window; 0 = the window the model was trained with"),
         Parameter("lookahead", 4, "Future frames the refiner waits for before it outputs a frame (output delay = "
                   "lookahead frames; 0 = causal)"),

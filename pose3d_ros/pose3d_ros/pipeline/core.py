@@ -179,7 +179,13 @@ class PosePipeline:
 
         self.settings = settings = settings or PipelineSettings.defaults()
         if lifter is None:
+            import torch
+
             from pose3d_ros.lifting import Lifter
+
+            # One process runs both stages: it gets the larger of the two nodes' thread counts.
+            temporal_threads = settings.temporal["cpu_threads"] if settings.temporal_enabled else 1
+            torch.set_num_threads(max(settings.lifter["cpu_threads"], temporal_threads))
 
             parameters = settings.lifter
             lifter = Lifter.load(parameters["weights"] or None, device=parameters["device"],

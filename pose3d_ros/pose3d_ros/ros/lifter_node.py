@@ -35,8 +35,11 @@ class LifterNode(PipelineNode):
         self._last_header: Any = None
 
     def configure(self) -> None:
+        import torch
+
         from pose3d_ros.lifting import Lifter
 
+        torch.set_num_threads(self.param("cpu_threads"))
         device = self.param("device")
         self.lifter = Lifter.load(self.param("weights") or None, device=device, flip_test=self.param("flip_test"),
                                   conf_threshold=self.param("conf_threshold"))

@@ -19,8 +19,11 @@ class TemporalNode(PipelineNode):
         self.frames: TemporalFrames | None = None
 
     def configure(self) -> None:
+        import torch
+
         from pose3d_ros.temporal import StreamingRefiner
 
+        torch.set_num_threads(self.param("cpu_threads"))
         device = self.param("device")
         refiner = StreamingRefiner.load(self.param("weights") or None, window=self.param("window") or None,
                                         lookahead=self.param("lookahead"), max_gap=self.param("max_gap"),
