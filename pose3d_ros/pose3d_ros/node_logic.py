@@ -497,8 +497,9 @@ class TemporalFrames:
     marked absent) and regroups what it returns into frames.
 
     The refiner answers late (its look-ahead); this keeps each input stamp's frame_id and the lifter's error (the
-    refiner does not predict one) until the refined poses of that stamp come out, and keeps stamps exact to the
-    nanosecond by giving the refiner seconds since the first frame.
+    refiner does not predict one; NaN for a person filled in at a stamp where the lifter had no pose of them) until
+    the refined poses of that stamp come out, and keeps stamps exact to the nanosecond by giving the refiner
+    seconds since the first frame.
     """
 
     def __init__(self, refiner: Any, num_joints: int, history: int = 512):
@@ -539,13 +540,15 @@ class TemporalFrames:
             poses = sorted(by_stamp[stamp], key=lambda pose: int(pose.person_id))
             frame_id, errors = self._frames.get(stamp, ("", {}))
             joints = self.num_joints
-            zeros = np.zeros(joints, dtype=np.float32)
+            # A person the lifter did not see at this stamp (a frame the refiner filled) has no predicted error:
+            # NaN, which fails every "error < limit" test a consumer may make, rather than a reassuring 0.
+            unknown = np.full(joints, np.nan, dtype=np.float32)
             frames.append(RefinedFrame(
                 stamp_ns=stamp, frame_id=frame_id,
                 person_ids=np.array([int(pose.person_id) for pose in poses], dtype=np.int64),
                 positions=np.array([pose.positions for pose in poses], dtype=np.float32).reshape(-1, joints, 3),
                 confidence=np.array([pose.confidence for pose in poses], dtype=np.float32).reshape(-1, joints),
-                error=np.array([errors.get(int(pose.person_id), zeros) for pose in poses],
+                error=np.array([errors.get(int(pose.person_id), unknown) for pose in poses],
                                dtype=np.float32).reshape(-1, joints),
                 status=np.array([pose.status for pose in poses], dtype=np.uint8).reshape(-1, joints),
             ))

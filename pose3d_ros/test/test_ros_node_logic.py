@@ -314,6 +314,20 @@ def test_temporal_frames_regroup_by_exact_stamp_with_frame_and_error():
     assert replayed.stamp_ns == base and replayed.frame_id == "cam0" and list(replayed.person_ids) == [7]
 
 
+
+def test_a_person_filled_in_where_the_lifter_had_none_has_an_unknown_error():
+    class FillsPersonNine:
+        def push_frame(self, stamp_s, person_ids, positions, confidence, status):
+            return [Refined(9, stamp_s, positions[0], confidence[0], np.full(17, 4, np.uint8)),
+                    Refined(2, stamp_s, positions[0], confidence[0], status[0])]
+
+    frames = TemporalFrames(FillsPersonNine(), num_joints=17)
+    (out,) = frames.push(1000, "cam", np.array([2]), np.zeros((1, 17, 3)), np.ones((1, 17)),
+                         np.full((1, 17), 0.02), np.ones((1, 17), np.uint8))
+    np.testing.assert_array_equal(out.person_ids, [2, 9])
+    np.testing.assert_allclose(out.error[0], 0.02)
+    assert np.isnan(out.error[1]).all()
+
 def test_temporal_parameter_defaults_are_the_refiner_defaults():
     streaming = pytest.importorskip("pose3d_ros.temporal.streaming")
     defaults = node_logic.parameter_defaults("temporal_node")
