@@ -159,7 +159,7 @@ def test_weights_round_trip_and_clear_errors(tmp_path):
     document = json.loads((tmp_path / "other.json").read_text())
     document["model"]["widths"] = [4, 6, 8, 10, 12]
     (tmp_path / "other.json").write_text(json.dumps(document))
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(ValueError, match="do not match the network"):
         load_weights(other)
     document["model"]["colour"] = "blue"
     (tmp_path / "other.json").write_text(json.dumps(document))

@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..skeleton import Layout
+from ..weights_file import load_state, read_json, read_tensors
 from .config import LifterConfig
 from .losses import LossWeights, lifting_losses
 from .models import build_model, parameter_count
@@ -35,7 +36,7 @@ from .normalization import (
     normalise_keypoints,
     root_centre,
 )
-from .weights_io import load_state, read_config, read_json, read_tensors, save_lifter
+from .weights_io import read_config, save_lifter
 
 LOG = logging.getLogger(__name__)
 REQUIRED_KEYS = ("kp2d", "conf", "K", "pose3d")
