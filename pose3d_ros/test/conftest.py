@@ -1,12 +1,24 @@
-"""Shared fixtures: the optional development data in ../shared/data (tests skip clearly without it)."""
+"""Shared fixtures: one torch thread, and the optional development data in ../shared/data (tests skip clearly
+without it)."""
 
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("POSE3D_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tests' networks are small: on a shared CPU one thread is many times faster than competing ones (and it is
+    what the nodes and ``pose3d run`` use by default)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _shared_file(relative: str) -> Path:

@@ -8,14 +8,6 @@ from pose3d_ros.temporal.model import UGCN, GraphAggregation, UGCNConfig, spatia
 SMALL = (4, 6, 8, 10, 12)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks on a shared CPU: one thread is many times faster than several competing ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _inputs(batch, frames, joints, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -17,13 +17,6 @@ BODY = np.random.default_rng(0).normal(0.0, 0.3, (J, 3)).astype(np.float32)
 BODY -= BODY[0]  # the h36m17 root (pelvis) at the origin
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def pose_at(t: float, velocity=(0.5, 0.0, 0.2)) -> np.ndarray:
     """A rigid body translating at constant velocity, 3 m in front of the camera."""

@@ -16,13 +16,6 @@ FPS = 25.0
 SMALL = UGCNConfig("h36m17", (4, 6, 8, 10, 12), window=16, fps=FPS)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def synthetic_sequences(count=24, frames=40, seed=0) -> Sequences:
     """Smoothly moving skeletons, their noisy 'lifted' versions, occluded joints and absent frames."""
