@@ -25,7 +25,7 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
-from pose3d_ros.messages import MessageTypes
+from pose3d_ros.messages import MessageTypes, skeleton3d_array
 from pose3d_ros.node_logic import (
     PARAMETERS,
     LatestSlot,
@@ -74,7 +74,7 @@ class PipelineNode(LifecycleNode):
         self.slot = LatestSlot()
         self._worker: threading.Thread | None = None
         self._running = False
-        self._subscriptions: list[Any] = []
+        self._inputs: list[Any] = []
         self.updater = Updater(self)
         self.updater.setHardwareID(kind)
         self.updater.add(f"{kind} stage", self._diagnose)
@@ -142,7 +142,7 @@ class PipelineNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, name=f"{self.kind}_worker", daemon=True)
         self._worker.start()
         try:
-            self._subscriptions = self.subscribe()
+            self._inputs = self.subscribe()
         except (ValueError, RuntimeError) as err:
             self.get_logger().error(f"activation failed: {err}")
             self._stop()
@@ -166,9 +166,9 @@ class PipelineNode(LifecycleNode):
         return super().on_shutdown(state)
 
     def _stop(self) -> None:
-        for subscription in self._subscriptions:
+        for subscription in self._inputs:
             self.destroy_subscription(getattr(subscription, "sub", subscription))  # message_filters wraps one
-        self._subscriptions = []
+        self._inputs = []
         self.stop_worker()
 
     def stop_worker(self) -> None:
@@ -197,6 +197,8 @@ class PipelineNode(LifecycleNode):
                 if self.process(*messages):
                     self.monitor.record_output(time.monotonic() - arrived)
             except Exception as err:  # noqa: BLE001 - a bad frame is logged and counted, never fatal
+                if not self.context.ok():  # Ctrl-C shut ROS down during this frame: nothing to report
+                    return
                 self.monitor.record_error(str(err))
                 self.get_logger().error(f"frame skipped: {err}", throttle_duration_sec=5.0)
                 self.get_logger().debug(traceback.format_exc())
@@ -219,6 +221,14 @@ class PipelineNode(LifecycleNode):
 
     def release(self) -> None:
         """Free models and publishers (cleanup, or a failed configure)."""
+
+    def destroy_publishers(self, *names: str) -> None:
+        """Destroy the lifecycle publishers held in these attributes (if created) and forget them."""
+        for name in names:
+            publisher = getattr(self, name, None)
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+            setattr(self, name, None)
 
 
 class HriOutput:
@@ -254,6 +264,48 @@ class HriOutput:
             transforms.append(transform)
         if transforms:
             self.broadcaster.sendTransform(transforms)
+
+    def destroy(self, node: PipelineNode) -> None:
+        node.destroy_lifecycle_publisher(self.publisher)
+        node.destroy_publisher(self.broadcaster.pub_tf)
+
+
+class SkeletonOutput:
+    """What lifter_node and temporal_node publish per frame: the Skeleton3DArray, the RViz markers
+    (``markers.*``) and the REP-155 output (``hri.*``; the launch files enable it on the last stage only).
+    """
+
+    def __init__(self, node: PipelineNode, topic: str, layout: Layout):
+        self.node = node
+        self.layout = layout
+        self.skeletons = node.create_lifecycle_publisher(node.types.Skeleton3DArray, topic, OUTPUT_QOS)
+        self.markers = node.marker_builder(layout)
+        self.markers_pub = (node.create_lifecycle_publisher(node.types.MarkerArray, "~/markers", OUTPUT_QOS)
+                            if self.markers else None)
+        self.hri = HriOutput(node, layout) if node.param("hri.enabled") else None
+        self._last_header: Any = None
+
+    def publish(self, header: Any, person_ids: Any, positions: Any, confidence: Any, error: Any,
+                status: Any) -> None:
+        self.skeletons.publish(skeleton3d_array(self.node.types, header, positions, confidence, error, status,
+                                                person_ids, self.layout))
+        if self.markers is not None:
+            self.markers_pub.publish(self.markers.update(header, positions, confidence, status, person_ids))
+        if self.hri is not None:
+            self.hri.publish(header, person_ids, positions)
+        self._last_header = header
+
+    def clear(self) -> None:
+        """Remove this node's skeletons from RViz now (on deactivation) rather than after their lifetime."""
+        if self.markers is not None and self._last_header is not None:
+            self.markers_pub.publish(self.markers.clear(self._last_header))
+
+    def destroy(self) -> None:
+        self.node.destroy_lifecycle_publisher(self.skeletons)
+        if self.markers_pub is not None:
+            self.node.destroy_lifecycle_publisher(self.markers_pub)
+        if self.hri is not None:
+            self.hri.destroy(self.node)
 
 
 def run(node_class: type) -> None:

@@ -101,11 +101,7 @@ class Keypoints2DNode(PipelineNode):
         if self.detector is not None:
             self.detector.close()
             self.detector = None
-        for name in ("keypoints_pub", "debug_pub"):
-            publisher = getattr(self, name, None)
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
-            setattr(self, name, None)
+        self.destroy_publishers("keypoints_pub", "debug_pub")
         self._first_stamp_ns = None
 
 

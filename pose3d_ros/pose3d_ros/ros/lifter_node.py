@@ -15,7 +15,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 
 from pose3d_ros.camera import default_intrinsics
-from pose3d_ros.messages import skeleton3d_array, wholebody2d_to_numpy
+from pose3d_ros.messages import wholebody2d_to_numpy
 from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
     CameraInfoWatch,
@@ -23,7 +23,7 @@ from pose3d_ros.node_logic import (
     device_fallback_warning,
     undistort_keypoints,
 )
-from pose3d_ros.ros.base import OUTPUT_QOS, HriOutput, PipelineNode, run
+from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 
 class LifterNode(PipelineNode):
@@ -31,8 +31,8 @@ class LifterNode(PipelineNode):
         super().__init__("lifter_node")
         self.lifter: Any = None
         self.camera_info: CameraInfo | None = None
+        self.output: SkeletonOutput | None = None
         self._warned_models: set[str] = set()
-        self._last_header: Any = None
 
     def configure(self) -> None:
         import torch
@@ -48,11 +48,7 @@ class LifterNode(PipelineNode):
             self.get_logger().warning(warning)
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
-        self.skeletons_pub = self.create_lifecycle_publisher(self.types.Skeleton3DArray, "skeletons3d", OUTPUT_QOS)
-        self.markers = self.marker_builder(self.layout)
-        self.markers_pub = (self.create_lifecycle_publisher(self.types.MarkerArray, "~/markers", OUTPUT_QOS)
-                            if self.markers else None)
-        self.hri = HriOutput(self, self.layout) if self.param("hri.enabled") else None
+        self.output = SkeletonOutput(self, "skeletons3d", self.layout)
         self.get_logger().info(f"lifter ({self.layout.name}) on {self.lifter.device}")
 
     def subscribe(self) -> list:
@@ -105,29 +101,18 @@ class LifterNode(PipelineNode):
         else:
             positions = np.zeros((0, self.layout.num_joints, 3), np.float32)
             error, status = frame.conf, frame.conf.astype(np.uint8)  # (0, J) like the rest
-        self.skeletons_pub.publish(skeleton3d_array(self.types, header, positions, frame.conf, error, status,
-                                                    frame.person_ids, self.layout))
-        if self.markers is not None:
-            self.markers_pub.publish(self.markers.update(header, positions, frame.conf, status, frame.person_ids))
-        if self.hri is not None:
-            self.hri.publish(header, frame.person_ids, positions)
-        self._last_header = header
+        self.output.publish(header, frame.person_ids, positions, frame.conf, error, status)
         return True
 
     def stopped(self) -> None:
-        if self.markers is not None and self._last_header is not None:
-            self.markers_pub.publish(self.markers.clear(self._last_header))
+        self.output.clear()
 
     def release(self) -> None:
         self.lifter = None
         self.camera_info = None
-        for name in ("skeletons_pub", "markers_pub"):
-            publisher = getattr(self, name, None)
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
-            setattr(self, name, None)
-        self.markers = None
-        self.hri = None
+        if self.output is not None:
+            self.output.destroy()
+            self.output = None
 
 
 def main() -> None:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pose3d_ros.messages import make_header, skeleton3d_array, skeleton3d_to_numpy, stamp_ns
+from pose3d_ros.messages import make_header, skeleton3d_to_numpy, stamp_ns
 from pose3d_ros.node_logic import TemporalFrames, device_fallback_warning
-from pose3d_ros.ros.base import OUTPUT_QOS, HriOutput, PipelineNode, run
+from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 
 class TemporalNode(PipelineNode):
     def __init__(self) -> None:
         super().__init__("temporal_node")
         self.frames: TemporalFrames | None = None
+        self.output: SkeletonOutput | None = None
 
     def configure(self) -> None:
         import torch
@@ -34,12 +35,7 @@ class TemporalNode(PipelineNode):
             self.get_logger().warning(warning)
         self.layout = refiner.layout
         self.frames = TemporalFrames(refiner, self.layout.num_joints)
-        self.skeletons_pub = self.create_lifecycle_publisher(self.types.Skeleton3DArray, "skeletons3d_refined",
-                                                             OUTPUT_QOS)
-        self.markers = self.marker_builder(self.layout)
-        self.markers_pub = (self.create_lifecycle_publisher(self.types.MarkerArray, "~/markers", OUTPUT_QOS)
-                            if self.markers else None)
-        self.hri = HriOutput(self, self.layout) if self.param("hri.enabled") else None
+        self.output = SkeletonOutput(self, "skeletons3d_refined", self.layout)
         self.get_logger().info(f"temporal refiner ({self.layout.name}) on {resolved}")
 
     def subscribe(self) -> list:
@@ -55,34 +51,19 @@ class TemporalNode(PipelineNode):
 
     def _publish(self, refined: list) -> None:
         for out in refined:
-            header = make_header(self.types, out.stamp_ns, out.frame_id)
-            self.skeletons_pub.publish(skeleton3d_array(self.types, header, out.positions, out.confidence,
-                                                        out.error, out.status, out.person_ids, self.layout))
-            if self.markers is not None:
-                self.markers_pub.publish(self.markers.update(header, out.positions, out.confidence, out.status,
-                                                             out.person_ids))
-            if self.hri is not None:
-                self.hri.publish(header, out.person_ids, out.positions)
+            self.output.publish(make_header(self.types, out.stamp_ns, out.frame_id), out.person_ids, out.positions,
+                                out.confidence, out.error, out.status)
 
     def stopped(self) -> None:
         """Publish what the refiner still holds, then remove the markers."""
-        if self.frames is None:
-            return
-        refined = self.frames.flush()
-        self._publish(refined)
-        if self.markers is not None and refined:
-            self.markers_pub.publish(self.markers.clear(make_header(self.types, refined[-1].stamp_ns,
-                                                                    refined[-1].frame_id)))
+        self._publish(self.frames.flush())
+        self.output.clear()
 
     def release(self) -> None:
         self.frames = None
-        for name in ("skeletons_pub", "markers_pub"):
-            publisher = getattr(self, name, None)
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
-            setattr(self, name, None)
-        self.markers = None
-        self.hri = None
+        if self.output is not None:
+            self.output.destroy()
+            self.output = None
 
 
 def main() -> None:

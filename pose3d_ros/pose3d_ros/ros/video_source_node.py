@@ -95,11 +95,7 @@ class VideoSourceNode(PipelineNode):
         if self.capture is not None:
             self.capture.release()
             self.capture = None
-        for name in ("image_pub", "info_pub"):
-            publisher = getattr(self, name, None)
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
-            setattr(self, name, None)
+        self.destroy_publishers("image_pub", "info_pub")
 
 
 def main() -> None:
