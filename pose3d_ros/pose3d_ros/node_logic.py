@@ -148,6 +148,98 @@ def check_parameter(node: str, name: str, value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# Launch files: their arguments and what each node receives (the launch files only build actions from these)
+# --------------------------------------------------------------------------------------------------
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+
+# name -> (default, description); "<share>" in a default is the package's share directory.
+LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "image_topic": ("/camera/image_raw", "sensor_msgs/Image input (published there when source is set)"),
+    "camera_info_topic": ("/camera/camera_info", "sensor_msgs/CameraInfo input (likewise)"),
+    "source": ("", "Video file or webcam index: starts video_source_node on the two topics above"),
+    "loop": ("", "Play the video file again at its end (true/false); empty = params_file's"),
+    "device": ("", "Device of the lifter and temporal models (auto, cuda, cuda:N, cpu); empty = params_file's"),
+    "use_temporal": ("true", "Run temporal_node (3D-UGCN refinement) after the lifter"),
+    "hri": ("", "REP-155 output (true/false) from the last stage of the graph only; empty = enabled when "
+                "params_file enables it on lifter_node or temporal_node"),
+    "rviz": ("false", "Start RViz with config/pose3d.rviz"),
+    "params_file": ("<share>/config/pipeline.yaml", "YAML file with the nodes' parameters"),
+    "namespace": ("", "Namespace of every node and of its relative topics"),
+}
+# The arguments of each launch file, in order (pipeline.launch.py includes the other two).
+LAUNCH_FILES: dict[str, tuple[str, ...]] = {
+    "video_source.launch.py": ("image_topic", "camera_info_topic", "source", "loop", "params_file", "namespace"),
+    "skeletons.launch.py": ("image_topic", "camera_info_topic", "device", "use_temporal", "hri", "params_file",
+                            "namespace"),
+    "pipeline.launch.py": tuple(LAUNCH_ARGUMENTS),
+}
+
+
+def is_true(word: str) -> bool:
+    """A launch argument read as a boolean."""
+    return word.strip().lower() in TRUE_WORDS
+
+
+def flatten_parameters(parameters: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested YAML maps as dotted ROS parameter names ({"qos": {"depth": 1}} -> {"qos.depth": 1})."""
+    flat: dict[str, Any] = {}
+    for key, value in parameters.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_parameters(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def file_parameters(document: dict, node: str) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``node`` in a parsed ROS 2 parameters file (``/**`` first, then the node's own
+    section under ``node``, ``/node`` or ``/**/node``), with dotted names.
+    """
+    sections = [document.get(key) or {} for key in ("/**", node, f"/{node}", f"/**/{node}")]
+    parameters: dict[str, Any] = {}
+    for section in sections:
+        parameters.update(flatten_parameters(section.get("ros__parameters") or {}))
+    return parameters
+
+
+def hri_owner(use_temporal: bool) -> str:
+    """The one node that publishes REP-155 output: the last stage of the graph (two owners would publish every
+    body twice, with different poses).
+    """
+    return "temporal_node" if use_temporal else "lifter_node"
+
+
+def launch_parameters(document: dict, node: str, arguments: dict[str, str]) -> dict[str, Any]:
+    """What a launch file hands ``node``: its section of the params file, overridden by the non-empty launch
+    arguments that concern it (source, loop, device, hri), with REP-155 enabled on :func:`hri_owner` only.
+    """
+    if node not in PARAMETERS:
+        raise ValueError(f"unknown node {node!r}; nodes: {', '.join(PARAMETERS)}")
+    parameters = file_parameters(document, node)
+    overrides = {"video_source_node": {"source": arguments.get("source", ""), "loop": arguments.get("loop", "")},
+                 "lifter_node": {"device": arguments.get("device", "")},
+                 "temporal_node": {"device": arguments.get("device", "")}}.get(node, {})
+    for name, value in overrides.items():
+        if value != "":
+            parameters[name] = is_true(value) if type(parameter_defaults(node)[name]) is bool else value
+    if node in ("lifter_node", "temporal_node"):
+        owner = hri_owner(is_true(arguments.get("use_temporal", "true")))
+        wanted = arguments.get("hri", "")
+        if wanted == "":
+            enabled = any(file_parameters(document, stage).get("hri.enabled", False)
+                          for stage in ("lifter_node", "temporal_node"))
+        else:
+            enabled = is_true(wanted)
+        parameters["hri.enabled"] = enabled and node == owner
+    for name, value in parameters.items():
+        if name in parameter_defaults(node):  # a clear error at launch; ints become doubles where ROS wants one
+            parameters[name] = check_parameter(node, name, value)
+    return parameters
+
+
+# --------------------------------------------------------------------------------------------------
 # QoS
 # --------------------------------------------------------------------------------------------------
 

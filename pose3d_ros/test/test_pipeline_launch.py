@@ -35,7 +35,9 @@ def generate_test_description():
     pipeline = launch.actions.IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(get_package_share_directory("pose3d_ros"), "launch",
                                                    "pipeline.launch.py")),
-        launch_arguments={"source": str(VIDEO), "use_temporal": "true", "rviz": "false", "device": "cpu"}.items(),
+        # the shared video is 5 frames long: played in a loop so that every node is active before it ends
+        launch_arguments={"source": str(VIDEO), "loop": "true", "use_temporal": "true", "rviz": "false",
+                          "device": "cpu"}.items(),
     )
     return launch.LaunchDescription([pipeline, launch_testing.actions.ReadyToTest()])
 
@@ -51,18 +53,30 @@ class TestSkeletonsArrive(unittest.TestCase):
         cls.node.destroy_node()
         rclpy.shutdown()
 
+    def _collect(self, topics, seconds):
+        """Messages with people per topic ({topic: message class}), for ``seconds`` after the first arrives."""
+        received = {topic: [] for topic in topics}
+        subscriptions = [self.node.create_subscription(cls, topic, received[topic].append, 10)
+                         for topic, cls in topics.items()]
+        deadline, stop = time.monotonic() + TIMEOUT_S, None
+        while time.monotonic() < (stop or deadline):
+            rclpy.spin_once(self.node, timeout_sec=0.2)
+            if stop is None and all(any(getattr(msg, "skeletons", True) for msg in messages)
+                                    for messages in received.values()):
+                stop = time.monotonic() + seconds
+        for subscription in subscriptions:
+            self.node.destroy_subscription(subscription)
+        for topic, messages in received.items():
+            self.assertTrue(messages, f"nothing on {topic} within {TIMEOUT_S:.0f} s")
+        return received
+
     def _first_people(self, topic):
         from pose3d_ros_msgs.msg import Skeleton3DArray
 
-        received = []
-        subscription = self.node.create_subscription(
-            Skeleton3DArray, topic, lambda msg: received.append(msg) if msg.skeletons else None, 10)
-        deadline = time.monotonic() + TIMEOUT_S
-        while not received and time.monotonic() < deadline:
-            rclpy.spin_once(self.node, timeout_sec=0.5)
-        self.node.destroy_subscription(subscription)
-        self.assertTrue(received, f"no skeleton on {topic} within {TIMEOUT_S:.0f} s")
-        return received[0]
+        messages = self._collect({topic: Skeleton3DArray}, 0.0)[topic]
+        people = [msg for msg in messages if msg.skeletons]
+        self.assertTrue(people, f"no skeleton on {topic} within {TIMEOUT_S:.0f} s")
+        return people[0]
 
     def _check(self, msg):
         frame = skeleton3d_to_numpy(msg)
@@ -83,3 +97,20 @@ class TestSkeletonsArrive(unittest.TestCase):
         msg = self._first_people("/skeletons3d_refined")
         self._check(msg)
         self.assertTrue(set(np.unique(skeleton3d_to_numpy(msg).status)) & {3, 4}, "no REFINED or FILLED joint")
+
+    def test_outputs_carry_the_stamps_of_the_images(self):
+        from sensor_msgs.msg import Image
+
+        from pose3d_ros_msgs.msg import Skeleton3DArray, WholeBody2DArray
+
+        received = self._collect({"/camera/image_raw": Image, "/keypoints2d": WholeBody2DArray,
+                                  "/skeletons3d": Skeleton3DArray, "/skeletons3d_refined": Skeleton3DArray}, 3.0)
+        images = {(msg.header.stamp.sec, msg.header.stamp.nanosec) for msg in received["/camera/image_raw"]}
+        for topic in ("/keypoints2d", "/skeletons3d"):
+            stamps = [(msg.header.stamp.sec, msg.header.stamp.nanosec) for msg in received[topic]]
+            matched = sum(stamp in images for stamp in stamps)
+            # the first message may answer an image published before this subscription existed
+            self.assertGreaterEqual(matched, len(stamps) - 1, f"{topic}: stamps that are no image's stamp")
+        lifted = {(msg.header.stamp.sec, msg.header.stamp.nanosec) for msg in received["/skeletons3d"]}
+        refined = [(msg.header.stamp.sec, msg.header.stamp.nanosec) for msg in received["/skeletons3d_refined"]]
+        self.assertTrue(set(refined) & lifted, "refined skeletons are not stamped with their input stamps")

@@ -35,24 +35,50 @@ def test_the_core_never_imports_rclpy():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_launch_file_declares_the_documented_arguments():
-    tree = ast.parse((PACKAGE / "launch" / "pipeline.launch.py").read_text())
-    arguments = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                     and getattr(node.targets[0], "id", "") == "ARGUMENTS")
-    names = [element.elts[0].value for element in arguments.elts]
-    assert names == ["image_topic", "camera_info_topic", "source", "device", "use_temporal", "rviz", "params_file",
-                     "namespace"]
+def test_every_launch_file_declares_its_documented_arguments():
+    from pose3d_ros.node_logic import LAUNCH_ARGUMENTS, LAUNCH_FILES
+
+    files = {path.name: path.read_text() for path in (PACKAGE / "launch").glob("*.launch.py")}
+    assert set(files) == set(LAUNCH_FILES)
+    for name, source in files.items():
+        assert f'LAUNCH_FILE = "{name}"' in source, f"{name} does not declare its arguments from node_logic"
+    assert LAUNCH_FILES["pipeline.launch.py"] == tuple(LAUNCH_ARGUMENTS)
+    assert set().union(*map(set, LAUNCH_FILES.values())) == set(LAUNCH_ARGUMENTS)
     docs = (REPO / "docs" / "ros.md").read_text()
-    for name in names:
+    for name in LAUNCH_ARGUMENTS:
         assert f"| `{name}` |" in docs, f"launch argument {name} is not documented"
+    for name in LAUNCH_FILES:
+        assert f"`{name}`" in docs, f"launch file {name} is not documented"
+
+
+def test_node_attributes_do_not_shadow_rclpy_ones():
+    """A node attribute named like one of rclpy's (``_subscriptions`` did) silently breaks the executor."""
+    lifecycle = pytest.importorskip("rclpy.lifecycle", reason="rclpy (ROS 2) is not installed")
+    import rclpy
+
+    rclpy.init()
+    try:
+        node = lifecycle.LifecycleNode("attribute_probe")
+        rclpy_names = set(vars(node)) | set(dir(type(node)))
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+    ours = set()
+    for path in (PACKAGE / "pose3d_ros" / "ros").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+                    and isinstance(node.ctx, ast.Store)):
+                ours.add(node.attr)
+    assert ours and not ours & rclpy_names, f"attributes that shadow rclpy's: {sorted(ours & rclpy_names)}"
 
 
 def test_rviz_config_shows_the_topics_the_nodes_publish():
     rviz = (PACKAGE / "config" / "pose3d.rviz").read_text()
     for topic in ("/temporal_node/markers", "/lifter_node/markers", "/keypoints2d_node/debug_image"):
         assert f"Value: {topic}" in rviz
-    sources = {path.stem: path.read_text() for path in (PACKAGE / "pose3d_ros" / "ros").glob("*_node.py")}
-    assert '"~/markers"' in sources["lifter_node"] and '"~/markers"' in sources["temporal_node"]
+    sources = {path.stem: path.read_text() for path in (PACKAGE / "pose3d_ros" / "ros").glob("*.py")}
+    assert '"~/markers"' in sources["base"].split("class SkeletonOutput")[1]
+    assert "SkeletonOutput(self" in sources["lifter_node"] and "SkeletonOutput(self" in sources["temporal_node"]
     assert '"~/debug_image"' in sources["keypoints2d_node"]
 
 

@@ -333,3 +333,61 @@ def test_temporal_parameter_defaults_are_the_refiner_defaults():
     defaults = node_logic.parameter_defaults("temporal_node")
     assert defaults["lookahead"] == streaming.DEFAULT_LOOKAHEAD
     assert defaults["max_gap"] == streaming.DEFAULT_MAX_GAP
+
+
+# ------------------------------------------------------------------------------------------------
+# Launch files
+# ------------------------------------------------------------------------------------------------
+
+
+def shipped_params():
+    return YAML(typ="safe").load((PACKAGE / "config" / "pipeline.yaml").read_text())
+
+
+def test_file_parameters_flatten_nested_maps_and_apply_the_wildcard_section_first():
+    document = {"/**": {"ros__parameters": {"qos": {"depth": 2}, "device": "cpu"}},
+                "lifter_node": {"ros__parameters": {"device": "cuda", "markers": {"enabled": False}}}}
+    assert node_logic.file_parameters(document, "lifter_node") == {"qos.depth": 2, "device": "cuda",
+                                                                   "markers.enabled": False}
+    assert node_logic.file_parameters(document, "temporal_node") == {"qos.depth": 2, "device": "cpu"}
+    assert node_logic.file_parameters({}, "lifter_node") == {}
+
+
+def test_launch_arguments_override_the_params_file_only_when_given():
+    document = shipped_params()
+    video = node_logic.launch_parameters(document, "video_source_node", {"source": "clip.mp4", "loop": "true"})
+    assert video["source"] == "clip.mp4" and video["loop"] is True and video["fps"] == 0.0
+    assert node_logic.launch_parameters(document, "video_source_node", {"source": "0", "loop": ""})["loop"] is False
+    lifter = node_logic.launch_parameters(document, "lifter_node", {"device": ""})
+    assert lifter["device"] == "auto" and lifter["qos.depth"] == 1
+    assert node_logic.launch_parameters(document, "temporal_node", {"device": "cuda:1"})["device"] == "cuda:1"
+    with pytest.raises(ValueError, match="unknown node"):
+        node_logic.launch_parameters(document, "rviz", {})
+
+
+def test_launch_parameters_reject_a_bad_params_file_and_make_ints_doubles():
+    document = {"lifter_node": {"ros__parameters": {"conf_threshold": 1, "qos": {"reliability": "sometimes"}}}}
+    with pytest.raises(ValueError, match="qos.reliability must be one of best_effort, reliable"):
+        node_logic.launch_parameters(document, "lifter_node", {})
+    document["lifter_node"]["ros__parameters"]["qos"]["reliability"] = "reliable"
+    parameters = node_logic.launch_parameters(document, "lifter_node", {})
+    assert type(parameters["conf_threshold"]) is float  # ROS refuses an integer for a double parameter
+
+
+@pytest.mark.parametrize("use_temporal, owner", [("true", "temporal_node"), ("false", "lifter_node")])
+def test_rep155_output_has_one_owner_the_last_stage(use_temporal, owner):
+    document = shipped_params()
+    document["lifter_node"]["ros__parameters"]["hri"]["enabled"] = True  # a file enabling it on the lifter
+    for hri, expected in (("", True), ("true", True), ("false", False)):
+        arguments = {"use_temporal": use_temporal, "hri": hri}
+        enabled = {node: node_logic.launch_parameters(document, node, arguments)["hri.enabled"]
+                   for node in ("lifter_node", "temporal_node")}
+        assert enabled == {"lifter_node": expected and owner == "lifter_node",
+                           "temporal_node": expected and owner == "temporal_node"}, (use_temporal, hri)
+    assert not any(node_logic.launch_parameters(shipped_params(), node, {"hri": ""})["hri.enabled"]
+                   for node in ("lifter_node", "temporal_node"))
+
+
+def test_is_true():
+    assert all(node_logic.is_true(word) for word in ("true", "True", "1", "yes", " on "))
+    assert not any(node_logic.is_true(word) for word in ("false", "0", "", "no"))
