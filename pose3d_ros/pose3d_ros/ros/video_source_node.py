@@ -55,6 +55,7 @@ class VideoSourceNode(PipelineNode):
         fov = self.param("horizontal_fov_deg")
         K = intrinsics_from_fov(width, height, fov) if fov > 0 else default_intrinsics(width, height)
         info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+        info.d = [0.0] * 5  # plumb_bob has 5 coefficients (k1 k2 t1 t2 k3); an empty D confuses image_geometry
         info.k = np.asarray(K, dtype=np.float64).reshape(9)
         info.r = np.eye(3).reshape(9)
         info.p = np.hstack([K, np.zeros((3, 1))]).reshape(12).astype(np.float64)
