@@ -221,6 +221,16 @@ def _check_array(name: str, values: Any, shape: tuple[int, ...], *, finite: bool
     return values
 
 
+def _check_error(error: np.ndarray, what: str) -> None:
+    """Skeleton3D.error: metres >= 0, or NaN where there is no prediction (a person filled in by the temporal
+    stage); never infinite.
+    """
+    known = error[~np.isnan(error)]
+    if known.size and (not np.isfinite(known).all() or known.min() < 0.0):
+        raise ValueError(f"{what} must hold errors >= 0 in metres or NaN (no prediction), got "
+                         f"[{known.min():g}, {known.max():g}]")
+
+
 def _check_confidence(confidence: np.ndarray) -> None:
     if confidence.size and (confidence.min() < 0.0 or confidence.max() > 1.0):
         raise ValueError(f"confidence must lie in [0, 1], got [{confidence.min():g}, {confidence.max():g}]")
@@ -237,12 +247,12 @@ def _message_layout(items: list, expected: str | None, what: str) -> Layout | No
     return None if name is None else get_layout(name)
 
 
-def _read(field: Any, dtype: type, count: int, what: str) -> np.ndarray:
-    """A flat numeric field (array.array, numpy or list) as numpy, checked for length and finiteness."""
+def _read(field: Any, dtype: type, count: int, what: str, *, finite: bool = True) -> np.ndarray:
+    """A flat numeric field (array.array, numpy or list) as numpy, checked for length (and finiteness)."""
     values = np.asarray(field, dtype=dtype).reshape(-1)
     if values.size != count:
         raise ValueError(f"{what} has {values.size} values, expected {count}")
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
+    if finite and values.dtype.kind == "f" and not np.isfinite(values).all():
         raise ValueError(f"{what} contains NaN or infinite values")
     return values
 
@@ -346,7 +356,8 @@ def skeleton3d_array(types: MessageTypes, header: Any, positions: np.ndarray, co
     positions = _check_array("positions", positions, (people, joints, 3))
     confidence = _check_array("confidence", confidence, (people, joints))
     _check_confidence(confidence)
-    error = _check_array("error", error, (people, joints))
+    error = _check_array("error", error, (people, joints), finite=False)
+    _check_error(error, "error")
     status = _check_array("status", status, (people, joints))
     if status.size and (not np.issubdtype(status.dtype, np.integer) or status.min() < 0
                         or status.max() > _STATUS_MAX):
@@ -378,7 +389,8 @@ def skeleton3d_to_numpy(msg: Any, layout: str | None = "wholebody133") -> Skelet
                              f"{skeleton.name} ({joints} joints)")
         positions[p] = _read(person.position, np.float32, joints * 3, f"{what}: position").reshape(joints, 3)
         confidence[p] = _read(person.confidence, np.float32, joints, f"{what}: confidence")
-        error[p] = _read(person.error, np.float32, joints, f"{what}: error")
+        error[p] = _read(person.error, np.float32, joints, f"{what}: error", finite=False)
+        _check_error(error[p], f"{what}: error")
         status[p] = _read(person.status, np.uint8, joints, f"{what}: status")
     ids = np.array([int(person.person_id) for person in skeletons], dtype=np.int64)
     return Skeletons3DFrame(layout=None if skeleton is None else skeleton.name, positions=positions,

@@ -213,8 +213,25 @@ def test_bad_3d_input_raises(types):
         skeleton3d_array(types, header, positions, confidence, error, status + 5, [0])
     with pytest.raises(ValueError, match=r"expected \(P, 17, 3\) for layout h36m17"):
         skeleton3d_array(types, header, positions, confidence, error, status, [0], layout="h36m17")
-    with pytest.raises(ValueError, match="error contains NaN"):
-        skeleton3d_array(types, header, positions, confidence, error * np.nan, status, [0])
+    with pytest.raises(ValueError, match="positions contains NaN"):
+        skeleton3d_array(types, header, positions * np.nan, confidence, error, status, [0])
+    for bad in (np.inf, -0.01):
+        with pytest.raises(ValueError, match=r"error must hold errors >= 0 in metres or NaN"):
+            skeleton3d_array(types, header, positions, confidence, np.full_like(error, bad), status, [0])
+
+
+def test_unknown_error_is_nan_both_ways(types):
+    """Skeleton3D.msg: error is NaN where there is no prediction (a person the temporal stage filled in)."""
+    positions, confidence, error, status = random_3d(2)
+    error[1] = np.nan
+    msg = skeleton3d_array(types, make_header(types, 0, "cam"), positions, confidence, error, status, [0, 1])
+    raw = types.typestore.serialize_cdr(msg, msg.__msgtype__)
+    frame = skeleton3d_to_numpy(types.typestore.deserialize_cdr(raw, msg.__msgtype__))
+    np.testing.assert_array_equal(frame.error[0], error[0])
+    assert np.isnan(frame.error[1]).all()
+    msg.skeletons[0].error[3] = np.inf
+    with pytest.raises(ValueError, match="person 0: error must hold errors >= 0"):
+        skeleton3d_to_numpy(msg)
 
 
 def test_array_sequences_are_what_rclpy_setters_accept():
