@@ -586,20 +586,24 @@ class RefinedFrame:
 
 class TemporalFrames:
     """Feeds a StreamingRefiner frame by frame (``push_frame``: one batched pass, people missing from a frame are
-    marked absent) and regroups what it returns into frames.
+    marked absent) and turns what it returns into one output frame per input frame, in input order.
 
-    The refiner answers late (its look-ahead); this keeps each input stamp's frame_id and the lifter's error (the
-    refiner does not predict one; NaN for a person filled in at a stamp where the lifter had no pose of them) until
-    the refined poses of that stamp come out, and keeps stamps exact to the nanosecond by giving the refiner
-    seconds since the first frame.
+    The refiner answers ``lookahead`` frames late and returns nothing for a stamp at which nobody is tracked (or
+    every joint of everyone is MISSING); such a stamp still comes out, with no people, once it is ``lookahead``
+    frames old, so that consumers (and REP-155's tracked list) learn that nobody is there. This keeps each input
+    stamp's frame_id and the lifter's error (the refiner does not predict one; NaN for a person filled in at a
+    stamp where the lifter had no pose of them) until the stamp comes out, and keeps stamps exact to the
+    nanosecond by giving the refiner seconds since the first frame.
     """
 
     def __init__(self, refiner: Any, num_joints: int, history: int = 512):
         self.refiner = refiner
         self.num_joints = num_joints
+        self.lookahead = int(getattr(refiner, "lookahead", 0))
         self.history = history
         self._origin_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
+        self._pending: deque[int] = deque()  # input stamps not yet output, in input order
 
     def _seconds(self, stamp_ns: int) -> float:
         return (stamp_ns - self._origin_ns) / 1e9
@@ -609,39 +613,50 @@ class TemporalFrames:
 
     def push(self, stamp_ns: int, frame_id: str, person_ids: np.ndarray, positions: np.ndarray,
              confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[RefinedFrame]:
-        """One input frame (P people, P may be 0); returns the frames whose refined poses came out."""
+        """One input frame (P people, P may be 0); returns the frames that became due, oldest first."""
         if self._origin_ns is None:
             self._origin_ns = int(stamp_ns)
         ids = [int(i) for i in np.asarray(person_ids).reshape(-1)]
         self._frames[int(stamp_ns)] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
         while len(self._frames) > self.history:  # oldest first, also when a replay made stamps jump back
             del self._frames[next(iter(self._frames))]
-        return self._group(self.refiner.push_frame(self._seconds(int(stamp_ns)), ids, positions, confidence,
-                                                   status))
+        refined = self.refiner.push_frame(self._seconds(int(stamp_ns)), ids, positions, confidence, status)
+        self._pending.append(int(stamp_ns))
+        return self._due(refined, final=False)
 
     def flush(self) -> list[RefinedFrame]:
-        """The poses the refiner still holds (end of stream or deactivation)."""
-        return self._group(self.refiner.flush() if self._origin_ns is not None else [])
+        """Every frame still held (end of stream or deactivation)."""
+        return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
 
-    def _group(self, refined: list) -> list[RefinedFrame]:
+    def _due(self, refined: list, final: bool) -> list[RefinedFrame]:
         by_stamp: dict[int, list] = {}
         for pose in refined:
             by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
+        # Output up to the newest stamp the refiner answered for, and every stamp lookahead frames old.
+        answered = [index for index, stamp in enumerate(self._pending) if stamp in by_stamp]
+        count = len(self._pending) if final else max(max(answered, default=-1) + 1,
+                                                     len(self._pending) - self.lookahead)
         frames = []
-        for stamp in sorted(by_stamp):
-            poses = sorted(by_stamp[stamp], key=lambda pose: int(pose.person_id))
-            frame_id, errors = self._frames.get(stamp, ("", {}))
-            joints = self.num_joints
-            # A person the lifter did not see at this stamp (a frame the refiner filled) has no predicted error:
-            # NaN, which fails every "error < limit" test a consumer may make, rather than a reassuring 0.
-            unknown = np.full(joints, np.nan, dtype=np.float32)
-            frames.append(RefinedFrame(
-                stamp_ns=stamp, frame_id=frame_id,
-                person_ids=np.array([int(pose.person_id) for pose in poses], dtype=np.int64),
-                positions=np.array([pose.positions for pose in poses], dtype=np.float32).reshape(-1, joints, 3),
-                confidence=np.array([pose.confidence for pose in poses], dtype=np.float32).reshape(-1, joints),
-                error=np.array([errors.get(int(pose.person_id), unknown) for pose in poses],
-                               dtype=np.float32).reshape(-1, joints),
-                status=np.array([pose.status for pose in poses], dtype=np.uint8).reshape(-1, joints),
-            ))
+        for _ in range(count):
+            stamp = self._pending.popleft()
+            frames.append(self._frame(stamp, by_stamp.pop(stamp, [])))
+        # Poses of a stamp already output (not expected from the refiner's contract): late rather than lost.
+        frames += [self._frame(stamp, poses) for stamp, poses in sorted(by_stamp.items())]
         return frames
+
+    def _frame(self, stamp: int, poses: list) -> RefinedFrame:
+        poses = sorted(poses, key=lambda pose: int(pose.person_id))
+        frame_id, errors = self._frames.get(stamp, ("", {}))
+        joints = self.num_joints
+        # A person the lifter did not see at this stamp (a frame the refiner filled) has no predicted error:
+        # NaN, which fails every "error < limit" test a consumer may make, rather than a reassuring 0.
+        unknown = np.full(joints, np.nan, dtype=np.float32)
+        return RefinedFrame(
+            stamp_ns=stamp, frame_id=frame_id,
+            person_ids=np.array([int(pose.person_id) for pose in poses], dtype=np.int64),
+            positions=np.array([pose.positions for pose in poses], dtype=np.float32).reshape(-1, joints, 3),
+            confidence=np.array([pose.confidence for pose in poses], dtype=np.float32).reshape(-1, joints),
+            error=np.array([errors.get(int(pose.person_id), unknown) for pose in poses],
+                           dtype=np.float32).reshape(-1, joints),
+            status=np.array([pose.status for pose in poses], dtype=np.uint8).reshape(-1, joints),
+        )

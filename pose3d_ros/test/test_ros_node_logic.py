@@ -29,7 +29,7 @@ from pose3d_ros.node_logic import (
     quaternion_from_matrix,
     undistort_keypoints,
 )
-from pose3d_ros.skeleton import H36M17, WHOLEBODY133
+from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 
 PACKAGE = Path(__file__).resolve().parents[1]
 REPO = PACKAGE.parent
@@ -265,6 +265,8 @@ class DelayByOneFrame:
     """A stand-in refiner with a look-ahead of one frame (the real one is tested by its engineer): push_frame
     returns each person's previous frame, and a person missing from a frame releases theirs."""
 
+    lookahead = 1
+
     def __init__(self):
         self.held = {}
         self.calls = []
@@ -309,10 +311,51 @@ def test_temporal_frames_regroup_by_exact_stamp_with_frame_and_error():
     (last,) = frames.flush()
     assert last.stamp_ns == base + 2 * period and list(last.person_ids) == [2] and last.frame_id == "cam2"
     assert frame(3, []) == []
-    assert frame(0, [7]) == []  # stamps may jump back (a replayed bag): the refiner handles it, stamps stay exact
+    (nobody,) = frame(0, [7])  # stamps may jump back (a replayed bag): the refiner handles it, stamps stay exact
+    assert nobody.stamp_ns == base + 3 * period and nobody.frame_id == "cam3" and nobody.positions.shape == (0, 17, 3)
     (replayed,) = frames.flush()
     assert replayed.stamp_ns == base and replayed.frame_id == "cam0" and list(replayed.person_ids) == [7]
 
+
+
+def test_every_input_frame_comes_out_once_in_order_without_people_when_nobody_is_refined():
+    class Silent:  # nobody tracked, or every joint MISSING: the refiner returns nothing
+        lookahead = 2
+
+        def push_frame(self, stamp_s, person_ids, positions, confidence, status):
+            return []
+
+        def flush(self):
+            return []
+
+    frames = TemporalFrames(Silent(), num_joints=17)
+    nobody = (np.zeros(0, np.int64), np.zeros((0, 17, 3)), np.zeros((0, 17)), np.zeros((0, 17)),
+              np.zeros((0, 17), np.uint8))
+    out = [frames.push(100 + k, f"cam{k}", *nobody) for k in range(5)]
+    assert [[frame.stamp_ns for frame in due] for due in out] == [[], [], [100], [101], [102]]
+    for frame in (frame for due in out for frame in due):
+        assert frame.frame_id == f"cam{frame.stamp_ns - 100}"
+        assert frame.positions.shape == (0, 17, 3) and frame.error.shape == frame.status.shape == (0, 17)
+    assert [frame.stamp_ns for frame in frames.flush()] == [103, 104]
+    assert frames.flush() == []
+
+
+def test_with_the_shipped_refiner_a_person_who_leaves_is_filled_then_frames_have_nobody():
+    temporal = pytest.importorskip("pose3d_ros.temporal")
+    refiner = temporal.StreamingRefiner.load(None, lookahead=4, max_gap=10, device="cpu")
+    frames = TemporalFrames(refiner, num_joints=133)
+    pose = np.random.default_rng(0).normal(0.0, 0.3, (133, 3)).astype(np.float32) + [0.0, 0.0, 3.0]
+    period, out = 200_000_000, []
+    for k in range(30):
+        people = 1 if k < 8 or k >= 20 else 0  # present, away for 12 frames (2.4 s), back
+        out += frames.push(k * period, "cam", np.zeros(people, np.int64), np.repeat(pose[None], people, 0),
+                           np.full((people, 133), 0.9), np.full((people, 133), 0.05), np.ones((people, 133), np.uint8))
+    out += frames.flush()
+    assert [frame.stamp_ns for frame in out] == [k * period for k in range(30)]  # each input frame once, in order
+    kinds = [tuple(np.unique(frame.status)) for frame in out]
+    assert kinds[:8] == [(JointStatus.REFINED,)] * 8 and kinds[20:] == [(JointStatus.REFINED,)] * 10
+    assert kinds[8] == (JointStatus.FILLED,) and () in kinds[8:20]  # filled at first, then nobody
+    assert all(np.isnan(frame.error).all() for frame in out[8:20])
 
 
 def test_a_person_filled_in_where_the_lifter_had_none_has_an_unknown_error():
