@@ -37,7 +37,7 @@ def generate_test_description():
                                                    "pipeline.launch.py")),
         # the shared video is 5 frames long: played in a loop so that every node is active before it ends
         launch_arguments={"source": str(VIDEO), "loop": "true", "use_temporal": "true", "rviz": "false",
-                          "device": "cpu"}.items(),
+                          "device": "cpu", "hri": "true"}.items(),
     )
     return launch.LaunchDescription([pipeline, launch_testing.actions.ReadyToTest()])
 
@@ -114,3 +114,13 @@ class TestSkeletonsArrive(unittest.TestCase):
         lifted = {(msg.header.stamp.sec, msg.header.stamp.nanosec) for msg in received["/skeletons3d"]}
         refined = [(msg.header.stamp.sec, msg.header.stamp.nanosec) for msg in received["/skeletons3d_refined"]]
         self.assertTrue(set(refined) & lifted, "refined skeletons are not stamped with their input stamps")
+
+    def test_rep155_bodies_come_from_the_last_stage_only(self):
+        from hri_msgs.msg import IdsList
+        from tf2_msgs.msg import TFMessage
+
+        received = self._collect({"/humans/bodies/tracked": IdsList, "/tf": TFMessage}, 2.0)
+        self.assertIn(["b0"], [list(msg.ids) for msg in received["/humans/bodies/tracked"]])
+        self.assertEqual(self.node.count_publishers("/humans/bodies/tracked"), 1)
+        frames = {(t.header.frame_id, t.child_frame_id) for msg in received["/tf"] for t in msg.transforms}
+        self.assertIn(("camera_optical_frame", "body_b0"), frames)
