@@ -205,10 +205,12 @@ def test_run_loop_writes_every_frame_in_order_with_refined_rows(tmp_path):
     count = {topic: sum(1 for t, *_ in messages if t == topic) for topic in TOPICS.values()}
     assert count[TOPICS["keypoints"]] == count[TOPICS["raw"]] == count[TOPICS["camera_info"]] == 8
     assert count[TOPICS["image"]] == count[TOPICS["raw_markers"]] == 8
-    assert count[TOPICS["refined"]] == count[TOPICS["refined_markers"]] == 6  # frames 3 and 4: nobody to refine
+    # every frame comes out refined, as temporal_node publishes it: frames 3 and 4 with nobody in them
+    assert count[TOPICS["refined"]] == count[TOPICS["refined_markers"]] == 8
     refined_msgs = [m for t, _, _, m in messages if t == TOPICS["refined"]]
     assert refined_msgs[0].header.frame_id == "stub_cam" and refined_msgs[0].header.stamp.sec == 3
-    assert summary.topics[TOPICS["refined"]] == 6
+    assert summary.topics[TOPICS["refined"]] == 8
+    assert [len(m.skeletons) for m in refined_msgs] == [1, 1, 1, 0, 0, 2, 2, 2]  # as many as the lifter saw
     assert (tmp_path / "render.mp4").stat().st_size > 0 and (tmp_path / "summary.json").is_file()
 
 
