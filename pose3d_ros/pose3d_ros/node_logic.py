@@ -6,6 +6,7 @@ between threads, camera intrinsics from CameraInfo, the REP-155 body frame, and 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -274,15 +275,47 @@ def qos_mismatch_hint(policy: str, own_reliability: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Device
+# Logging
 # --------------------------------------------------------------------------------------------------
 
 
-def device_fallback_warning(requested: str, resolved: str) -> str | None:
-    """The warning to log when a CUDA device was asked for and the model runs elsewhere."""
-    if requested.startswith("cuda") and not str(resolved).startswith("cuda"):
-        return f"device {requested!r} was requested but CUDA is not available: running on {resolved}"
-    return None
+class ForwardToNodeLogger(logging.Handler):
+    """Forwards the core's Python log records (``pose3d_ros.*``: a CUDA fallback, a refiner giving up on a person,
+    an unsupported distortion model) to a node's logger, so that they reach /rosout with the node's name instead of
+    bypassing ROS logging. ``target`` has rclpy's logger methods: debug, info, warning, error.
+    """
+
+    def __init__(self, target: Any):
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            log = self.target.error
+        elif record.levelno >= logging.WARNING:
+            log = self.target.warning
+        elif record.levelno >= logging.INFO:
+            log = self.target.info
+        else:
+            log = self.target.debug
+        try:
+            log(f"{record.name}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 -- logging must never break the stage
+            self.handleError(record)
+
+
+def forward_core_logs(target: Any, level: int = logging.INFO) -> ForwardToNodeLogger:
+    """Route the ``pose3d_ros`` loggers to ``target`` (a node's logger) instead of Python's default stderr; the
+    last node created in a process gets them.
+    """
+    handler = ForwardToNodeLogger(target)
+    core = logging.getLogger("pose3d_ros")
+    for previous in [h for h in core.handlers if isinstance(h, ForwardToNodeLogger)]:
+        core.removeHandler(previous)
+    core.addHandler(handler)
+    core.setLevel(level)
+    core.propagate = False
+    return handler
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
+
 """The nodes' decisions that need no ROS: parameters, QoS, diagnostics statistics, frame hand-off, cameras,
 REP-155 body frames and the regrouping of the temporal stage's output."""
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +25,6 @@ from pose3d_ros.node_logic import (
     body_frame,
     camera_matrix,
     check_parameter,
-    device_fallback_warning,
     qos_mismatch_hint,
     qos_settings,
     quaternion_from_matrix,
@@ -100,11 +101,30 @@ def test_qos_settings_validation():
     assert "DEADLINE" in qos_mismatch_hint("DEADLINE", "best_effort")
 
 
-def test_device_fallback_warning():
-    assert device_fallback_warning("cuda", "cpu") == "device 'cuda' was requested but CUDA is not available: " \
-                                                     "running on cpu"
-    assert device_fallback_warning("cuda:1", "cuda:1") is None
-    assert device_fallback_warning("auto", "cpu") is None
+def test_core_logs_reach_the_node_logger_at_their_level():
+    class Recorder:
+        def __init__(self):
+            self.lines = []
+
+        def __getattr__(self, level):
+            return lambda message: self.lines.append((level, message))
+
+    recorder = Recorder()
+    handler = node_logic.forward_core_logs(recorder)
+    try:
+        logging.getLogger("pose3d_ros.lifting").warning("CUDA was requested but is not available; running %s", "here")
+        logging.getLogger("pose3d_ros.temporal.streaming").info("person %d given up", 3)
+        logging.getLogger("pose3d_ros.x").debug("not at INFO")
+        logging.getLogger("other").warning("not ours")
+    finally:
+        core = logging.getLogger("pose3d_ros")
+        core.removeHandler(handler)
+        core.propagate = True
+        core.setLevel(logging.NOTSET)
+    assert recorder.lines == [
+        ("warning", "pose3d_ros.lifting: CUDA was requested but is not available; running here"),
+        ("info", "pose3d_ros.temporal.streaming: person 3 given up"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pose3d_ros.node_logic import (
     StageMonitor,
     body_frame,
     check_parameter,
+    forward_core_logs,
     hri_body_id,
     qos_mismatch_hint,
     qos_settings,
@@ -67,6 +68,7 @@ class PipelineNode(LifecycleNode):
     def __init__(self, kind: str):
         super().__init__(kind)
         self.kind = kind  # the key of PARAMETERS, whatever name the node was given
+        forward_core_logs(self.get_logger())
         for spec in PARAMETERS[kind]:
             self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
         self.types = rclpy_message_types()

@@ -20,7 +20,6 @@ from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
     CameraInfoWatch,
     camera_matrix,
-    device_fallback_warning,
     undistort_keypoints,
 )
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
@@ -40,12 +39,9 @@ class LifterNode(PipelineNode):
         from pose3d_ros.lifting import Lifter
 
         torch.set_num_threads(self.param("cpu_threads"))
-        device = self.param("device")
-        self.lifter = Lifter.load(self.param("weights") or None, device=device, flip_test=self.param("flip_test"),
-                                  conf_threshold=self.param("conf_threshold"))
-        warning = device_fallback_warning(device, str(self.lifter.device))
-        if warning:
-            self.get_logger().warning(warning)
+        # a CUDA fallback warns through the core's log
+        self.lifter = Lifter.load(self.param("weights") or None, device=self.param("device"),
+                                  flip_test=self.param("flip_test"), conf_threshold=self.param("conf_threshold"))
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pose3d_ros.messages import make_header, skeleton3d_to_numpy, stamp_ns
-from pose3d_ros.node_logic import TemporalFrames, device_fallback_warning
+from pose3d_ros.node_logic import TemporalFrames
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 
@@ -25,18 +25,13 @@ class TemporalNode(PipelineNode):
         from pose3d_ros.temporal import StreamingRefiner
 
         torch.set_num_threads(self.param("cpu_threads"))
-        device = self.param("device")
         refiner = StreamingRefiner.load(self.param("weights") or None, window=self.param("window") or None,
                                         lookahead=self.param("lookahead"), max_gap=self.param("max_gap"),
-                                        device=device)
-        resolved = refiner.device
-        warning = device_fallback_warning(device, str(resolved))
-        if warning:
-            self.get_logger().warning(warning)
+                                        device=self.param("device"))  # a CUDA fallback warns through the core's log
         self.layout = refiner.layout
         self.frames = TemporalFrames(refiner, self.layout.num_joints)
         self.output = SkeletonOutput(self, "skeletons3d_refined", self.layout)
-        self.get_logger().info(f"temporal refiner ({self.layout.name}) on {resolved}")
+        self.get_logger().info(f"temporal refiner ({self.layout.name}) on {refiner.device}")
 
     def subscribe(self) -> list:
         return [self.create_subscription(self.types.Skeleton3DArray, "skeletons3d", self.enqueue, self.input_qos(),
