@@ -605,16 +605,23 @@ def quaternion_from_matrix(rotation: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RefinedFrame:
-    """All refined people of one input stamp, ready for a Skeleton3DArray."""
+class SkeletonFrame:
+    """The 3D skeletons of one camera frame, the content of a Skeleton3DArray: the lifter's raw output or the
+    refined people of one input stamp.
+    """
 
     stamp_ns: int
     frame_id: str
     person_ids: np.ndarray
+    """(P,) int64."""
     positions: np.ndarray
+    """(P, J, 3) float32 metres, camera optical frame."""
     confidence: np.ndarray
+    """(P, J) float32, the 2D confidence each joint was lifted from."""
     error: np.ndarray
+    """(P, J) float32, the lifter's predicted error in metres (NaN: no prediction)."""
     status: np.ndarray
+    """(P, J) uint8 :class:`~pose3d_ros.skeleton.JointStatus`."""
 
 
 class TemporalFrames:
@@ -645,7 +652,7 @@ class TemporalFrames:
         return self._origin_ns + round(seconds * 1e9)
 
     def push(self, stamp_ns: int, frame_id: str, person_ids: np.ndarray, positions: np.ndarray,
-             confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[RefinedFrame]:
+             confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[SkeletonFrame]:
         """One input frame (P people, P may be 0); returns the frames that became due, oldest first."""
         if self._origin_ns is None:
             self._origin_ns = int(stamp_ns)
@@ -657,11 +664,11 @@ class TemporalFrames:
         self._pending.append(int(stamp_ns))
         return self._due(refined, final=False)
 
-    def flush(self) -> list[RefinedFrame]:
+    def flush(self) -> list[SkeletonFrame]:
         """Every frame still held (end of stream or deactivation)."""
         return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
 
-    def _due(self, refined: list, final: bool) -> list[RefinedFrame]:
+    def _due(self, refined: list, final: bool) -> list[SkeletonFrame]:
         by_stamp: dict[int, list] = {}
         for pose in refined:
             by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
@@ -677,14 +684,14 @@ class TemporalFrames:
         frames += [self._frame(stamp, poses) for stamp, poses in sorted(by_stamp.items())]
         return frames
 
-    def _frame(self, stamp: int, poses: list) -> RefinedFrame:
+    def _frame(self, stamp: int, poses: list) -> SkeletonFrame:
         poses = sorted(poses, key=lambda pose: int(pose.person_id))
         frame_id, errors = self._frames.get(stamp, ("", {}))
         joints = self.num_joints
         # A person the lifter did not see at this stamp (a frame the refiner filled) has no predicted error:
         # NaN, which fails every "error < limit" test a consumer may make, rather than a reassuring 0.
         unknown = np.full(joints, np.nan, dtype=np.float32)
-        return RefinedFrame(
+        return SkeletonFrame(
             stamp_ns=stamp, frame_id=frame_id,
             person_ids=np.array([int(pose.person_id) for pose in poses], dtype=np.int64),
             positions=np.array([pose.positions for pose in poses], dtype=np.float32).reshape(-1, joints, 3),

@@ -6,7 +6,7 @@ config/pipeline.yaml, defaults from :data:`pose3d_ros.node_logic.PARAMETERS`) an
 
 * 2D: ``create_detector(backend, ...)(image, timestamp_s=stamp)`` -> Keypoints2D;
 * lift: :func:`lift_keypoints` -- undistort the keypoints with the CameraInfo's distortion (``undistort``), lift
-  them, place them in the camera frame -> a raw :class:`SkeletonFrame` (one Skeleton3DArray);
+  them, place them in the camera frame -> a raw :class:`~pose3d_ros.node_logic.SkeletonFrame` (one Skeleton3DArray);
 * temporal: :class:`pose3d_ros.node_logic.TemporalFrames` around the ``StreamingRefiner`` -> refined frames,
   released ``lookahead`` frames later and grouped by stamp exactly as the temporal node publishes them.
 """
@@ -23,6 +23,7 @@ import numpy as np
 from pose3d_ros.node_logic import (
     PARAMETERS,
     SUPPORTED_DISTORTION,
+    SkeletonFrame,
     check_parameter,
     parameter_defaults,
     undistort_keypoints,
@@ -35,28 +36,6 @@ LOG = logging.getLogger(__name__)
 
 NODES = {"keypoints2d": "keypoints2d_node", "lifter": "lifter_node", "temporal": "temporal_node"}
 _WARNED_MODELS: set[str] = set()
-
-
-@dataclass(frozen=True)
-class SkeletonFrame:
-    """The 3D skeletons of one camera frame: the content of a Skeleton3DArray.
-
-    Same fields as :class:`pose3d_ros.node_logic.RefinedFrame` (which the temporal stage returns), so raw and
-    refined frames are used alike.
-    """
-
-    stamp_ns: int
-    frame_id: str
-    person_ids: np.ndarray
-    """(P,) int64."""
-    positions: np.ndarray
-    """(P, J, 3) float32 metres, camera optical frame."""
-    confidence: np.ndarray
-    """(P, J) float32, the 2D confidence each joint was lifted from."""
-    error: np.ndarray
-    """(P, J) float32, the lifter's predicted error in metres."""
-    status: np.ndarray
-    """(P, J) uint8 :class:`~pose3d_ros.skeleton.JointStatus`."""
 
 
 def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, conf: np.ndarray,
@@ -233,7 +212,7 @@ class PosePipeline:
                               keypoints.person_ids, camera, self.settings.lifter["undistort"])
 
     def refine(self, raw: SkeletonFrame) -> list:
-        """Refined frames (node_logic.RefinedFrame) that ``raw`` completes; none until the look-ahead is filled."""
+        """Refined frames (node_logic.SkeletonFrame) that ``raw`` completes; none until the look-ahead is filled."""
         if self.temporal is None:
             raise RuntimeError("this pipeline runs without the temporal stage")
         return self.temporal.push(raw.stamp_ns, raw.frame_id, raw.person_ids, raw.positions, raw.confidence,

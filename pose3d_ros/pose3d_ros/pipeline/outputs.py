@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.skeleton import get_layout
 
-from .core import SkeletonFrame
 from .sources import Frame
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import PosePipeline, SkeletonFrame
+from pose3d_ros.node_logic import SkeletonFrame
+
+from .core import PosePipeline
 from .outputs import FrameRecord, write_skeletons_npz
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
 from .render import Renderer, VideoSink
