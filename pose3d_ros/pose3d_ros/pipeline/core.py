@@ -25,6 +25,7 @@ from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
     SkeletonFrame,
     check_parameter,
+    flatten_parameters,
     parameter_defaults,
     undistort_keypoints,
 )
@@ -62,14 +63,6 @@ def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, 
 # --------------------------------------------------------------------------------------------------
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        flat.update(_flatten(value, f"{name}.") if isinstance(value, dict) else {name: value})
-    return flat
-
-
 @dataclass(frozen=True)
 class PipelineSettings:
     """Parameters of the three stages, by stage ("keypoints2d", "lifter", "temporal"), named as the nodes' ones.
@@ -105,7 +98,7 @@ class PipelineSettings:
             parameters = section.get("ros__parameters", {}) if isinstance(section, dict) else None
             if not isinstance(parameters, dict):
                 raise ValueError(f"{path}: {node} must hold a ros__parameters mapping")
-            settings = settings.replace(stage, **_flatten(parameters))
+            settings = settings.replace(stage, **flatten_parameters(parameters))
         return settings
 
     def replace(self, stage: str, **values: Any) -> PipelineSettings:
