@@ -116,6 +116,9 @@ def test_a_short_training_run_lowers_the_loss_and_resumes_exactly(tmp_path, monk
         train(train_set, validation, SMALL, config, tmp_path / "init", init=UGCN(UGCNConfig("h36m17")), progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(train_set, validation, SMALL, config, tmp_path / "empty", resume=True, progress=False)
+    (tmp_path / "resumed" / "checkpoint.safetensors").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="checkpoint .* is not a valid safetensors file"):
+        train(train_set, validation, SMALL, config, tmp_path / "resumed", resume=True, progress=False)
 
 
 def test_weights_round_trip_and_clear_errors(tmp_path):

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from ..weights_file import read_json, read_tensors
 from . import DEFAULT_LOOKAHEAD
 from .dataset import Sequences, training_batch
 from .model import UGCN, UGCNConfig
@@ -125,8 +126,8 @@ def load_checkpoint(out_dir: Path, model: UGCN, optimizer: torch.optim.Optimizer
     if not (tensor_path.is_file() and json_path.is_file()):
         raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {tensor_path.name} and "
                                 f"{json_path.name})")
-    tensors = load_file(str(tensor_path))
-    meta = json.loads(json_path.read_text())
+    tensors = read_tensors(tensor_path, "checkpoint")
+    meta = read_json(json_path, "checkpoint state")
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     state = optimizer.state_dict()
     slots: dict[int, dict[str, torch.Tensor]] = {}
