@@ -163,6 +163,21 @@ class Layout:
             out[part] = k
         return out
 
+    def part_anchors(self) -> np.ndarray:
+        """For each joint of a part after the first, the first part's joint it hangs from (its nearest ancestor
+        there: the nose for the face, a wrist for a hand); -1 for joints of the first part. Shape (J,).
+        """
+        first = next(iter(self.parts.values()))
+        anchors = np.full(self.num_joints, -1, dtype=np.int64)
+        for joint in range(first.stop, self.num_joints):
+            ancestor = self.parents[joint]
+            while ancestor >= first.stop:
+                ancestor = self.parents[ancestor]
+            if ancestor < first.start:
+                raise ValueError(f"joint {self.names[joint]} of layout {self.name} has no ancestor in the first part")
+            anchors[joint] = ancestor
+        return anchors
+
     @property
     def topological_order(self) -> tuple[int, ...]:
         """Joints ordered so that every parent comes before its children (breadth-first from the root)."""

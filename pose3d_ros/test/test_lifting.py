@@ -87,6 +87,29 @@ def test_body_part_decoder_keeps_the_parts_apart():
     assert not torch.allclose(before[:, 23:91], after[:, 23:91])
 
 
+@pytest.mark.parametrize("anchored", [True, False])
+def test_anchored_parts_hang_face_and_hands_from_the_body_prediction(anchored):
+    """With the face and hand parts' output layer zeroed, anchored parts sit exactly on the predicted nose and
+    wrists; unanchored ones on the pelvis origin."""
+    config = LifterConfig.create("semgan", "wholebody133", dim=16, depth=1, heads=2, anchored_parts=anchored)
+    net = build_model(config).eval()
+    with torch.no_grad():
+        net.decoder.position_head.weight[1:] = 0.0
+        net.decoder.position_head.bias[1:] = 0.0
+        pose, _ = net(torch.randn(2, 133, config.inputs.channels))
+    nose, left_wrist, right_wrist = (pose[:, [j]] if anchored else torch.zeros(2, 1, 3) for j in (0, 9, 10))
+    assert pose[:, :23].abs().sum() > 0  # the body part itself is untouched
+    torch.testing.assert_close(pose[:, 23:91], nose.expand(-1, 68, -1))
+    torch.testing.assert_close(pose[:, 91:112], left_wrist.expand(-1, 21, -1))
+    torch.testing.assert_close(pose[:, 112:], right_wrist.expand(-1, 21, -1))
+
+
+def test_semgan_files_written_before_anchored_parts_read_as_unanchored():
+    data = LifterConfig.create("semgan", "wholebody133").to_dict()
+    assert data["architecture"].pop("anchored_parts") is True  # the default for new models
+    assert LifterConfig.from_dict(data).architecture.anchored_parts is False
+
+
 def test_encoder_only_ablation_has_a_linear_head():
     net = build_model(small_config("semgan", "wholebody133", decoder=False))
     assert not hasattr(net, "decoder") and isinstance(net.position_head, torch.nn.Linear)

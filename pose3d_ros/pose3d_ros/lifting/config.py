@@ -43,6 +43,9 @@ class SemGANConfig:
     decoder: bool = True
     """Body-part decoder (two self-attention layers per part, SemGCN head); False = encoder + linear head."""
     decoder_layers: int = 2
+    anchored_parts: bool = True
+    """The decoder's face and hand parts output their joints relative to the body joint they hang from (nose,
+    wrists), which the body part places; False = every joint relative to the pelvis, as in the seed."""
     dropout: float = 0.0
 
 
@@ -115,7 +118,10 @@ class LifterConfig:
             inputs = InputConfig(**data.get("inputs", {}))
             if model not in ARCHITECTURE_CONFIGS:
                 raise ValueError(f"unknown lifting model {model!r}; expected one of {', '.join(MODEL_KINDS)}")
-            architecture = ARCHITECTURE_CONFIGS[model](**data.get("architecture", {}))
+            architecture = dict(data.get("architecture", {}))
+            if model == "semgan":  # files written before anchored parts existed decode every part from the pelvis
+                architecture.setdefault("anchored_parts", False)
+            architecture = ARCHITECTURE_CONFIGS[model](**architecture)
         except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"invalid lifter config: {err!r}") from err
         return cls(model=model, layout=layout, inputs=inputs, architecture=architecture)

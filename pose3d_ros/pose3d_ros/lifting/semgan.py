@@ -10,7 +10,10 @@ Semantic Graph Attention Network and Distance Information" (2024), the default l
 * Body-part decoder: the joints are split into the layout's parts (wholebody133: body 23 / face 68 / hands 42;
   h36m17: one part); each part has its own decoder (own weights) of ``decoder_layers`` self-attention layers
   restricted to the part, ending in a semantic graph convolution over the part's subgraph that outputs the
-  joint's 3D position, instead of a linear head.
+  joint's 3D position, instead of a linear head. With ``anchored_parts`` (an extension of the seed) the face and
+  hand parts output positions relative to the body joint they hang from (nose, wrists) and the body part's
+  prediction of that joint is added: decoded independently from the pelvis, a face's error would not follow its
+  nose's, and the local shapes (H3WB's aligned metrics) would carry both parts' errors.
 * Error head (as in Lutz et al.'s JointFormer): a linear layer on the final joint features predicts each joint's
   3D error in metres (softplus keeps it positive); it is trained against the detached actual error.
 
@@ -143,6 +146,11 @@ class BodyPartDecoder(nn.Module):
         self.norm = PartLayerNorm(len(parts), config.dim)
         self.position_head = SemGraphConv(config.dim, 3, adjacency, output_layer=True)
         self.error_head = PartLinear(len(parts), config.dim, 1)
+        anchors = layout.part_anchors()
+        self.first_part_size = parts[0][1]
+        anchored = config.anchored_parts and bool((anchors >= 0).any())
+        self.register_buffer("anchors", torch.from_numpy(anchors[self.first_part_size:]) if anchored else None,
+                             persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Joint features (B, J, D) -> positions (B, J, 3) and errors (B, J)."""
@@ -157,6 +165,9 @@ class BodyPartDecoder(nn.Module):
         h = self.norm(h)
         position = self.position_head(h).transpose(0, 1).flatten(1, 2)[:, self.slots]
         error = F.softplus(self.error_head(h)).transpose(0, 1).flatten(1, 3)[:, self.slots]
+        if self.anchors is not None:
+            body = position[:, : self.first_part_size]
+            position = torch.cat([body, position[:, self.first_part_size:] + body[:, self.anchors]], dim=1)
         return position, error
 
 
