@@ -194,15 +194,29 @@ def flatten_parameters(parameters: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def file_parameters(document: dict, node: str) -> dict[str, Any]:
-    """The ``ros__parameters`` of ``node`` in a parsed ROS 2 parameters file (``/**`` first, then the node's own
-    section under ``node``, ``/node`` or ``/**/node``), with dotted names.
+def file_sections(document: dict, node: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters a parsed ROS 2 parameters file gives ``node``, with dotted names: (those of the ``/**``
+    section, meant for every node; those of the node's own sections, ``node``, ``/node`` and ``/**/node``).
     """
-    sections = [document.get(key) or {} for key in ("/**", node, f"/{node}", f"/**/{node}")]
-    parameters: dict[str, Any] = {}
-    for section in sections:
-        parameters.update(flatten_parameters(section.get("ros__parameters") or {}))
-    return parameters
+    found = []
+    for keys in (("/**",), (node, f"/{node}", f"/**/{node}")):
+        parameters: dict[str, Any] = {}
+        for key in keys:
+            section = document.get(key) or {}
+            values = section.get("ros__parameters") or {} if isinstance(section, dict) else None
+            if not isinstance(values, dict):
+                raise ValueError(f"parameters file: {key} must hold a ros__parameters mapping")
+            parameters.update(flatten_parameters(values))
+        found.append(parameters)
+    return found[0], found[1]
+
+
+def file_parameters(document: dict, node: str) -> dict[str, Any]:
+    """Everything a parameters file gives ``node``: the ``/**`` section overridden by the node's own, as ROS
+    applies them (a node ignores names it does not declare).
+    """
+    common, own = file_sections(document, node)
+    return {**common, **own}
 
 
 def hri_owner(use_temporal: bool) -> str:

@@ -1,5 +1,6 @@
 """The pipeline's plumbing without models: MCAP recording, skeletons.npz, rendering, settings, the run loop."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,20 @@ def test_settings_read_the_ros_parameter_file(tmp_path):
         PipelineSettings.from_params_file(params)
     with pytest.raises(ValueError, match="must be a double"):
         defaults.replace("lifter", conf_threshold="high")
+
+
+def test_settings_apply_the_wildcard_section_like_the_launch_files(tmp_path, caplog):
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    device: cpu\n    use_sim_time: true\n"
+                      "temporal_node:\n  ros__parameters:\n    device: cuda\n")
+    with caplog.at_level(logging.INFO, logger="pose3d_ros.pipeline.core"):
+        settings = PipelineSettings.from_params_file(params)
+    assert settings.lifter["device"] == "cpu" and settings.temporal["device"] == "cuda"  # the node's own wins
+    assert "device" not in settings.keypoints2d  # a stage without the parameter ignores it, as its node does
+    assert "use_sim_time" in caplog.text
+    params.write_text("lifter_node: [1, 2]\n")
+    with pytest.raises(ValueError, match="lifter_node must hold a ros__parameters mapping"):
+        PipelineSettings.from_params_file(params)
 
 
 # ---- the run loop, with stand-in stages -------------------------------------------------------------

@@ -25,7 +25,7 @@ from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
     SkeletonFrame,
     check_parameter,
-    flatten_parameters,
+    file_sections,
     parameter_defaults,
     undistort_keypoints,
 )
@@ -82,7 +82,10 @@ class PipelineSettings:
 
     @classmethod
     def from_params_file(cls, path: Path) -> PipelineSettings:
-        """Settings from a ROS 2 parameter file (config/pipeline.yaml or a copy): the three nodes' sections."""
+        """Settings from a ROS 2 parameter file (config/pipeline.yaml or a copy), read as the launch files read it:
+        each stage takes the ``/**`` section's parameters it has, then its node's own section, where a name the
+        node does not have is an error (a typo would otherwise be silently ignored).
+        """
         from ruamel.yaml import YAML, YAMLError
 
         path = Path(path)
@@ -92,13 +95,22 @@ class PipelineSettings:
             content = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
         except YAMLError as err:
             raise ValueError(f"{path} is not valid YAML: {err}") from err
-        settings = cls.defaults()
+        if not isinstance(content, dict):
+            raise ValueError(f"{path}: a parameters file is a mapping of node names to ros__parameters")
+        settings, used = cls.defaults(), set()
         for stage, node in NODES.items():
-            section = content.get(node, {}) or {}
-            parameters = section.get("ros__parameters", {}) if isinstance(section, dict) else None
-            if not isinstance(parameters, dict):
-                raise ValueError(f"{path}: {node} must hold a ros__parameters mapping")
-            settings = settings.replace(stage, **flatten_parameters(parameters))
+            try:
+                common, own = file_sections(content, node)
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from err
+            known = {p.name for p in PARAMETERS[node]}
+            used |= known & set(common)
+            shared = {name: value for name, value in common.items() if name in known}
+            settings = settings.replace(stage, **{**shared, **own})
+        ignored = sorted(set(common) - used)
+        if ignored:
+            LOG.info("%s: /** parameters no stage has, ignored as the nodes ignore them: %s", path,
+                     ", ".join(ignored))
         return settings
 
     def replace(self, stage: str, **values: Any) -> PipelineSettings:
