@@ -1,9 +1,14 @@
-"""What the lifter and the temporal refiner share at inference: choosing the device and freezing the network."""
+"""What the lifter and the temporal refiner share at inference: choosing the device, freezing the network, and
+describing the machine a latency was measured on.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -44,3 +49,17 @@ def frozen_trace(model: nn.Module, example: tuple[torch.Tensor, ...]) -> torch.j
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic recorded as constants
         warnings.simplefilter("ignore", DeprecationWarning)
         return torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
+
+
+def machine_facts() -> dict:
+    """What a latency figure depends on besides the code, for the benchmarks' JSON: the CPU, its cores, how busy it
+    was (1-minute load average), torch and its thread count.
+    """
+    cpu = platform.processor() or platform.machine() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}

@@ -161,3 +161,14 @@ def test_weights_round_trip_and_clear_errors(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(document))
     with pytest.raises(ValueError, match="unknown UGCN settings"):
         load_weights(other)
+
+
+def test_bench_temporal_reports_the_step_latency_and_the_machine(tmp_path, capsys):
+    from pose3d_ros.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "temporal", "--steps", "5", "--warmup", "2", "--threads", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["steps"] == 5 and 0 < report["p50_ms"] <= report["p90_ms"]
+    assert report["torch_threads"] == 1 and report["cpu_count"] >= 1 and report["load_average_1min"] >= 0
+    assert "p50" in capsys.readouterr().out

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -204,6 +203,7 @@ def run_bench(args) -> int:
     import torch
 
     from ..camera import default_intrinsics, project
+    from ..inference import machine_facts
     from .lifter import Lifter
     from .models import parameter_count
     from .weights_io import DEFAULT_WEIGHTS
@@ -237,9 +237,7 @@ def run_bench(args) -> int:
     with torch.inference_mode():
         results["network_batch2"] = p50(lambda: lifter.network(features))
     report = {"weights": str(weights), "model": lifter.config.model, "layout": lifter.layout.name, "joints": J,
-              "parameters": parameter_count(lifter.model), "torch_threads": torch.get_num_threads(),
-              "iterations": args.iterations, "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-              "load_average_1min": os.getloadavg()[0],
+              "parameters": parameter_count(lifter.model), "iterations": args.iterations, **machine_facts(),
               "latency_ms": {name: {"p50": v[0], "p90": v[1]} for name, v in results.items()}}
     print(f"{lifter.config.model} / {lifter.layout.name}: {report['parameters']} parameters, "
           f"{torch.get_num_threads()} thread(s), batch 1 ({J} joints), load average {report['load_average_1min']:.1f} "
@@ -250,18 +248,6 @@ def run_bench(args) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 # ------------------------------------------------------------------------------------------------------------------

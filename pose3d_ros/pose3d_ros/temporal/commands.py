@@ -153,12 +153,12 @@ def _print_table(result: dict) -> None:
 
 
 def run_bench(args) -> int:
-    import platform
     import time
 
     import numpy as np
     import torch
 
+    from ..inference import machine_facts
     from ..skeleton import JointStatus
     from .streaming import StreamingRefiner
 
@@ -180,12 +180,12 @@ def run_bench(args) -> int:
     ms = 1000 * np.array(times)
     result = {"what": "one StreamingRefiner.push for one person (window refined by the network), CPU",
               "layout": refiner.layout.name, "window": refiner.window, "lookahead": args.lookahead,
-              "threads": args.threads, "steps": args.steps, "p50_ms": float(np.median(ms)),
+              "steps": args.steps, "p50_ms": float(np.median(ms)),
               "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(ms.mean()), "target_p50_ms": 5.0,
-              "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-              "weights": str(args.weights or "shipped")}
-    print(f"temporal step ({refiner.layout.name}, window {refiner.window}, {args.threads} thread(s)): "
-          f"p50 {result['p50_ms']:.2f} ms, p90 {result['p90_ms']:.2f} ms over {args.steps} steps (target p50 <= 5 ms)")
+              "weights": str(args.weights or "shipped"), **machine_facts()}
+    print(f"temporal step ({refiner.layout.name}, window {refiner.window}, {args.threads} thread(s), load average "
+          f"{result['load_average_1min']:.1f} on {result['cpu_count']} CPUs): p50 {result['p50_ms']:.2f} ms, "
+          f"p90 {result['p90_ms']:.2f} ms over {args.steps} steps (target p50 <= 5 ms)")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
