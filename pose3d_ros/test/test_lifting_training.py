@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pose3d_ros.camera import project
+from pose3d_ros.checkpoint import load_checkpoint, save_checkpoint
 from pose3d_ros.cli import main
 from pose3d_ros.lifting import Lifter
 from pose3d_ros.lifting.config import LifterConfig
@@ -82,16 +83,39 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, samples):
 
     with pytest.raises(Interrupted):
         train_lifter(config, train, val, options, tmp_path / "split", progress=False, on_epoch=stop_after_two)
-    for path in (tmp_path / "split" / "checkpoint").iterdir():  # nothing pickled
-        assert path.suffix in (".safetensors", ".json")
+    names = sorted(path.name for path in (tmp_path / "split").iterdir())  # nothing pickled, no half-written files
+    assert names == ["checkpoint.json", "checkpoint.safetensors", "curves.png"]
     _, resumed = train_lifter(config, train, val, options, tmp_path / "split", resume=True, progress=False)
     assert [h["epoch"] for h in resumed] == [1, 2, 3]
     for a, b in zip(straight, resumed, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["val_mpjpe_mm"] == pytest.approx(b["val_mpjpe_mm"], rel=1e-4)
     other = LifterConfig.create("semgan", "h36m17", dim=32, depth=1, heads=2, decoder_layers=1)
-    with pytest.raises(ValueError, match="resume with the same model settings"):
+    with pytest.raises(ValueError, match="made with other settings"):
         train_lifter(other, train, val, options, tmp_path / "split", resume=True, progress=False)
+
+
+def test_checkpoint_round_trip_and_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.randn(4, 3)).square().sum().backward()
+    optimizer.step()
+    save_checkpoint(tmp_path, model, optimizer, {"epoch": 1}, {"width": 2})
+    restored = torch.nn.Linear(3, 2)
+    restored_optimizer = torch.optim.AdamW(restored.parameters(), lr=5.0)
+    assert load_checkpoint(tmp_path, restored, restored_optimizer, {"width": 2}) == {"epoch": 1}
+    assert torch.equal(restored.weight, model.weight)
+    assert restored_optimizer.param_groups[0]["lr"] == 1e-3
+    torch.testing.assert_close(restored_optimizer.state_dict()["state"][0]["exp_avg"],
+                               optimizer.state_dict()["state"][0]["exp_avg"])
+    with pytest.raises(ValueError, match="do not match the network"):
+        load_checkpoint(tmp_path, torch.nn.Linear(3, 5), restored_optimizer, {"width": 2})
+    with pytest.raises(ValueError, match="made with other settings"):
+        load_checkpoint(tmp_path, torch.nn.Linear(3, 5), restored_optimizer, {"width": 5})
+    (tmp_path / "checkpoint.json").write_text('{"format": "pose3d_ros.lifter"}')
+    with pytest.raises(ValueError, match="checkpoint.json is not a version-1 pose3d_ros checkpoint"):
+        load_checkpoint(tmp_path, restored, restored_optimizer, {"width": 2})
 
 
 def test_train_eval_bench_commands(tmp_path, mocap_path, capsys):
@@ -101,7 +125,7 @@ def test_train_eval_bench_commands(tmp_path, mocap_path, capsys):
                  "--arch", "dim=16", "depth=1", "heads=2", "--out", str(out), "--no-progress", "--threads", "1"])
     assert code == 0
     weights = out / "lifter.safetensors"
-    assert weights.is_file() and (out / "checkpoint" / "optimizer.safetensors").is_file()
+    assert weights.is_file() and (out / "checkpoint.safetensors").is_file()
     report = tmp_path / "eval.json"
     assert main(["eval", "lifter", "--weights", str(weights), "--data", str(mocap_path), "--subjects", "S9",
                  "--max-frames", "100", "--noise", "detector", "--json", str(report)]) == 0

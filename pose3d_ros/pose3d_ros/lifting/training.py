@@ -3,14 +3,13 @@ baselines, so that their numbers compare.
 
 AdamW (lr 1e-3, weight decay 1e-2) with cosine decay to 0 over all steps, batch 200, random left-right mirroring
 of half of each batch, the seed's loss (:mod:`.losses`). After each epoch: validation MPJPE on a fixed subset of
-the validation set, a checkpoint (model safetensors + JSON, optimiser safetensors + JSON: no pickle) that
-``resume`` continues from, and the training-curve PNG. The final weights are those of the last epoch (the
+the validation set, a checkpoint (:mod:`pose3d_ros.checkpoint`: safetensors + JSON, no pickle) that ``resume``
+continues from, and the training-curve PNG. The final weights are those of the last epoch (the
 validation set is only watched, never used to pick a model).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..skeleton import Layout
-from ..weights_file import load_state, read_json, read_tensors
 from .config import LifterConfig
 from .losses import LossWeights, lifting_losses
 from .models import build_model, parameter_count
@@ -36,7 +34,7 @@ from .normalization import (
     normalise_keypoints,
     root_centre,
 )
-from .weights_io import read_config, save_lifter
+from .weights_io import save_lifter
 
 LOG = logging.getLogger(__name__)
 REQUIRED_KEYS = ("kp2d", "conf", "K", "pose3d")
@@ -100,41 +98,6 @@ def cosine_lr(base: float, step: int, total: int) -> float:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(directory: Path, model: nn.Module, config: LifterConfig, optimizer: torch.optim.Optimizer,
-                    trainer_state: dict) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    save_lifter(directory / "model.safetensors", model, config, {"epoch": trainer_state["epoch"]})
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for index, values in state["state"].items():
-        for name, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}/{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{index}/{name}"] = value
-    save_file(tensors, str(directory / "optimizer.safetensors"))
-    document = {"trainer": trainer_state, "optimizer": {"param_groups": state["param_groups"], "scalars": scalars}}
-    (directory / "trainer.json").write_text(json.dumps(document, indent=1) + "\n")
-
-
-def load_checkpoint(directory: Path, model: nn.Module, config: LifterConfig,
-                    optimizer: torch.optim.Optimizer) -> dict:
-    """Restore model and optimiser from ``directory``; returns the trainer state saved with them."""
-    saved_config, _ = read_config(directory / "model.safetensors")
-    if saved_config != config:
-        raise ValueError(f"checkpoint {directory} was trained with {saved_config.to_dict()}, not "
-                         f"{config.to_dict()}; resume with the same model settings")
-    load_state(model, read_tensors(directory / "model.safetensors", "checkpoint weights"), directory)
-    document = read_json(directory / "trainer.json", "checkpoint state")
-    tensors = read_tensors(directory / "optimizer.safetensors", "optimizer state")
-    state: dict[int, dict] = {}
-    for key, value in list(tensors.items()) + list(document["optimizer"]["scalars"].items()):
-        index, name = key.split("/", 1)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": document["optimizer"]["param_groups"]})
-    return document["trainer"]
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # Training loop
 # ------------------------------------------------------------------------------------------------------------------
@@ -185,7 +148,7 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
                  out_dir: str | Path, *, resume: bool = False, device: torch.device | str = "cpu",
                  progress: bool = True, data_record: dict | None = None,
                  on_epoch: Callable[[dict], None] | None = None) -> tuple[nn.Module, list[dict]]:
-    """Train ``config``'s network; writes ``out_dir``/checkpoint/, curves.png and the final lifter.safetensors
+    """Train ``config``'s network; writes ``out_dir``/checkpoint.*, curves.png and the final lifter.safetensors
     (+ .json with the training record). Returns the trained network and the per-epoch history.
     """
     from tqdm import tqdm
@@ -202,11 +165,10 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
     total_steps = steps_per_epoch * options.epochs
     history: list[dict] = []
     first_epoch, elapsed = 0, 0.0
-    checkpoint_dir = out_dir / "checkpoint"
     if resume:
-        state = load_checkpoint(checkpoint_dir, model, config, optimizer)
+        state = load_checkpoint(out_dir, model, optimizer, config.to_dict())
         first_epoch, history, elapsed = state["epoch"], state["history"], state["train_seconds"]
-        LOG.info("resuming %s after epoch %d", checkpoint_dir, first_epoch)
+        LOG.info("resuming %s after epoch %d", out_dir, first_epoch)
     val_index = np.random.default_rng(options.seed).permutation(len(val))[: options.max_val_samples]
     val_subset = val.subset(torch.as_tensor(np.sort(val_index)))
     LOG.info("training %s on %s: %d parameters, %d samples, %d steps/epoch, %d epochs, %d torch threads",
@@ -255,9 +217,8 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
         history.append(record)
         LOG.info("epoch %d: train loss %.3e, train MPJPE %.1f mm, validation MPJPE %.1f mm (%.0f s so far)",
                  record["epoch"], record["train_loss"], record["train_mpjpe_mm"], record["val_mpjpe_mm"], elapsed)
-        save_checkpoint(checkpoint_dir, model, config, optimizer,
-                        {"epoch": epoch + 1, "history": history, "train_seconds": elapsed,
-                         "options": asdict(options)})
+        save_checkpoint(out_dir, model, optimizer, {"epoch": epoch + 1, "history": history, "train_seconds": elapsed,
+                                                    "options": asdict(options)}, config.to_dict())
         plot_curves(history, out_dir / "curves.png", f"{config.model} / {layout.name}")
         if on_epoch is not None:
             on_epoch(record)

@@ -12,7 +12,6 @@ docs/temporal.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from ..weights_file import read_json, read_tensors
+from ..checkpoint import load_checkpoint, save_checkpoint
 from . import DEFAULT_LOOKAHEAD
 from .dataset import Sequences, training_batch
 from .model import UGCN, UGCNConfig
@@ -105,41 +103,6 @@ def validation_error(model: UGCN, batch: dict[str, torch.Tensor], lookahead: int
     return out
 
 
-def _checkpoint_paths(out_dir: Path) -> tuple[Path, Path]:
-    return out_dir / "checkpoint.safetensors", out_dir / "checkpoint.json"
-
-
-def save_checkpoint(out_dir: Path, model: UGCN, optimizer: torch.optim.Optimizer, step: int, history: list,
-                    meta: dict) -> None:
-    """Model and optimiser tensors (safetensors) plus step, history and settings (JSON): enough to resume."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    for index, slots in optimizer.state_dict()["state"].items():
-        for name, value in slots.items():
-            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensor_path, json_path = _checkpoint_paths(out_dir)
-    save_file(tensors, str(tensor_path))
-    json_path.write_text(json.dumps({"step": step, "history": history, **meta}, indent=1) + "\n")
-
-
-def load_checkpoint(out_dir: Path, model: UGCN, optimizer: torch.optim.Optimizer) -> tuple[int, list, dict]:
-    tensor_path, json_path = _checkpoint_paths(out_dir)
-    if not (tensor_path.is_file() and json_path.is_file()):
-        raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {tensor_path.name} and "
-                                f"{json_path.name})")
-    tensors = read_tensors(tensor_path, "checkpoint")
-    meta = read_json(json_path, "checkpoint state")
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    state = optimizer.state_dict()
-    slots: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            slots.setdefault(int(index), {})[name] = value
-    state["state"] = slots
-    optimizer.load_state_dict(state)
-    return int(meta["step"]), list(meta["history"]), meta
-
-
 def plot_curves(history: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -190,12 +153,11 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         raise ValueError(f"{sequences.layout} sequences at {sequences.fps} Hz do not fit a {model_config.layout} "
                          f"network for {model_config.fps} Hz")
     meta = {"train": asdict(config), "model": model_config.to_dict()}
+    settings = {"model": meta["model"], "steps": config.steps}  # a resumed run must share these
     step, history = 0, []
     if resume:
-        step, history, saved = load_checkpoint(out_dir, model, optimizer)
-        if saved.get("model") != meta["model"] or saved.get("train", {}).get("steps") != config.steps:
-            raise ValueError(f"the checkpoint in {out_dir} was made with other settings: {saved.get('model')}, "
-                             f"{saved.get('train')}")
+        saved = load_checkpoint(out_dir, model, optimizer, settings)
+        step, history = int(saved["step"]), list(saved["history"])
         LOG.info("resuming at step %d of %d", step, config.steps)
     validation_batch = _tensors(training_batch(validation, model_config.window, min(170, 3 * len(validation)),
                                                np.random.default_rng(12345), consecutive=STREAM_WINDOWS))
@@ -237,7 +199,7 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
                      1000 * errors["model_unobserved"], 1000 * errors["input_unobserved"],
                      1000 * errors["model_accel_L0"], 1000 * errors["input_accel_L0"], lookahead,
                      1000 * errors[f"model_accel_L{lookahead}"])
-            save_checkpoint(out_dir, model, optimizer, step, history, meta)
+            save_checkpoint(out_dir, model, optimizer, {"step": step, "history": history, **meta}, settings)
             plot_curves(history, out_dir / "curves.png")
     bar.close()
     model.eval()
