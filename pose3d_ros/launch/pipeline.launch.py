@@ -15,7 +15,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch_ros.actions import Node
 
 from pose3d_ros.node_logic import LAUNCH_FILES, is_true
-from pose3d_ros.ros.launch_actions import argument_values, declare_arguments, share
+from pose3d_ros.ros.launch_actions import argument_values, declare_arguments, rviz_config_file, share
 
 LAUNCH_FILE = "pipeline.launch.py"
 
@@ -32,7 +32,7 @@ def launch_setup(context, *args, **kwargs):
     actions.append(include("skeletons.launch.py", arguments))
     if is_true(arguments["rviz"]):
         actions.append(Node(package="rviz2", executable="rviz2", namespace=arguments["namespace"], output="screen",
-                            arguments=["-d", share("config", "pose3d.rviz")]))
+                            arguments=["-d", rviz_config_file(arguments)]))
     return actions
 
 

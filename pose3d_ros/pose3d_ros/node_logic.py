@@ -6,6 +6,7 @@ between threads, camera intrinsics from CameraInfo, the REP-155 body frame, and 
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -217,6 +218,34 @@ def file_parameters(document: dict, node: str) -> dict[str, Any]:
     """
     common, own = file_sections(document, node)
     return {**common, **own}
+
+
+def resolve_topic(topic: str, namespace: str) -> str:
+    """The absolute name of ``topic`` for a node in ``namespace`` (absolute topics stay as they are)."""
+    if topic.startswith("/"):
+        return topic
+    return "/" + "/".join(part for part in (namespace.strip("/"), topic) if part)
+
+
+def rviz_config(document: dict, namespace: str, image_topic: str, use_temporal: bool = True) -> dict:
+    """config/pose3d.rviz (parsed) for one launch: the displays of the pipeline's own topics (``/<node>/...``) moved
+    under ``namespace`` (RViz needs absolute topics, and a namespaced launch must not show another robot's
+    skeletons), the camera display on ``image_topic``, and the skeleton display of the last stage enabled: the
+    refined one, or the lifter's without the temporal stage. Returns a new document.
+    """
+    document = copy.deepcopy(document)
+    for display in document["Visualization Manager"]["Displays"]:
+        topic = display.get("Topic")
+        if not isinstance(topic, dict) or "Value" not in topic:
+            continue
+        node = topic["Value"].split("/")[1]
+        if display.get("Name") == "Camera":
+            topic["Value"] = resolve_topic(image_topic, namespace)
+        elif node in PARAMETERS:
+            topic["Value"] = resolve_topic(topic["Value"].lstrip("/"), namespace)
+        if topic["Value"].endswith("/markers"):
+            display["Enabled"] = display["Value"] = node == hri_owner(use_temporal)
+    return document
 
 
 def hri_owner(use_temporal: bool) -> str:

@@ -7,6 +7,7 @@ when its first configuration succeeds; later transitions (``ros2 lifecycle set .
 from __future__ import annotations
 
 import os
+import tempfile
 
 import yaml
 from ament_index_python.packages import get_package_share_directory
@@ -18,7 +19,7 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from pose3d_ros.node_logic import LAUNCH_ARGUMENTS, LAUNCH_FILES, launch_parameters
+from pose3d_ros.node_logic import LAUNCH_ARGUMENTS, LAUNCH_FILES, is_true, launch_parameters, rviz_config
 
 PACKAGE = "pose3d_ros"
 
@@ -55,3 +56,16 @@ def lifecycle_node(executable: str, arguments: dict[str, str], remappings: list)
         entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                               transition_id=Transition.TRANSITION_ACTIVATE))]))
     return [node, activate, configure]
+
+
+def rviz_config_file(arguments: dict[str, str]) -> str:
+    """config/pose3d.rviz for this launch's namespace and image topic (node_logic.rviz_config), in a temporary
+    file for RViz's ``-d``.
+    """
+    with open(share("config", "pose3d.rviz"), encoding="utf-8") as stream:
+        document = yaml.safe_load(stream)
+    handle, path = tempfile.mkstemp(prefix="pose3d_", suffix=".rviz")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        yaml.safe_dump(rviz_config(document, arguments["namespace"], arguments["image_topic"],
+                                   is_true(arguments["use_temporal"])), stream, sort_keys=False)
+    return path
