@@ -172,3 +172,42 @@ def test_bench_temporal_reports_the_step_latency_and_the_machine(tmp_path, capsy
     assert report["steps"] == 5 and 0 < report["p50_ms"] <= report["p90_ms"]
     assert report["torch_threads"] == 1 and report["cpu_count"] >= 1 and report["load_average_1min"] >= 0
     assert "p50" in capsys.readouterr().out
+
+
+def test_train_and_eval_commands_and_their_checked_cache(tmp_path, mocap_path, caplog):
+    from pose3d_ros.cli import main
+
+    cache, out, report = tmp_path / "train.npz", tmp_path / "run", tmp_path / "eval.json"
+    data = ["--data", str(mocap_path), "--synthetic-errors", "--sequence-window", "24", "--sequence-stride", "3000",
+            "--threads", "1"]
+    train_command = ["train", "temporal", *data, "--layout", "h36m17", "--name", "small", "--window", "8",
+                     "--widths", "4,4,6,6,8", "--steps", "4", "--batch", "4", "--eval-every", "2",
+                     "--cache", str(cache), "--out", str(out), "--subjects"]
+    assert main([*train_command, "S1"]) == 0 and cache.is_file()
+    weights = out / "small.safetensors"
+    assert main(["eval", "temporal", *data, "--weights", str(weights), "--lookahead", "2", "--json", str(report)]) == 0
+    figures = json.loads(report.read_text())
+    assert set(figures["methods"]) == {"raw", "linear", "one_euro", "ugcn_L0", "ugcn_L2"}
+    assert figures["methods"]["linear"]["occluded"] > 0 and figures["settings"]["subjects"] == "S9"
+    # The cache holds S1's sequences: asked for S5's, the command refuses it instead of training on S1 again.
+    assert main([*train_command, "S5"]) == 2
+    assert "holds other sequences than those asked for: subjects 'S1' (asked: 'S5')" in caplog.text
+
+
+def test_cache_key_names_the_lifter_by_its_content(tmp_path):
+    from argparse import Namespace
+
+    from pose3d_ros.temporal.commands import cache_key
+
+    def key(weights):
+        args = Namespace(synthetic_errors=False, lifter=weights, sequence_stride=None)
+        return cache_key(args, "wholebody133", "S9", 250, 25.0, 0)
+
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    first.write_bytes(b"weights")
+    second.write_bytes(b"weights")
+    assert key(first) == key(second)  # the same file content under another name
+    second.write_bytes(b"retrained")
+    assert key(first)["inputs"] != key(second)["inputs"]
+    with pytest.raises(FileNotFoundError, match="lifter weights .*missing.safetensors not found"):
+        key(tmp_path / "missing.safetensors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -39,22 +40,39 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
+def cache_key(args, layout: str, subjects: str, window: int, fps: float, seed: int) -> dict:
+    """Everything that decides what the sequences hold; the lifter by the SHA-256 of its weights file, so that a
+    cache made with another lifter (or an older version of the same file) is never read as this one's output.
+    """
+    inputs = "synthetic errors"
+    if not args.synthetic_errors:
+        from ..lifting.weights_io import DEFAULT_WEIGHTS
+        from ..weights_file import tensors_path
+
+        weights = tensors_path(args.lifter or DEFAULT_WEIGHTS)
+        if not weights.is_file():
+            raise FileNotFoundError(f"lifter weights {weights} not found")
+        inputs = "lifter sha256 " + hashlib.sha256(weights.read_bytes()).hexdigest()
+    return {"layout": layout, "fps": fps, "frames": window, "subjects": subjects, "stride": args.sequence_stride,
+            "seed": seed, "inputs": inputs}
+
+
 def _sequences(args, layout: str, subjects: str, window: int, fps: float, seed: int):
     """Lifted (or synthetic) sequences for ``subjects``, through the cache when one is given. ``args.sequence_stride``
     (frames between window starts; None = back to back) thins the set out when lifting everything is too slow.
     """
     from ..data import make_sequence_set
-    from .dataset import SYNTHETIC_SOURCE, Sequences, lifted_sequences, synthetic_lifter_errors
+    from .dataset import Sequences, lifted_sequences, synthetic_lifter_errors
 
+    key = cache_key(args, layout, subjects, window, fps, seed)
     if args.cache is not None and args.cache.is_file():
         sequences = Sequences.load(args.cache)
-        synthetic = sequences.source == SYNTHETIC_SOURCE
-        if (sequences.layout != layout or sequences.fps != fps or sequences.poses.shape[1] != window
-                or synthetic != args.synthetic_errors):
-            raise ValueError(f"cache {args.cache} holds {sequences.layout} sequences of {sequences.poses.shape[1]} "
-                             f"frames at {sequences.fps} Hz from {sequences.source}, not what was asked for "
-                             f"({layout}, {window} frames, {fps} Hz, "
-                             f"{'synthetic errors' if args.synthetic_errors else 'a lifter'}): pick another cache")
+        cached = json.loads(sequences.key) if sequences.key else {}
+        differences = [f"{name} {cached.get(name)!r} (asked: {value!r})" for name, value in key.items()
+                       if cached.get(name) != value]
+        if differences:
+            raise ValueError(f"cache {args.cache} holds other sequences than those asked for: "
+                             f"{'; '.join(differences)}. Delete it or pick another --cache")
         LOG.info("read %d sequences (%s) from %s", len(sequences), sequences.source, args.cache)
         return sequences
     data = make_sequence_set(args.data, layout, subjects, window=window, fps=fps, stride=args.sequence_stride,
@@ -67,6 +85,7 @@ def _sequences(args, layout: str, subjects: str, window: int, fps: float, seed: 
         lifter = Lifter.load(args.lifter, device="cpu")
         sequences = lifted_sequences(data, layout, fps, lifter)
         sequences.source = f"lifter {args.lifter or 'shipped'}"
+    sequences.key = json.dumps(key)
     if args.cache is not None:
         args.cache.parent.mkdir(parents=True, exist_ok=True)
         sequences.save(args.cache)

@@ -39,24 +39,27 @@ class Sequences:
     target: np.ndarray  # (S, T, J, 3) true pose, root-relative
     target_roots: np.ndarray  # (S, T, 3) true root in the camera frame
     source: str  # how ``poses`` were made (for the training record)
+    key: str = ""  # JSON of everything that made these sequences, for a cache to be checked against (see commands)
 
     def __len__(self) -> int:
         return len(self.poses)
 
     def subset(self, index: np.ndarray) -> Sequences:
         fields = ("poses", "roots", "confidence", "observed", "present", "target", "target_roots")
-        return Sequences(self.layout, self.fps, **{f: getattr(self, f)[index] for f in fields}, source=self.source)
+        return Sequences(self.layout, self.fps, **{f: getattr(self, f)[index] for f in fields}, source=self.source,
+                         key=self.key)
 
     def save(self, path) -> None:
-        np.savez(path, layout=self.layout, fps=self.fps, source=self.source,
+        np.savez(path, layout=self.layout, fps=self.fps, source=self.source, key=self.key,
                  **{f: getattr(self, f) for f in ("poses", "roots", "confidence", "observed", "present", "target",
                                                   "target_roots")})
 
     @classmethod
     def load(cls, path) -> Sequences:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k not in ("layout", "fps", "source")}
-            return cls(str(data["layout"]), float(data["fps"]), **arrays, source=str(data["source"]))
+            arrays = {k: data[k] for k in data.files if k not in ("layout", "fps", "source", "key")}
+            key = str(data["key"]) if "key" in data.files else ""
+            return cls(str(data["layout"]), float(data["fps"]), **arrays, source=str(data["source"]), key=key)
 
 
 def lifted_sequences(data: dict[str, np.ndarray], layout: str, fps: float, lifter, batch: int = 4096,
