@@ -62,7 +62,7 @@ def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Op
     document = read_json(json_path, "checkpoint state")
     if document.get("format") != FORMAT or document.get("format_version") != VERSION:
         raise ValueError(f"{json_path} is not a version-{VERSION} pose3d_ros checkpoint")
-    if document.get("settings") != settings:
+    if document.get("settings") != json.loads(json.dumps(settings)):  # compared as JSON: tuples read back as lists
         raise ValueError(f"the checkpoint in {directory} was made with other settings ({document.get('settings')}), "
                          f"not ({settings}); resume with the same settings")
     tensors = read_tensors(tensor_path, "checkpoint")

@@ -101,21 +101,22 @@ def test_checkpoint_round_trip_and_clear_errors(tmp_path):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model(torch.randn(4, 3)).square().sum().backward()
     optimizer.step()
-    save_checkpoint(tmp_path, model, optimizer, {"epoch": 1}, {"width": 2})
+    save_checkpoint(tmp_path, model, optimizer, {"epoch": 1}, {"width": 2, "sizes": (1, 2)})
     restored = torch.nn.Linear(3, 2)
     restored_optimizer = torch.optim.AdamW(restored.parameters(), lr=5.0)
-    assert load_checkpoint(tmp_path, restored, restored_optimizer, {"width": 2}) == {"epoch": 1}
+    settings = {"width": 2, "sizes": (1, 2)}  # a tuple comes back from JSON as a list: still the same settings
+    assert load_checkpoint(tmp_path, restored, restored_optimizer, settings) == {"epoch": 1}
     assert torch.equal(restored.weight, model.weight)
     assert restored_optimizer.param_groups[0]["lr"] == 1e-3
     torch.testing.assert_close(restored_optimizer.state_dict()["state"][0]["exp_avg"],
                                optimizer.state_dict()["state"][0]["exp_avg"])
     with pytest.raises(ValueError, match="do not match the network"):
-        load_checkpoint(tmp_path, torch.nn.Linear(3, 5), restored_optimizer, {"width": 2})
+        load_checkpoint(tmp_path, torch.nn.Linear(3, 5), restored_optimizer, settings)
     with pytest.raises(ValueError, match="made with other settings"):
         load_checkpoint(tmp_path, torch.nn.Linear(3, 5), restored_optimizer, {"width": 5})
     (tmp_path / "checkpoint.json").write_text('{"format": "pose3d_ros.lifter"}')
     with pytest.raises(ValueError, match="checkpoint.json is not a version-1 pose3d_ros checkpoint"):
-        load_checkpoint(tmp_path, restored, restored_optimizer, {"width": 2})
+        load_checkpoint(tmp_path, restored, restored_optimizer, settings)
 
 
 def test_train_eval_bench_commands(tmp_path, mocap_path, capsys):

@@ -12,8 +12,8 @@ Semantic Graph Attention Network and Distance Information" (2024), the default l
   restricted to the part, ending in a semantic graph convolution over the part's subgraph that outputs the
   joint's 3D position, instead of a linear head. With ``anchored_parts`` (an extension of the seed) the face and
   hand parts output positions relative to the body joint they hang from (nose, wrists) and the body part's
-  prediction of that joint is added: decoded independently from the pelvis, a face's error would not follow its
-  nose's, and the local shapes (H3WB's aligned metrics) would carry both parts' errors.
+  prediction of that joint is added: decoded independently from the pelvis, a part's error does not follow its
+  anchor's (hands drifted 89 mm from their own wrists; docs/lifting.md has the comparison).
 * Error head (as in Lutz et al.'s JointFormer): a linear layer on the final joint features predicts each joint's
   3D error in metres (softplus keeps it positive); it is trained against the detached actual error.
 
