@@ -289,6 +289,20 @@ def test_joint_features_channels():
     assert bool((features[..., 3] == 0.5).all())
 
 
+def test_part_offset_channels_are_each_joints_offset_from_its_anchor():
+    coords = torch.zeros(1, 133, 2)
+    coords[0, 0] = torch.tensor([0.1, -0.2])  # nose
+    coords[0, 10] = torch.tensor([0.5, 0.0])  # right wrist
+    coords[0, 53] = torch.tensor([0.12, -0.2])  # a face point 0.02 right of the nose
+    coords[0, 120] = torch.tensor([0.5, 0.03])  # a right-hand point 0.03 below the wrist
+    config = LifterConfig.create("semgan", "wholebody133", part_offsets=True)
+    features = joint_features(coords, torch.ones(1, 133), WHOLEBODY133, config.inputs)
+    assert features.shape == (1, 133, 5) == (1, 133, config.inputs.channels)
+    torch.testing.assert_close(features[0, 53, 3:], torch.tensor([0.2, 0.0]))  # x 10, the gain
+    torch.testing.assert_close(features[0, 120, 3:], torch.tensor([0.0, 0.3]))
+    assert bool((features[0, :23, 3:] == 0).all())  # body joints: no anchor, no offset
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Camera-frame placement
 # ------------------------------------------------------------------------------------------------------------------

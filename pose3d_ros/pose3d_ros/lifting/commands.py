@@ -86,7 +86,7 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     architecture = _typed_overrides(args.arch, ARCHITECTURE_CONFIGS[args.model](), args.model)
     config = LifterConfig.create(args.model, args.layout, distance=not args.no_distance, confidence=args.confidence,
-                                 **architecture)
+                                 part_offsets=args.part_offsets, **architecture)
     loss = LossWeights(**_typed_overrides(args.loss, LossWeights(), "the loss"))
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            weight_decay=args.weight_decay, loss=loss, flip_augment=not args.no_flip_augment,
@@ -272,6 +272,8 @@ def register(add_command) -> None:
                        help="loss weights: position, error, normal, bone (e.g. normal=0 bone=0)")
     train.add_argument("--no-distance", action="store_true", help="drop the distance-to-parent input channel")
     train.add_argument("--confidence", action="store_true", help="add the 2D confidence as an input channel")
+    train.add_argument("--part-offsets", action="store_true",
+                       help="add each face/hand joint's 2D offset from its nose/wrist as input channels")
     train.add_argument("--no-flip-augment", action="store_true", help="do not mirror half of each batch")
     train.add_argument("--max-val-samples", type=int, default=4000)
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")

@@ -23,10 +23,13 @@ class InputConfig:
     """Append each joint's 2D distance to its parent joint (the seed's X = (J, D))."""
     confidence: bool = False
     """Append the 2D detector's confidence, so the model can tell seen joints from filled-in ones."""
+    part_offsets: bool = False
+    """Append each joint's 2D offset from the body joint its part hangs from (nose, wrists; ``Layout.part_anchors``)
+    times ``PART_OFFSET_GAIN``, zero for body joints: the face's and hands' local shape at the body's scale."""
 
     @property
     def channels(self) -> int:
-        return 2 + int(self.distance) + int(self.confidence)
+        return 2 + int(self.distance) + int(self.confidence) + 2 * int(self.part_offsets)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class LifterConfig:
 
     @classmethod
     def create(cls, model: str, layout: str, *, distance: bool = True, confidence: bool = False,
-               **architecture) -> LifterConfig:
+               part_offsets: bool = False, **architecture) -> LifterConfig:
         """A config with the default architecture of ``model``, overridden by ``architecture`` keywords."""
         if model not in ARCHITECTURE_CONFIGS:
             raise ValueError(f"unknown lifting model {model!r}; expected one of {', '.join(MODEL_KINDS)}")
@@ -99,7 +102,8 @@ class LifterConfig:
         unknown = sorted(set(architecture) - known)
         if unknown:
             raise ValueError(f"{model} has no setting(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
-        return cls(model=model, layout=layout, inputs=InputConfig(distance=distance, confidence=confidence),
+        return cls(model=model, layout=layout, inputs=InputConfig(distance=distance, confidence=confidence,
+                                                                  part_offsets=part_offsets),
                    architecture=arch_cls(**architecture))
 
     @property

@@ -28,6 +28,9 @@ from ..skeleton import Layout
 from .config import InputConfig
 
 ROOT_JOINTS = {"wholebody133": (11, 12), "h36m17": (0,)}
+PART_OFFSET_GAIN = 10.0
+"""Scale of the part-offset input channels: a face or a hand spans about a tenth of the body in the normalised
+coordinates, so its offsets come out at the body coordinates' scale."""
 """Joints whose mean is the root centre of each layout (the pelvis)."""
 
 
@@ -78,6 +81,10 @@ def joint_features(coords: torch.Tensor, conf: torch.Tensor, layout: Layout, inp
         channels.append((coords - coords[:, parents]).norm(dim=-1, keepdim=True))
     if inputs.confidence:
         channels.append(conf[..., None].to(coords.dtype))
+    if inputs.part_offsets:
+        anchors = layout.part_anchors()
+        anchors = np.where(anchors >= 0, anchors, np.arange(layout.num_joints)).tolist()
+        channels.append(PART_OFFSET_GAIN * (coords - coords[:, anchors]))
     return torch.cat(channels, dim=-1)
 
 
