@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -163,9 +164,11 @@ class Layout:
             out[part] = k
         return out
 
+    @cached_property
     def part_anchors(self) -> np.ndarray:
         """For each joint of a part after the first, the first part's joint it hangs from (its nearest ancestor
-        there: the nose for the face, a wrist for a hand); -1 for joints of the first part. Shape (J,).
+        there: the nose for the face, a wrist for a hand); -1 for joints of the first part. Shape (J,), read-only,
+        computed once per layout (the lifter's input features read it at every lift).
         """
         first = next(iter(self.parts.values()))
         anchors = np.full(self.num_joints, -1, dtype=np.int64)
@@ -176,6 +179,7 @@ class Layout:
             if ancestor < first.start:
                 raise ValueError(f"joint {self.names[joint]} of layout {self.name} has no ancestor in the first part")
             anchors[joint] = ancestor
+        anchors.setflags(write=False)
         return anchors
 
     @property

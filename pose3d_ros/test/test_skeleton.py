@@ -66,11 +66,11 @@ def test_wholebody_order_and_parts():
 
 def test_part_anchors_hang_face_and_hands_from_the_body():
     idx = WHOLEBODY133.index
-    anchors = WHOLEBODY133.part_anchors()
+    anchors = WHOLEBODY133.part_anchors
     assert (anchors[:23] == -1).all()
     assert (anchors[23:91] == idx("nose")).all()
     assert (anchors[91:112] == idx("left_wrist")).all() and (anchors[112:] == idx("right_wrist")).all()
-    assert (get_layout("h36m17").part_anchors() == -1).all()  # one part: nothing to anchor
+    assert (get_layout("h36m17").part_anchors == -1).all()  # one part: nothing to anchor
 
 
 def test_wholebody_tree_is_anatomical():

@@ -82,7 +82,7 @@ def joint_features(coords: torch.Tensor, conf: torch.Tensor, layout: Layout, inp
     if inputs.confidence:
         channels.append(conf[..., None].to(coords.dtype))
     if inputs.part_offsets:
-        anchors = layout.part_anchors()
+        anchors = layout.part_anchors
         anchors = np.where(anchors >= 0, anchors, np.arange(layout.num_joints)).tolist()
         channels.append(PART_OFFSET_GAIN * (coords - coords[:, anchors]))
     return torch.cat(channels, dim=-1)

@@ -146,10 +146,10 @@ class BodyPartDecoder(nn.Module):
         self.norm = PartLayerNorm(len(parts), config.dim)
         self.position_head = SemGraphConv(config.dim, 3, adjacency, output_layer=True)
         self.error_head = PartLinear(len(parts), config.dim, 1)
-        anchors = layout.part_anchors()
+        anchors = layout.part_anchors
         self.first_part_size = parts[0][1]
         anchored = config.anchored_parts and bool((anchors >= 0).any())
-        self.register_buffer("anchors", torch.from_numpy(anchors[self.first_part_size:]) if anchored else None,
+        self.register_buffer("anchors", torch.tensor(anchors[self.first_part_size:]) if anchored else None,
                              persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
