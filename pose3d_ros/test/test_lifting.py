@@ -12,6 +12,7 @@ from pose3d_ros.inference import resolve_device
 from pose3d_ros.lifting import Lifter, LiftResult
 from pose3d_ros.lifting.config import LifterConfig
 from pose3d_ros.lifting.graph import SemGraphConv
+from pose3d_ros.lifting.lifter import LiftGraph
 from pose3d_ros.lifting.losses import LossWeights, bone_loss, error_loss, lifting_losses, normal_loss, position_loss
 from pose3d_ros.lifting.models import build_model
 from pose3d_ros.lifting.normalization import camera_coordinates, joint_features, normalise_keypoints, root_centre
@@ -429,17 +430,27 @@ def test_lift_shapes_status_and_placement(lifter_h36m17):
 
 @pytest.mark.parametrize("kind,layout", [("semgan", "wholebody133"), ("semgan", "h36m17"), ("semgcn", "h36m17"),
                                          ("simplebaseline", "h36m17")])
-def test_frozen_inference_network_matches_the_model_at_any_batch_size(kind, layout):
-    """Inference runs a trace made at batch 2; it must compute what the eager model computes for any batch."""
+def test_frozen_inference_graph_matches_the_eager_one_at_any_batch_size(kind, layout):
+    """Inference runs a trace made at batch 1; it must compute what the eager modules compute for any batch, with
+    and without the flip test.
+    """
     torch.manual_seed(1)
     config = small_config(kind, layout)
     lifter = Lifter(build_model(config), config, device="cpu")
-    for batch in (1, 3, 7):
-        features = torch.randn(batch, config.skeleton.num_joints, config.inputs.channels)
-        with torch.no_grad():
-            expected, frozen = lifter.model(features), lifter.network(features)
-        for a, b in zip(expected, frozen, strict=True):
-            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    joints = config.skeleton.num_joints
+    for flip_test in (True, False):
+        lifter.flip_test = flip_test
+        eager = LiftGraph(lifter.model, config, flip_test=flip_test)
+        for batch in (1, 3, 7):
+            kp2d = 300.0 + 80.0 * torch.randn(batch, joints, 2)
+            conf = (torch.rand(batch, joints) > 0.2).float()
+            K = torch.tensor([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]]).expand(batch, 3, 3)
+            with torch.no_grad():
+                expected, frozen = eager(kp2d, conf, K), lifter.predict(kp2d, conf, K)
+            assert frozen[0].shape == (batch, joints, 3)
+            for a, b in zip(expected, frozen, strict=True):
+                torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
 
 def test_lift_nobody(lifter_h36m17):
     result = lifter_h36m17.lift(np.zeros((0, 17, 2)), np.zeros((0, 17)), K_matrix())

@@ -203,7 +203,7 @@ def run_bench(args) -> int:
     import torch
 
     from ..camera import default_intrinsics, project
-    from ..inference import machine_facts
+    from ..inference import frozen_trace, machine_facts
     from .lifter import Lifter
     from .models import parameter_count
     from .weights_io import DEFAULT_WEIGHTS
@@ -234,8 +234,9 @@ def run_bench(args) -> int:
         lifter.flip_test = flip
         results["lift_flip" if flip else "lift_no_flip"] = p50(lambda: lifter.lift(kp2d, conf, K))
     features = torch.zeros(2, J, lifter.config.inputs.channels)
+    network = frozen_trace(lifter.model, (features,))
     with torch.inference_mode():
-        results["network_batch2"] = p50(lambda: lifter.network(features))
+        results["network_batch2"] = p50(lambda: network(features))
     report = {"weights": str(weights), "model": lifter.config.model, "layout": lifter.layout.name, "joints": J,
               "parameters": parameter_count(lifter.model), "iterations": args.iterations, **machine_facts(),
               "latency_ms": {name: {"p50": v[0], "p90": v[1]} for name, v in results.items()}}

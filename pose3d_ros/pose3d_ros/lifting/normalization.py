@@ -11,7 +11,9 @@ From pixels to per-joint features, for each person:
    that the 68 face and 42 hand points do not dominate the scale; all joints when no body joint is visible.
 4. Channels per joint: the two normalised coordinates; then (``distance``) the joint's normalised 2D distance to
    its parent in the layout's kinematic tree (0 for the tree's root), the seed's X = (J, D); then (``confidence``)
-   the 2D detector's confidence in [0, 1].
+   the 2D detector's confidence in [0, 1]; then (``part_offsets``) for face and hand joints their 2D offset from
+   the body joint their part hangs from (``Layout.part_anchors``: nose, wrists) times ``PART_OFFSET_GAIN``, zero
+   for body joints.
 
 The output of every lifter, centred on its own root (:func:`centre_on_root`), is the root-relative 3D pose in
 metres in the camera's optical frame (x right, y down, z forward): the network has to know human size to recover
@@ -28,10 +30,10 @@ from ..skeleton import Layout
 from .config import InputConfig
 
 ROOT_JOINTS = {"wholebody133": (11, 12), "h36m17": (0,)}
+"""Joints whose mean is the root centre of each layout (the pelvis)."""
 PART_OFFSET_GAIN = 10.0
 """Scale of the part-offset input channels: a face or a hand spans about a tenth of the body in the normalised
 coordinates, so its offsets come out at the body coordinates' scale."""
-"""Joints whose mean is the root centre of each layout (the pelvis)."""
 
 
 def root_centre(points: torch.Tensor | np.ndarray, layout: Layout):
