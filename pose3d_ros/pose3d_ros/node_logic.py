@@ -350,8 +350,15 @@ class ForwardToNodeLogger(logging.Handler):
 def forward_core_logs(target: Any, level: int = logging.INFO) -> ForwardToNodeLogger:
     """Route the ``pose3d_ros`` loggers to ``target`` (a node's logger) instead of Python's default stderr; the
     last node created in a process gets them.
+
+    The core's module loggers reach the handler by propagation, which ``launch`` turns off: after ``import launch``
+    every new logger is a ``LaunchLogger`` with ``propagate = False`` (launch_testing runs launch inside the
+    pytest process of ``colcon test``). It is turned back on for the core's loggers that exist.
     """
     handler = ForwardToNodeLogger(target)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("pose3d_ros.") and isinstance(logger, logging.Logger):
+            logger.propagate = True
     core = logging.getLogger("pose3d_ros")
     for previous in [h for h in core.handlers if isinstance(h, ForwardToNodeLogger)]:
         core.removeHandler(previous)
