@@ -14,7 +14,8 @@ its missing frames are pre-filled from that frame and the ones before it only, a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -41,25 +42,26 @@ class Sequences:
     source: str  # how ``poses`` were made (for the training record)
     key: str = ""  # JSON of everything that made these sequences, for a cache to be checked against (see commands)
 
+    ARRAYS: ClassVar[tuple[str, ...]] = ("poses", "roots", "confidence", "observed", "present", "target",
+                                         "target_roots")
+    """The per-sequence arrays: what a subset indexes and a cache file stores."""
+
     def __len__(self) -> int:
         return len(self.poses)
 
     def subset(self, index: np.ndarray) -> Sequences:
-        fields = ("poses", "roots", "confidence", "observed", "present", "target", "target_roots")
-        return Sequences(self.layout, self.fps, **{f: getattr(self, f)[index] for f in fields}, source=self.source,
-                         key=self.key)
+        return replace(self, **{name: getattr(self, name)[index] for name in self.ARRAYS})
 
     def save(self, path) -> None:
         np.savez(path, layout=self.layout, fps=self.fps, source=self.source, key=self.key,
-                 **{f: getattr(self, f) for f in ("poses", "roots", "confidence", "observed", "present", "target",
-                                                  "target_roots")})
+                 **{name: getattr(self, name) for name in self.ARRAYS})
 
     @classmethod
     def load(cls, path) -> Sequences:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k not in ("layout", "fps", "source", "key")}
             key = str(data["key"]) if "key" in data.files else ""
-            return cls(str(data["layout"]), float(data["fps"]), **arrays, source=str(data["source"]), key=key)
+            return cls(str(data["layout"]), float(data["fps"]), **{name: data[name] for name in cls.ARRAYS},
+                       source=str(data["source"]), key=key)
 
 
 def lifted_sequences(data: dict[str, np.ndarray], layout: str, fps: float, lifter, batch: int = 4096,
