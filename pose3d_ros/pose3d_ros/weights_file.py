@@ -19,8 +19,21 @@ from torch import nn
 
 
 def tensors_path(path: str | Path) -> Path:
-    """``path`` with the ``.safetensors`` suffix (users may name the .json or leave the suffix out)."""
-    return Path(path).with_suffix(".safetensors")
+    """The ``.safetensors`` file a user means by ``path``: itself, the one beside a named ``.json``, or ``path`` +
+    ``.safetensors`` when the suffix was left out (dots in the name are kept: ``lifter_v1.2``). A training run's
+    output folder or any other existing file is refused with the weights files it holds or a hint, not turned into
+    the name of a file that does not exist.
+    """
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        return path.with_suffix(".safetensors")
+    if path.is_dir():
+        inside = sorted(str(found) for found in path.glob("*.safetensors") if found.name != "checkpoint.safetensors")
+        raise ValueError(f"{path} is a folder; give the weights file in it"
+                         + (f": {', '.join(inside)}" if inside else " (NAME.safetensors, none found there)"))
+    if path.is_file():
+        raise ValueError(f"{path} is not a weights file (expected NAME.safetensors with NAME.json beside it)")
+    return path.with_name(path.name + ".safetensors")
 
 
 def config_path(weights: str | Path) -> Path:

@@ -364,6 +364,19 @@ def test_missing_weights_file(tmp_path):
         Lifter.load(path)
 
 
+def test_weights_path_forms(tmp_path):
+    config = small_config()
+    path = save_lifter(tmp_path / "run" / "lifter_v1.2.safetensors", build_model(config), config)
+    for given in (path, path.with_suffix(".json"), tmp_path / "run" / "lifter_v1.2"):
+        assert load_lifter(given)[1] == config  # the file, its config, or the name without suffix
+    with pytest.raises(ValueError, match=r"is a folder; give the weights file in it: .*lifter_v1\.2\.safetensors"):
+        Lifter.load(tmp_path / "run")  # a training run's output folder
+    other = tmp_path / "notes.txt"
+    other.write_text("not weights")
+    with pytest.raises(ValueError, match="notes.txt is not a weights file"):
+        Lifter.load(other)
+
+
 def test_corrupt_weights_file(tmp_path):
     config = small_config()
     path = save_lifter(tmp_path / "w.safetensors", build_model(config), config)
