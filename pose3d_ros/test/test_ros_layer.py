@@ -83,7 +83,7 @@ def test_rviz_config_shows_the_topics_the_nodes_publish():
 
 
 def test_ruff_with_the_repository_configuration():
-    ruff = shutil.which("ruff")
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))  # a venv not activated
     if ruff is None:
         pytest.skip("ruff is not installed (pip install ruff)")
     result = subprocess.run([ruff, "check", "--config", str(REPO / "ruff.toml"), str(PACKAGE / "pose3d_ros" / "ros"),
