@@ -18,6 +18,7 @@ from pose3d_ros.pipeline.render import Renderer
 from pose3d_ros.pipeline.run import TOPICS, run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus
+from pose3d_ros.temporal.streaming import RefinedPose
 
 PACKAGE = Path(__file__).resolve().parents[1]
 J = WHOLEBODY133.num_joints
@@ -160,15 +161,6 @@ class StubLifter:
         return StubLift(positions, np.full(conf.shape, 0.05, np.float32), np.ones(conf.shape, np.uint8))
 
 
-@dataclass
-class Refined:
-    person_id: int
-    stamp: float
-    positions: np.ndarray
-    confidence: np.ndarray
-    status: np.ndarray
-
-
 class DelayRefiner:
     """Releases each person's pose two frames later, shifted by +1 m in x; absent frames are dropped (as if MISSING)."""
 
@@ -183,8 +175,8 @@ class DelayRefiner:
             queue = self.held.setdefault(person_id, [])
             if person_id in person_ids:
                 p = list(person_ids).index(person_id)
-                queue.append(Refined(person_id, stamp_s, positions[p] + [1.0, 0, 0], confidence[p],
-                                     np.full_like(status[p], JointStatus.REFINED)))
+                queue.append(RefinedPose(person_id, stamp_s, positions[p] + [1.0, 0, 0], confidence[p],
+                                         np.full_like(status[p], JointStatus.REFINED)))
             else:
                 queue.append(None)
             if len(queue) > self.lookahead:

@@ -5,7 +5,6 @@ REP-155 body frames and the regrouping of the temporal stage's output."""
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -31,6 +30,7 @@ from pose3d_ros.node_logic import (
     undistort_keypoints,
 )
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
+from pose3d_ros.temporal.streaming import RefinedPose
 
 PACKAGE = Path(__file__).resolve().parents[1]
 REPO = PACKAGE.parent
@@ -277,15 +277,6 @@ def test_quaternion_from_matrix_roundtrips_including_half_turns():
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Refined:
-    person_id: int
-    stamp: float
-    positions: np.ndarray
-    confidence: np.ndarray
-    status: np.ndarray
-
-
 class DelayByOneFrame:
     """A stand-in refiner with a look-ahead of one frame (the real one is tested by its engineer): push_frame
     returns each person's previous frame, and a person missing from a frame releases theirs."""
@@ -302,7 +293,7 @@ class DelayByOneFrame:
         for i, person_id in enumerate(person_ids):
             if person_id in self.held:
                 out.append(self.held[person_id])
-            self.held[person_id] = Refined(person_id, stamp_s, positions[i] + 1.0, confidence[i], status[i] + 2)
+            self.held[person_id] = RefinedPose(person_id, stamp_s, positions[i] + 1.0, confidence[i], status[i] + 2)
         return out
 
     def flush(self):
@@ -386,8 +377,8 @@ def test_with_the_shipped_refiner_a_person_who_leaves_is_filled_then_frames_have
 def test_a_person_filled_in_where_the_lifter_had_none_has_an_unknown_error():
     class FillsPersonNine:
         def push_frame(self, stamp_s, person_ids, positions, confidence, status):
-            return [Refined(9, stamp_s, positions[0], confidence[0], np.full(17, 4, np.uint8)),
-                    Refined(2, stamp_s, positions[0], confidence[0], status[0])]
+            return [RefinedPose(9, stamp_s, positions[0], confidence[0], np.full(17, 4, np.uint8)),
+                    RefinedPose(2, stamp_s, positions[0], confidence[0], status[0])]
 
     frames = TemporalFrames(FillsPersonNine(), num_joints=17)
     (out,) = frames.push(1000, "cam", np.array([2]), np.zeros((1, 17, 3)), np.ones((1, 17)),
