@@ -28,7 +28,10 @@ def tensors_path(path: str | Path) -> Path:
     if path.suffix in (".safetensors", ".json"):
         return path.with_suffix(".safetensors")
     if path.is_dir():
-        inside = sorted(str(found) for found in path.glob("*.safetensors") if found.name != "checkpoint.safetensors")
+        from .checkpoint import checkpoint_paths  # here: checkpoint imports this module
+
+        checkpoint = checkpoint_paths(path)[0]  # training state, not weights
+        inside = sorted(str(found) for found in path.glob("*.safetensors") if found != checkpoint)
         raise ValueError(f"{path} is a folder; give the weights file in it"
                          + (f": {', '.join(inside)}" if inside else " (NAME.safetensors, none found there)"))
     if path.is_file():

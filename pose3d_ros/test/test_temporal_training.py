@@ -36,6 +36,22 @@ def synthetic_sequences(count=24, frames=40, seed=0) -> Sequences:
                      target.astype(np.float32), roots.astype(np.float32), source="test")
 
 
+def test_sequence_cache_round_trip_and_bad_files(tmp_path):
+    sequences = synthetic_sequences(count=3, frames=20)
+    sequences.key = '{"seed": 1}'
+    sequences.save(tmp_path / "cache.npz")
+    loaded = Sequences.load(tmp_path / "cache.npz")
+    assert (loaded.layout, loaded.fps, loaded.source, loaded.key) == ("h36m17", FPS, "test", '{"seed": 1}')
+    for name in Sequences.ARRAYS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(sequences, name))
+    (tmp_path / "text.npz").write_text("not an archive")
+    with pytest.raises(ValueError, match="text.npz is not a readable sequence cache"):
+        Sequences.load(tmp_path / "text.npz")
+    np.savez(tmp_path / "other.npz", layout="h36m17", fps=FPS, source="x", poses=sequences.poses)
+    with pytest.raises(ValueError, match="other.npz is not a sequence cache written by pose3d_ros: it lacks roots, "):
+        Sequences.load(tmp_path / "other.npz")
+
+
 def test_training_windows_are_prefilled_from_the_past_only():
     sequences = synthetic_sequences()
     sequences.present[0, 30:] = False

@@ -58,7 +58,15 @@ class Sequences:
 
     @classmethod
     def load(cls, path) -> Sequences:
-        with np.load(path, allow_pickle=False) as data:
+        """Sequences written by :meth:`save`; a file that is not such an .npz raises ValueError naming it."""
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path} is not a readable sequence cache (.npz): {err}") from err
+        with archive as data:
+            missing = [name for name in ("layout", "fps", "source", *cls.ARRAYS) if name not in data.files]
+            if missing:
+                raise ValueError(f"{path} is not a sequence cache written by pose3d_ros: it lacks {', '.join(missing)}")
             key = str(data["key"]) if "key" in data.files else ""
             return cls(str(data["layout"]), float(data["fps"]), **{name: data[name] for name in cls.ARRAYS},
                        source=str(data["source"]), key=key)
