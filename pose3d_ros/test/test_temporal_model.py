@@ -3,14 +3,7 @@ import pytest
 import torch
 
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133
-from pose3d_ros.temporal.model import (
-    UGCN,
-    GraphAggregation,
-    UGCNConfig,
-    add_context_inputs,
-    context_inputs,
-    spatial_partitions,
-)
+from pose3d_ros.temporal.model import UGCN, GraphAggregation, UGCNConfig, spatial_partitions
 
 SMALL = (4, 6, 8, 10, 12)
 
@@ -116,39 +109,6 @@ def test_bad_configs_and_inputs_are_refused():
     with pytest.raises(ValueError, match="window >= 2"):
         UGCNConfig("h36m17", window=1)
     assert UGCNConfig.from_dict(UGCNConfig("h36m17", SMALL).to_dict()) == UGCNConfig("h36m17", SMALL)
-    with pytest.raises(ValueError, match="context inputs must be distinct names from"):
-        UGCNConfig("h36m17", context=("depth",))
-    with pytest.raises(ValueError, match="context inputs must be distinct"):
-        UGCNConfig("h36m17", context=("error", "error"))
-    with pytest.raises(ValueError, match=r"takes context inputs \['error'\]: pass context="):
-        UGCN(UGCNConfig("h36m17", SMALL, context=("error",)))(*_inputs(1, 16, 17))
-
-
-def test_context_channels_in_config_order():
-    config = UGCNConfig("h36m17", SMALL, context=("keypoints", "error"))
-    assert config.input_channels == 5 + 2 + 1
-    assert UGCNConfig.from_dict(config.to_dict()) == config
-    confidence, error = np.full((2, 17), 0.5), np.full((2, 17), 0.07)
-    keypoints = np.stack([np.full((2, 17), 1.0), np.full((2, 17), 2.0)], axis=-1)
-    np.testing.assert_array_equal(context_inputs(config, confidence, error, keypoints)[0, 0], [1.0, 2.0, 0.07])
-    assert context_inputs(UGCNConfig("h36m17"), confidence, error, keypoints).shape == (2, 17, 0)
-    tensors = context_inputs(config, *(torch.from_numpy(a) for a in (confidence, error, keypoints)))
-    assert isinstance(tensors, torch.Tensor) and tensors.shape == (2, 17, 3)
-
-
-def test_context_inputs_added_to_a_trained_network_start_at_zero():
-    """Fine-tuning a refiner with new context inputs starts from exactly the refiner it had."""
-    trained = _randomised("h36m17")
-    wider = add_context_inputs(trained, UGCNConfig("h36m17", SMALL, context=("confidence", "error"))).eval()
-    poses, observed, valid = _inputs(2, 16, 17)
-    context = torch.randn(2, 16, 17, 2)
-    with torch.no_grad():
-        torch.testing.assert_close(wider(poses, observed, valid, context), trained(poses, observed, valid))
-        assert wider.down[0].spatial.weight.abs().sum() > 0
-    with pytest.raises(ValueError, match="only context inputs may be added"):
-        add_context_inputs(trained, UGCNConfig("h36m17", (4, 6, 8, 10, 14), context=("error",)))
-    with pytest.raises(ValueError, match="only context inputs may be added"):
-        add_context_inputs(wider, UGCNConfig("h36m17", SMALL, context=("error",)))
 
 
 def test_frozen_trace_at_batch_1_matches_the_model_for_several_people():

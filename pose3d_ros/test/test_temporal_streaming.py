@@ -175,7 +175,7 @@ def test_other_input_rates_are_resampled_to_the_model_rate():
     seen = []
     model = random_model()
     r = refiner(lookahead=2, model=model)
-    r._network = lambda poses, observed, valid, context: (seen.append(poses.clone()), poses)[1]
+    r._network = lambda poses, observed, valid: (seen.append(poses.clone()), poses)[1]
     outputs = []
     for n in range(40):  # 50 Hz input into a 25 Hz model
         outputs += r.push(1, n / 50, pose_at(n / 50), ONES, OBSERVED)
@@ -193,27 +193,6 @@ def test_other_input_rates_are_resampled_to_the_model_rate():
         out += slow.push(1, n / 10, pose_at(n / 10), ONES, OBSERVED)
     assert [round(o.stamp * 10) for o in out] == list(range(9))
     assert all(np.allclose(o.positions, pose_at(o.stamp), atol=1e-4) for o in out)
-
-
-def test_the_lifters_context_reaches_the_network_from_the_nearest_frame():
-    model = UGCN(UGCNConfig("h36m17", (4, 6, 8, 10, 12), window=16, fps=FPS, context=("error", "keypoints")))
-    r = refiner(lookahead=0, model=model.eval())
-    seen = []
-    r._network = lambda poses, observed, valid, context: (seen.append(context.clone()), poses)[1]
-    with pytest.raises(ValueError, match="takes the lifter's error as input: pass error="):
-        r.push(1, 0.0, pose_at(0.0), ONES, OBSERVED)
-    with pytest.raises(ValueError, match=r"keypoints must be finite with shape \(17, 2\)"):
-        r.push(1, 0.0, pose_at(0.0), ONES, OBSERVED, error=ONES, keypoints=np.ones((17, 3)))
-    assert r.events["bad_input"] == 2 and not r.tracks
-    keypoints = np.ones((J, 2), np.float32)
-    for n in range(6):
-        r.push(1, n / FPS, pose_at(n / FPS), ONES, OBSERVED, error=np.full(J, 0.01 * n, np.float32),
-               keypoints=keypoints * n)
-    r.mark_absent(1, 6 / FPS)
-    context = seen[-1][0].numpy()  # (16, J, 3): error, then x and y of the keypoints; newest frame last
-    np.testing.assert_allclose(context[-7:-1, 0, 0], 0.01 * np.arange(6), atol=1e-7)
-    np.testing.assert_allclose(context[-7:-1, 3, 1:], np.repeat(np.arange(6.0), 2).reshape(6, 2))
-    assert not context[-1].any() and not context[:-7].any()  # the absent frame and the time before the track
 
 
 def test_bad_input_is_refused_before_any_state_changes():

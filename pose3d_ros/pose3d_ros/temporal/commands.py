@@ -25,16 +25,6 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _context(text: str) -> tuple[str, ...]:
-    from .model import CONTEXT_CHANNELS
-
-    names = tuple(name for name in text.split(",") if name)
-    unknown = [name for name in names if name not in CONTEXT_CHANNELS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown context input(s) {unknown}: choose from {sorted(CONTEXT_CHANNELS)}")
-    return names
-
-
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="Human3.6M motion file (h36m_positions_32j_50hz.npz)")
     source = parser.add_mutually_exclusive_group()
@@ -112,7 +102,7 @@ def run_train(args) -> int:
 
     torch.set_num_threads(args.threads)
     model_config = UGCNConfig(layout=args.layout, widths=args.widths, window=args.window, fps=args.fps,
-                              temporal_mix=not args.no_temporal_mix, context=args.context)
+                              temporal_mix=not args.no_temporal_mix)
     init = load_weights(args.init)[0] if args.init is not None else None
     config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, occluded_weight=args.occluded_weight,
                          accel_weight=args.accel_weight, eval_every=args.eval_every, seed=args.seed)
@@ -242,9 +232,6 @@ def register(add_command) -> None:
     p.add_argument("--accel-weight", type=float, default=1.0,
                    help="loss weight of the streamed output's acceleration error (0: MPJPE only, one window a sample)")
     p.add_argument("--no-temporal-mix", action="store_true", help="leave out the learned linear temporal mixing")
-    p.add_argument("--context", type=_context, default=(),
-                   help="comma-separated lifter outputs the network also sees, from confidence, error (the "
-                   "lifter's predicted error), keypoints (its normalised 2D input); default none")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--init", type=Path, default=None,

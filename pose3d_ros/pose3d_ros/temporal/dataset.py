@@ -39,13 +39,11 @@ class Sequences:
     present: np.ndarray  # (S, T) bool: the detector found the person
     target: np.ndarray  # (S, T, J, 3) true pose, root-relative
     target_roots: np.ndarray  # (S, T, 3) true root in the camera frame
-    keypoints: np.ndarray  # (S, T, J, 2) the lifter's normalised 2D input (zeros where absent)
-    error: np.ndarray  # (S, T, J) the lifter's predicted per-joint error, metres (zeros where absent)
     source: str  # how ``poses`` were made (for the training record)
     key: str = ""  # JSON of everything that made these sequences, for a cache to be checked against (see commands)
 
     ARRAYS: ClassVar[tuple[str, ...]] = ("poses", "roots", "confidence", "observed", "present", "target",
-                                         "target_roots", "keypoints", "error")
+                                         "target_roots")
     """The per-sequence arrays: what a subset indexes and a cache file stores."""
 
     def __len__(self) -> int:
@@ -74,25 +72,6 @@ class Sequences:
                        source=str(data["source"]), key=key)
 
 
-def normalised_keypoints(data: dict[str, np.ndarray], layout: str, batch: int = 65536) -> np.ndarray:
-    """The sequence set's 2D as the lifter sees it (root-centred, size-normalised camera coordinates), (S, T, J, 2),
-    zeros in frames where the detector found nothing.
-    """
-    import torch
-
-    from ..lifting.normalization import normalise_keypoints
-
-    layout_obj = get_layout(layout)
-    S, T, J = data["conf"].shape
-    kp2d = torch.from_numpy(data["kp2d"].reshape(S * T, J, 2).astype(np.float32))
-    conf = torch.from_numpy(data["conf"].reshape(S * T, J).astype(np.float32))
-    K = torch.from_numpy(data["K"].reshape(S * T, 3, 3).astype(np.float32))
-    out = np.concatenate([normalise_keypoints(kp2d[i:i + batch], conf[i:i + batch], K[i:i + batch], layout_obj).numpy()
-                          for i in range(0, S * T, batch)]).reshape(S, T, J, 2)
-    present = (data["conf"] > 0).any(axis=-1)
-    return (out * present[..., None, None]).astype(np.float32)
-
-
 def lifted_sequences(data: dict[str, np.ndarray], layout: str, fps: float, lifter, batch: int = 4096,
                      ) -> Sequences:
     """Run ``lifter`` on every frame of a sequence set (``make_sequence_set``'s dict)."""
@@ -107,13 +86,11 @@ def lifted_sequences(data: dict[str, np.ndarray], layout: str, fps: float, lifte
     K = data["K"].reshape(S * T, 3, 3)
     poses = np.empty((S * T, J, 3), np.float32)
     roots = np.empty((S * T, 3), np.float32)
-    error = np.empty((S * T, J), np.float32)
     status = np.empty((S * T, J), np.uint8)
     for start in tqdm(range(0, S * T, batch), desc="lifting", unit="batch", leave=False):
         chunk = slice(start, start + batch)
         result = lifter.lift(kp2d[chunk], conf[chunk], K[chunk])
-        poses[chunk], roots[chunk], error[chunk] = result.root_relative, result.root_translation, result.error
-        status[chunk] = result.status
+        poses[chunk], roots[chunk], status[chunk] = result.root_relative, result.root_translation, result.status
     present = (data["conf"] > 0).any(axis=-1)
     target = data["pose3d"]
     target_roots = root_centre(layout_obj, target)
@@ -121,7 +98,6 @@ def lifted_sequences(data: dict[str, np.ndarray], layout: str, fps: float, lifte
     return Sequences(layout, fps, poses, roots.reshape(S, T, 3), data["conf"].astype(np.float32),
                      (status.reshape(S, T, J) == 1) & present[..., None], present,
                      (target - target_roots[:, :, None]).astype(np.float32), target_roots.astype(np.float32),
-                     normalised_keypoints(data, layout), error.reshape(S, T, J) * present[..., None],
                      source="lifter")
 
 
@@ -168,13 +144,10 @@ def synthetic_lifter_errors(data: dict[str, np.ndarray], layout: str, fps: float
     root_error[..., 2] = (s_static * rng.standard_normal((S, 1)) + s_slow * _ar1(rng, (S, T), rho)
                           + s_white * rng.standard_normal((S, T)))
     present = (data["conf"] > 0).any(axis=-1)
-    # The "predicted error" of this stand-in is the expected size of its error: sqrt(3) x the per-coordinate sigma.
-    expected = np.sqrt(3.0 * np.square(sigma).sum(-1)) * scale[..., 0]
     return Sequences(layout, fps, (poses * present[..., None, None]).astype(np.float32),
                      (target_roots + root_error).astype(np.float32), data["conf"].astype(np.float32),
                      observed & present[..., None], present, target.astype(np.float32),
-                     target_roots.astype(np.float32), normalised_keypoints(data, layout),
-                     (expected * present[..., None]).astype(np.float32), source=SYNTHETIC_SOURCE)
+                     target_roots.astype(np.float32), source=SYNTHETIC_SOURCE)
 
 
 def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random.Generator,
@@ -185,7 +158,6 @@ def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random
     windows of consecutive streaming steps; absent frames are pre-filled (linear interpolation in time, the last
     value held at the end) from the frames up to each window's end only. With probability ``start_fraction`` the
     sample sits at the start of a track: the frames before a random start are invalid and hold the first frame.
-    The lifter's context (confidence, predicted error, normalised 2D) is zero in invalid frames.
     Arrays are (batch * consecutive, window, ...), sample-major.
     """
     S, T = sequences.present.shape
@@ -195,9 +167,7 @@ def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random
     J = sequences.poses.shape[2]
     count = batch * consecutive
     out = {"poses": np.empty((count, window, J, 3), np.float32), "observed": np.empty((count, window, J), bool),
-           "valid": np.empty((count, window, J), bool), "target": np.empty((count, window, J, 3), np.float32),
-           "confidence": np.empty((count, window, J), np.float32), "error": np.empty((count, window, J), np.float32),
-           "keypoints": np.empty((count, window, J, 2), np.float32)}
+           "valid": np.empty((count, window, J), bool), "target": np.empty((count, window, J, 3), np.float32)}
     for b in range(batch):
         s = rng.integers(S)
         last = rng.integers(window + consecutive - 1, T + 1)
@@ -215,8 +185,4 @@ def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random
             out["valid"][i] = valid[end - window:]
             out["observed"][i] = sequences.observed[s, end - window:end] & valid[end - window:]
             out["target"][i] = sequences.target[s, end - window:end]
-            frames = present[end - window:end]
-            for name in ("confidence", "error", "keypoints"):
-                values = getattr(sequences, name)[s, end - window:end]
-                out[name][i] = values * frames.reshape(-1, *[1] * (values.ndim - 1))
     return out

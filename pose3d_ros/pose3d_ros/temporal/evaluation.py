@@ -79,8 +79,7 @@ def stream(sequences: Sequences, refiner: StreamingRefiner) -> tuple[np.ndarray,
         people = np.flatnonzero(sequences.present[:, t])
         started = time.perf_counter()
         outputs = refiner.push_frame(t / sequences.fps, people.tolist(), absolute[people, t],
-                                     sequences.confidence[people, t], joint_status[people, t],
-                                     sequences.error[people, t], sequences.keypoints[people, t])
+                                     sequences.confidence[people, t], joint_status[people, t])
         times.append(time.perf_counter() - started)
         collect(outputs)
     collect(refiner.flush())

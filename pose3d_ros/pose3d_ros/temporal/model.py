@@ -33,7 +33,7 @@ up-sampling resizes to the exact length of the level it returns to.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -43,10 +43,7 @@ from torch import nn
 from ..skeleton import Layout, get_layout
 from .trajectory import ROOT_JOINTS
 
-POSE_CHANNELS = 5  # x, y, z, observed, valid
-CONTEXT_CHANNELS = {"confidence": 1, "error": 1, "keypoints": 2}
-"""Optional per-joint inputs from the lifter: the 2D confidence, the lifter's predicted error (metres) and the
-lifter's normalised 2D input; what the refiner cannot see in the 3D poses alone."""
+INPUT_CHANNELS = 5  # x, y, z, observed, valid
 
 
 @dataclass(frozen=True)
@@ -63,8 +60,6 @@ class UGCNConfig:
     """Frame rate of the training sequences: the rate the streaming refiner resamples its input to."""
     temporal_mix: bool = True
     """Add the learned linear temporal mixing (see :class:`UGCN`); without it any window length is accepted."""
-    context: tuple[str, ...] = ()
-    """Names from :data:`CONTEXT_CHANNELS`, in the order their channels follow the pose channels."""
 
     def __post_init__(self) -> None:
         get_layout(self.layout)
@@ -76,36 +71,16 @@ class UGCNConfig:
             raise ValueError(f"the temporal kernel must be odd and positive, got {self.temporal_kernel}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        unknown = [name for name in self.context if name not in CONTEXT_CHANNELS]
-        if unknown or len(set(self.context)) != len(self.context):
-            raise ValueError(f"context inputs must be distinct names from {sorted(CONTEXT_CHANNELS)}, "
-                             f"got {list(self.context)}")
-
-    @property
-    def input_channels(self) -> int:
-        return POSE_CHANNELS + sum(CONTEXT_CHANNELS[name] for name in self.context)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "widths": list(self.widths), "context": list(self.context)}
+        return {**asdict(self), "widths": list(self.widths)}
 
     @classmethod
     def from_dict(cls, data: dict) -> UGCNConfig:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown UGCN settings {sorted(unknown)}")
-        return cls(**{**data, "widths": tuple(int(w) for w in data.get("widths", cls.widths)),
-                      "context": tuple(data.get("context", ()))})
-
-
-def context_inputs(config: UGCNConfig, confidence, error, keypoints):
-    """The (..., J, C) context channels ``config.context`` asks for, from (..., J) confidence, (..., J) predicted
-    error and (..., J, 2) normalised 2D (numpy arrays or tensors; zeros where a frame has no estimate).
-    """
-    stack = np.concatenate if isinstance(confidence, np.ndarray) else torch.cat
-    parts = {"confidence": confidence[..., None], "error": error[..., None], "keypoints": keypoints}
-    if not config.context:
-        return confidence[..., None][..., :0]
-    return stack([parts[name] for name in config.context], -1)
+        return cls(**{**data, "widths": tuple(int(w) for w in data.get("widths", cls.widths))})
 
 
 def spatial_partitions(layout: Layout) -> np.ndarray:
@@ -208,10 +183,9 @@ class UGCN(nn.Module):
         self.graph = GraphAggregation(spatial_partitions(layout))
         parts, k, p = 3, config.temporal_kernel, config.dropout
         w = config.widths
-        self.input_channels = config.input_channels
-        self.input_norm = nn.BatchNorm1d(self.input_channels * self.num_joints)
+        self.input_norm = nn.BatchNorm1d(INPUT_CHANNELS * self.num_joints)
         # Down-sampling: block 1 lifts the input to w[0]; blocks 2..9 come in pairs (stride 2, then stride 1).
-        down = [STGCNBlock(self.input_channels, w[0], parts, k, residual=False)]
+        down = [STGCNBlock(INPUT_CHANNELS, w[0], parts, k, residual=False)]
         for level in range(1, 5):
             down.append(STGCNBlock(w[level - 1], w[level], parts, k, stride=2, dropout=p))
             down.append(STGCNBlock(w[level], w[level], parts, k, dropout=p))
@@ -226,24 +200,17 @@ class UGCN(nn.Module):
         # Learned linear temporal mixing of the input, one filter per output frame (identity at the start).
         self.mix = nn.Parameter(torch.eye(config.window)) if config.temporal_mix else None
 
-    def forward(self, poses: torch.Tensor, observed: torch.Tensor, valid: torch.Tensor,
-                context: torch.Tensor | None = None) -> torch.Tensor:
-        """``context``: (B, T, J, C) from :func:`context_inputs`; None for a network without context inputs."""
+    def forward(self, poses: torch.Tensor, observed: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         batch, frames, joints, _ = poses.shape
-        if context is None:
-            if self.config.context:
-                raise ValueError(f"this UGCN takes context inputs {list(self.config.context)}: pass context=")
-            context = poses[..., :0]
         if joints != self.num_joints:
             raise ValueError(f"this UGCN was built for {self.num_joints} joints ({self.config.layout}), "
                              f"got poses with {joints}")
         if self.mix is not None and frames != self.config.window:
             raise ValueError(f"this UGCN was built for windows of {self.config.window} frames, got {frames}")
         flags = torch.stack((observed, valid), dim=-1).to(poses.dtype)
-        x = torch.cat((poses, flags, context.to(poses.dtype)), dim=-1)  # (B, T, J, C)
-        channels = self.input_channels
-        x = self.input_norm(x.permute(0, 2, 3, 1).reshape(batch, joints * channels, frames))
-        x = x.view(batch, joints, channels, frames).permute(0, 2, 3, 1).contiguous()  # (B, C, T, J)
+        x = torch.cat((poses, flags), dim=-1)  # (B, T, J, C)
+        x = self.input_norm(x.permute(0, 2, 3, 1).reshape(batch, joints * INPUT_CHANNELS, frames))
+        x = x.view(batch, joints, INPUT_CHANNELS, frames).permute(0, 2, 3, 1).contiguous()  # (B, C, T, J)
 
         a = self.graph
         levels = [self.down[0](x, a)]
@@ -266,29 +233,3 @@ class UGCN(nn.Module):
         residual = residual - residual[:, :, self.root_joints].mean(dim=2, keepdim=True)
         base = poses if self.mix is None else torch.einsum("ts,bsjc->btjc", self.mix, poses)
         return base + residual
-
-
-def add_context_inputs(init: UGCN, config: UGCNConfig) -> UGCN:
-    """A network of ``config`` that computes exactly what ``init`` does: ``init``'s weights, and zero weights on
-    the context inputs ``config`` adds after ``init``'s (so fine-tuning starts from the trained refiner).
-    """
-    old = init.config
-    if replace(config, context=old.context) != old or config.context[:len(old.context)] != old.context:
-        raise ValueError(f"cannot start a network configured {config} from one configured {old}: only context "
-                         "inputs may be added, after the ones it has")
-    model = UGCN(config)
-    state = init.state_dict()
-    joints, c_old, c_new = init.num_joints, old.input_channels, config.input_channels
-    norm = {name: getattr(model.input_norm, name).detach().clone().view(joints, c_new)
-            for name in ("weight", "bias", "running_mean", "running_var")}
-    for name, value in norm.items():
-        value[:, :c_old] = state[f"input_norm.{name}"].view(joints, c_old)
-        state[f"input_norm.{name}"] = value.reshape(-1)
-    # The first block's 1x1 convolution reads (channel, partition) pairs: zero the new channels' weights.
-    key = "down.0.spatial.weight"
-    weight = torch.zeros_like(model.down[0].spatial.weight)
-    partitions = weight.shape[1] // c_new
-    weight[:, :c_old * partitions] = state[key]
-    state[key] = weight
-    model.load_state_dict(state)
-    return model

@@ -38,7 +38,7 @@ from ..inference import frozen_trace, resolve_device
 from ..skeleton import JointStatus, Layout, get_layout
 from . import DEFAULT_LOOKAHEAD, DEFAULT_MAX_GAP, DEFAULT_ROOT_BANDWIDTH_S
 from .baselines import fill_gaps
-from .model import POSE_CHANNELS, UGCN, context_inputs
+from .model import UGCN
 from .trajectory import local_linear, root_joints
 from .weights import load_weights
 
@@ -71,8 +71,6 @@ class _Frame:
     confidence: np.ndarray  # (J,)
     valid: np.ndarray  # (J,) bool: has an estimate (status OBSERVED or INFERRED)
     observed: np.ndarray  # (J,) bool: status OBSERVED
-    error: np.ndarray  # (J,) the lifter's predicted error, metres (zeros when not given)
-    keypoints: np.ndarray  # (J, 2) the lifter's normalised 2D input (zeros when not given)
 
 
 class _Track:
@@ -175,15 +173,12 @@ class StreamingRefiner:
     # ------------------------------------------------------------------------------------------------ input
 
     def push(self, person_id: Hashable, stamp_s: float, positions: np.ndarray, confidence: np.ndarray,
-             status: np.ndarray, error: np.ndarray | None = None, keypoints: np.ndarray | None = None,
-             ) -> list[RefinedPose]:
+             status: np.ndarray) -> list[RefinedPose]:
         """Add one person's pose at ``stamp_s``; returns the outputs that became due (one frame, or more when the
-        person's track was restarted and its pending frames flushed). ``error`` (J,) (the lifter's predicted
-        error) and ``keypoints`` (J, 2) (its normalised 2D input) are needed by networks that take them as
-        context inputs (:attr:`context`), ignored by the others.
+        person's track was restarted and its pending frames flushed).
         """
         stamp = self._check_stamp(stamp_s)
-        frame = self._present(positions, confidence, status, error, keypoints)
+        frame = self._present(positions, confidence, status)
         return self._step(stamp, [(person_id, frame)])
 
     def mark_absent(self, person_id: Hashable, stamp_s: float) -> list[RefinedPose]:
@@ -194,10 +189,9 @@ class StreamingRefiner:
         return self._step(stamp, [(person_id, self._absent())] if person_id in self.tracks else [])
 
     def push_frame(self, stamp_s: float, person_ids: Iterable[Hashable], positions: np.ndarray,
-                   confidence: np.ndarray, status: np.ndarray, error: np.ndarray | None = None,
-                   keypoints: np.ndarray | None = None) -> list[RefinedPose]:
-        """Add every person of one camera frame ((P, J, 3), (P, J), (P, J), and as in :meth:`push` (P, J) and
-        (P, J, 2); P may be 0) with one batched network pass; tracked people not listed are marked absent.
+                   confidence: np.ndarray, status: np.ndarray) -> list[RefinedPose]:
+        """Add every person of one camera frame ((P, J, 3), (P, J), (P, J); P may be 0) with one batched network
+        pass; tracked people not listed are marked absent at this stamp.
         """
         stamp = self._check_stamp(stamp_s)
         person_ids = list(person_ids)
@@ -208,8 +202,7 @@ class StreamingRefiner:
         if len(set(person_ids)) != len(person_ids):
             self.events["bad_input"] += 1
             raise ValueError(f"push_frame got duplicate person ids {person_ids}")
-        frames = [(p, self._present(positions[i], confidence[i], status[i], None if error is None else error[i],
-                                    None if keypoints is None else keypoints[i])) for i, p in enumerate(person_ids)]
+        frames = [(p, self._present(positions[i], confidence[i], status[i])) for i, p in enumerate(person_ids)]
         seen = set(person_ids)
         frames += [(p, self._absent()) for p in self.tracks if p not in seen]
         return self._step(stamp, frames)
@@ -232,21 +225,9 @@ class StreamingRefiner:
             raise ValueError(f"stamp must be finite, got {stamp_s}")
         return stamp
 
-    @property
-    def context(self) -> tuple[str, ...]:
-        """The lifter outputs the network takes besides the poses (names from ``model.CONTEXT_CHANNELS``)."""
-        return () if self.model is None else self.model.config.context
-
-    def _present(self, positions, confidence, status, error, keypoints) -> _Frame:
+    def _present(self, positions, confidence, status) -> _Frame:
         """One person's checked input; a ValueError (counted as ``bad_input``) before any state changes."""
         joints = self.num_joints
-        for name, value, shape in (("error", error, (joints,)), ("keypoints", keypoints, (joints, 2))):
-            if name in self.context and value is None:
-                self.events["bad_input"] += 1
-                raise ValueError(f"this refiner's network takes the lifter's {name} as input: pass {name}=")
-            if value is not None and (np.shape(value) != shape or not np.isfinite(value).all()):
-                self.events["bad_input"] += 1
-                raise ValueError(f"{name} must be finite with shape {shape}, got shape {np.shape(value)}")
         positions = np.asarray(positions, dtype=np.float32)
         confidence = np.asarray(confidence, dtype=np.float32)
         status = np.asarray(status)
@@ -258,19 +239,13 @@ class StreamingRefiner:
         if not np.isfinite(positions[valid]).all() or not np.isfinite(confidence).all():
             self.events["bad_input"] += 1
             raise ValueError("positions or confidence contain NaN or infinite values")
-        zeros = np.zeros(joints, np.float32)
         return _Frame(np.where(valid[:, None], positions, 0.0).astype(np.float32), confidence, valid,
-                      status == JointStatus.OBSERVED,
-                      zeros if error is None else np.where(valid, error, 0.0).astype(np.float32),
-                      np.zeros((joints, 2), np.float32) if keypoints is None else
-                      np.where(valid[:, None], keypoints, 0.0).astype(np.float32))
+                      status == JointStatus.OBSERVED)
 
     def _absent(self) -> _Frame:
         joints = self.num_joints
         nothing = np.zeros(joints, dtype=bool)
-        zeros = np.zeros(joints, np.float32)
-        return _Frame(np.zeros((joints, 3), np.float32), zeros, nothing, nothing, zeros,
-                      np.zeros((joints, 2), np.float32))
+        return _Frame(np.zeros((joints, 3), np.float32), np.zeros(joints, np.float32), nothing, nothing)
 
     def _step(self, stamp: float, frames: list[tuple[Hashable, _Frame]]) -> list[RefinedPose]:
         """Add the frames of one stamp, refine what became due in one batch, drop stale people."""
@@ -365,16 +340,10 @@ class StreamingRefiner:
         period = float(np.median(np.diff(stamps))) if len(stamps) > 1 else 0.0
         tolerance = 0.6 * max(1.0 / self.fps, period)
         near = np.abs(stamps[nearest] - grid) <= tolerance
-        window_valid = valid[nearest] & near[:, None]
-        frames = [track.frames[i] for i in nearest]
         return {
             "poses": window_poses.astype(np.float32),
-            "valid": window_valid,
+            "valid": valid[nearest] & near[:, None],
             "observed": observed[nearest] & near[:, None],
-            # The lifter's context from the nearest frame, zero where the window has no estimate (as in training).
-            "confidence": np.stack([f.confidence for f in frames]) * window_valid,
-            "error": np.stack([f.error for f in frames]) * window_valid,
-            "keypoints": np.stack([f.keypoints for f in frames]) * window_valid[..., None],
             "grid": grid,
             "stamps": stamps,
             "relative": relative,
@@ -388,11 +357,8 @@ class StreamingRefiner:
         poses = np.stack([x["poses"] for x in inputs])
         if self.model is None:
             return poses
-        stacked = {name: np.stack([x[name] for x in inputs])
-                   for name in ("observed", "valid", "confidence", "error", "keypoints")}
-        context = context_inputs(self.model.config, stacked["confidence"], stacked["error"], stacked["keypoints"])
         tensors = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device) for a in
-                   (poses, stacked["observed"], stacked["valid"], context)]
+                   (poses, np.stack([x["observed"] for x in inputs]), np.stack([x["valid"] for x in inputs]))]
         if self._network is None:
             self._network = self._trace()
         return self._network(*tensors).float().cpu().numpy()
@@ -401,8 +367,7 @@ class StreamingRefiner:
         """The network frozen for this refiner's window (:func:`pose3d_ros.inference.frozen_trace`)."""
         shape = (1, self.window, self.num_joints)
         example = (torch.zeros(*shape, 3, device=self.device), torch.ones(shape, dtype=torch.bool, device=self.device),
-                   torch.ones(shape, dtype=torch.bool, device=self.device),
-                   torch.zeros(*shape, self.model.config.input_channels - POSE_CHANNELS, device=self.device))
+                   torch.ones(shape, dtype=torch.bool, device=self.device))
         return frozen_trace(self.model, example)
 
     def _run(self, jobs: list[_Job]) -> list[RefinedPose]:

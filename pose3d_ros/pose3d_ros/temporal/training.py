@@ -23,7 +23,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from . import DEFAULT_LOOKAHEAD
 from .dataset import Sequences, training_batch
-from .model import UGCN, UGCNConfig, add_context_inputs, context_inputs
+from .model import UGCN, UGCNConfig
 from .weights import save_weights
 
 LOG = logging.getLogger(__name__)
@@ -77,14 +77,8 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (0.01 + 0.99 * 0.5 * (1.0 + np.cos(np.pi * progress)))
 
 
-def _tensors(batch: dict[str, np.ndarray], config: UGCNConfig) -> dict[str, torch.Tensor]:
-    """The batch as tensors, with the context inputs ``config`` asks for gathered under "context"."""
-    context = context_inputs(config, batch["confidence"], batch["error"], batch["keypoints"])
-    return {k: torch.from_numpy(v) for k, v in {**batch, "context": context}.items()}
-
-
-def refine(model: UGCN, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return model(batch["poses"], batch["observed"], batch["valid"], batch["context"])
+def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in batch.items()}
 
 
 @torch.no_grad()
@@ -94,7 +88,7 @@ def validation_error(model: UGCN, batch: dict[str, torch.Tensor], lookahead: int
     0 and ``lookahead``.
     """
     model.eval()
-    pred = refine(model, batch)
+    pred = model(batch["poses"], batch["observed"], batch["valid"])
     model.train()
     unobserved = ~batch["observed"]
     samples, window = len(pred) // STREAM_WINDOWS, pred.shape[1]
@@ -143,14 +137,17 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
           out_dir: Path, *, resume: bool = False, init: UGCN | None = None, name: str = "temporal_ugcn",
           record: dict | None = None, progress: bool = True) -> tuple[UGCN, list[dict]]:
     """Train (or resume) and write ``out_dir/NAME.safetensors`` + ``.json``, checkpoints and ``curves.png``.
-    ``init``: a trained network to start from (fine-tuning) instead of a fresh one: of the same configuration, or
-    one without some of the context inputs (see :func:`add_context_inputs`).
+    ``init``: a trained network of the same configuration to start from (fine-tuning) instead of a fresh one.
     """
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = UGCN(model_config) if init is None else add_context_inputs(init, model_config)
+    model = UGCN(model_config)
+    if init is not None:
+        if init.config != model_config:
+            raise ValueError(f"cannot start from a network configured {init.config}: training {model_config}")
+        model.load_state_dict(init.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if sequences.fps != model_config.fps or sequences.layout != model_config.layout:
         raise ValueError(f"{sequences.layout} sequences at {sequences.fps} Hz do not fit a {model_config.layout} "
@@ -163,8 +160,7 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         step, history = int(saved["step"]), list(saved["history"])
         LOG.info("resuming at step %d of %d", step, config.steps)
     validation_batch = _tensors(training_batch(validation, model_config.window, min(170, 3 * len(validation)),
-                                               np.random.default_rng(12345), consecutive=STREAM_WINDOWS),
-                                model_config)
+                                               np.random.default_rng(12345), consecutive=STREAM_WINDOWS))
     lookahead = min(DEFAULT_LOOKAHEAD, model_config.window // 2)
     model.train()
     started = time.monotonic()
@@ -177,9 +173,8 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         torch.manual_seed(config.seed * 1_000_003 + step)
         rng = np.random.default_rng([config.seed, step])
         consecutive = STREAM_WINDOWS if config.accel_weight > 0 else 1
-        batch = _tensors(training_batch(sequences, model_config.window, config.batch, rng, consecutive=consecutive),
-                         model_config)
-        pred = refine(model, batch)
+        batch = _tensors(training_batch(sequences, model_config.window, config.batch, rng, consecutive=consecutive))
+        pred = model(batch["poses"], batch["observed"], batch["valid"])
         loss = weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight)
         if config.accel_weight > 0:
             positions = torch.from_numpy(model_config.window - 1 - rng.integers(0, model_config.window // 2 + 1,
