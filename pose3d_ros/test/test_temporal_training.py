@@ -227,3 +227,30 @@ def test_cache_key_names_the_lifter_by_its_content(tmp_path):
     assert key(first)["inputs"] != key(second)["inputs"]
     with pytest.raises(FileNotFoundError, match="lifter weights .*missing.safetensors not found"):
         key(tmp_path / "missing.safetensors")
+
+
+def test_smoothing_bound_keeps_the_slow_error_and_removes_the_fast_one():
+    """A lifter error of a steady bias plus frame-to-frame flicker: the oracle smoother keeps exactly the bias, and
+    absent frames (zeros in the lifted poses) do not pull it towards the origin.
+    """
+    from pose3d_ros.temporal.evaluation import smoothing_bounds
+
+    frames, rng = 200, np.random.default_rng(0)
+    target = rng.normal(0.0, 0.2, (2, frames, 17, 3))
+    target[:, :, 0] = 0.0  # h36m17's root (pelvis) at the origin
+    error = np.zeros_like(target)
+    error[:, :, 1:, 0] = 0.03  # steady bias
+    error[:, :, 1:, 1] = 0.05 * (-1.0) ** np.arange(frames)[:, None]  # flicker
+    present = np.ones((2, frames), bool)
+    present[1, 50:60] = False
+    poses = (target + error) * present[..., None, None]
+    roots = np.broadcast_to([0.0, 0.0, 3.0], (2, frames, 3))
+    observed = np.broadcast_to(present[..., None], (2, frames, 17)).copy()
+    observed[:, :, 5] = False
+    sequences = Sequences("h36m17", FPS, poses.astype(np.float32), roots.astype(np.float32),
+                          observed.astype(np.float32), observed, present, target.astype(np.float32),
+                          roots.astype(np.float32), source="test")
+    bounds = smoothing_bounds(sequences, max_gap=10, sigmas_s=(0.32,))
+    bias_mm = 1000 * 0.03 * 16 / 17  # 16 of the 17 joints carry the bias; with the flicker it is 54.9 mm
+    assert bounds["sigma_0.32s"]["all"] == pytest.approx(bias_mm, abs=0.5)
+    assert bounds["sigma_0.32s"]["occluded_joints"] == pytest.approx(30.0, abs=0.5)

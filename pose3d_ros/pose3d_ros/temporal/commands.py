@@ -166,6 +166,10 @@ def _print_table(result: dict) -> None:
     for name, figures in result["methods"].items():
         cells = ("-" if figures.get(k) is None else f"{figures[k]:.1f}" for k in keys)
         print(f"{name:<12}" + "".join(f"{c:>17}" for c in cells))
+    raw = result["methods"]["raw"]
+    for name, bound in result["smoothing_bounds"].items():
+        print(f"oracle smoothing bound, {name.replace('_', ' ')}: all {bound['all']:.1f} "
+              f"({bound['all'] / raw['all']:.2f} x raw), occluded joints {bound['occluded_joints']:.1f}")
     for name, ratios in result["targets"].items():
         text = ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in ratios.items())
         print(f"targets {name}: {text}  (needed: occluded_vs_linear <= 0.6, all_vs_raw <= 0.87, accel_vs_raw <= 0.5)")

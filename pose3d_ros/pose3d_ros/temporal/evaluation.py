@@ -12,6 +12,9 @@ frames in which it did not are absent.
 * ``ugcn``: the :class:`StreamingRefiner` with look-ahead L, fed frame by frame (all sequences at once, as people
   of one stream: one batched pass per stamp).
 
+Beside them, :func:`smoothing_bounds`: what an oracle that knows the truth could reach by removing the lifter's
+fast error components and nothing else -- the limit of any smoothing of this lifter's output.
+
 Figures (millimetres; pose figures after aligning each pose on its own root centre, the pelvis):
 ``all`` (present frames, all joints), ``occluded_joints`` (present frames, joints not observed), ``missing_frames``
 (absent frames up to ``max_gap`` long; methods that output nothing there get none), ``occluded`` (the union of
@@ -140,6 +143,36 @@ def fillable_frames(present: np.ndarray, max_gap: int) -> np.ndarray:
     return ~present & started & (run <= max_gap)
 
 
+SMOOTHING_BOUND_SIGMAS_S = (0.08, 0.16, 0.32)
+
+
+def smoothing_bounds(sequences: Sequences, max_gap: int,
+                     sigmas_s: tuple[float, ...] = SMOOTHING_BOUND_SIGMAS_S) -> dict[str, dict[str, float | None]]:
+    """What an oracle temporal filter of the lifter's output would leave, per time scale sigma (seconds).
+
+    The oracle knows the truth: it replaces the lifter's error (pose minus truth) by the error's Gaussian low-pass
+    over the present frames, i.e. it removes every error component faster than sigma and keeps the slower ones,
+    without touching the motion. No smoother working at that time scale does better; a refiner beats these
+    figures only by correcting the slow error, the per-pose bias a better lifter would not make. Figures: ``all``
+    and ``occluded_joints`` (present frames), as in :func:`figures`.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    weight = sequences.present[..., None, None].astype(np.float64)
+    error = (sequences.poses - sequences.target) * weight
+    present = np.broadcast_to(sequences.present[..., None], sequences.observed.shape)
+    bounds = {}
+    for sigma in sigmas_s:
+        frames = sigma * sequences.fps
+        low_pass = gaussian_filter1d(error, frames, axis=1) / np.maximum(gaussian_filter1d(weight, frames, axis=1),
+                                                                           1e-9)
+        positions = sequences.target + low_pass + sequences.roots[:, :, None]
+        result = figures(sequences.layout, sequences, positions, present, max_gap)
+        bounds[f"sigma_{sigma:g}s"] = {k: v for k, v in result.items() if k == "all" or k.endswith("occluded_joints")
+                                       or k.endswith("_all")}
+    return bounds
+
+
 def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_gap: int,
              one_euro_settings: tuple[float, float] = (ONE_EURO_MIN_CUTOFF, ONE_EURO_BETA)) -> dict:
     """Every method's figures, the refiner once per look-ahead in ``refiners``."""
@@ -162,7 +195,8 @@ def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_ga
                                          "step_ms_p50": float(1000 * np.median(times))}
         LOG.info("look-ahead %d: %s", lookahead, {k: v for k, v in methods[f"ugcn_L{lookahead}"].items()
                                                   if k in ("all", "occluded", "accel")})
-    return {"methods": methods, "batched_step_time": latency,
+    return {"methods": methods, "smoothing_bounds": smoothing_bounds(sequences, max_gap),
+            "batched_step_time": latency,
             "frames": int(S * T), "present_frames": int(sequences.present.sum()),
             "observed_fraction": float(sequences.observed[sequences.present].mean())}
 
