@@ -154,7 +154,7 @@ def smoothing_bounds(sequences: Sequences, max_gap: int,
     over the present frames, i.e. it removes every error component faster than sigma and keeps the slower ones,
     without touching the motion. No smoother working at that time scale does better; a refiner beats these
     figures only by correcting the slow error, the per-pose bias a better lifter would not make. Figures: ``all``
-    and ``occluded_joints`` (present frames), as in :func:`figures`.
+    and ``occluded_joints`` (present frames), per part too, as in :func:`figures` (the root is not smoothed).
     """
     from scipy.ndimage import gaussian_filter1d
 
@@ -168,8 +168,8 @@ def smoothing_bounds(sequences: Sequences, max_gap: int,
                                                                            1e-9)
         positions = sequences.target + low_pass + sequences.roots[:, :, None]
         result = figures(sequences.layout, sequences, positions, present, max_gap)
-        bounds[f"sigma_{sigma:g}s"] = {k: v for k, v in result.items() if k == "all" or k.endswith("occluded_joints")
-                                       or k.endswith("_all")}
+        bounds[f"sigma_{sigma:g}s"] = {k: v for k, v in result.items()
+                                       if k.endswith(("all", "occluded_joints")) and k != "camera_all"}
     return bounds
 
 
