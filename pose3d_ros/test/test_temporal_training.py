@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -201,6 +202,11 @@ def test_train_and_eval_commands_and_their_checked_cache(tmp_path, mocap_path, c
                      "--cache", str(cache), "--out", str(out), "--subjects"]
     assert main([*train_command, "S1"]) == 0 and cache.is_file()
     weights = out / "small.safetensors"
+    record = json.loads(weights.with_suffix(".json").read_text())["record"]
+    assert record["data"]["key"]["subjects"] == "S1" and record["data"]["key"]["inputs"] == "synthetic errors"
+    assert main([*train_command, "S1", "--init", str(weights), "--out", str(tmp_path / "fine")]) == 0
+    init = json.loads((tmp_path / "fine" / "small.json").read_text())["record"]["init"]
+    assert init == f"{weights} (sha256 {hashlib.sha256(weights.read_bytes()).hexdigest()})"
     assert main(["eval", "temporal", *data, "--weights", str(weights), "--lookahead", "2", "--json", str(report)]) == 0
     figures = json.loads(report.read_text())
     assert set(figures["methods"]) == {"raw", "linear", "one_euro", "ugcn_L0", "ugcn_L2"}

@@ -40,6 +40,10 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def cache_key(args, layout: str, subjects: str, window: int, fps: float, seed: int) -> dict:
     """Everything that decides what the sequences hold; the lifter by the SHA-256 of its weights file, so that a
     cache made with another lifter (or an older version of the same file) is never read as this one's output.
@@ -52,7 +56,7 @@ def cache_key(args, layout: str, subjects: str, window: int, fps: float, seed: i
         weights = tensors_path(args.lifter or DEFAULT_WEIGHTS)
         if not weights.is_file():
             raise FileNotFoundError(f"lifter weights {weights} not found")
-        inputs = "lifter sha256 " + hashlib.sha256(weights.read_bytes()).hexdigest()
+        inputs = "lifter sha256 " + _sha256(weights)
     return {"layout": layout, "fps": fps, "frames": window, "subjects": subjects, "stride": args.sequence_stride,
             "seed": seed, "inputs": inputs}
 
@@ -96,6 +100,7 @@ def run_train(args) -> int:
     import numpy as np
     import torch
 
+    from ..weights_file import tensors_path
     from .model import UGCNConfig
     from .training import TrainConfig, train
     from .weights import load_weights
@@ -112,10 +117,12 @@ def run_train(args) -> int:
     held_out = index % 20 == 0
     LOG.info("%d training and %d validation windows of %d frames (%s)", (~held_out).sum(), held_out.sum(),
              sequences.poses.shape[1], sequences.source)
+    # Files by content as well as by name: a shipped file is replaced by the next version under the same name.
+    init_record = f"{args.init} (sha256 {_sha256(tensors_path(args.init))})" if args.init else None
     record = {"data": {"subjects": args.subjects, "fps": args.fps, "sequence_window": args.sequence_window,
-                       "sequence_stride": args.sequence_stride,
-                       "inputs": sequences.source, "windows": int(len(sequences))}, "threads": args.threads,
-              "init": str(args.init) if args.init else None}
+                       "sequence_stride": args.sequence_stride, "inputs": sequences.source,
+                       "key": json.loads(sequences.key), "windows": int(len(sequences))},
+              "threads": args.threads, "init": init_record}
     _, history = train(sequences.subset(index[~held_out]), sequences.subset(index[held_out]), model_config,
                        config, args.out, resume=args.resume, init=init, name=args.name, record=record)
     last = history[-1]
