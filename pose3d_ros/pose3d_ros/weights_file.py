@@ -17,6 +17,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""Where the package's trained networks are installed."""
+
 
 def tensors_path(path: str | Path) -> Path:
     """The ``.safetensors`` file a user means by ``path``: itself, the one beside a named ``.json``, or ``path`` +

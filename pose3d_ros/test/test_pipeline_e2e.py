@@ -142,3 +142,13 @@ def test_bad_sources_exit_with_a_clear_message(tmp_path, caplog):
     assert main(["run", "--source", "57", "--out", str(tmp_path / "o")]) == 2
     assert "no camera at index 57" in caplog.text
     assert not (tmp_path / "o").exists()  # nothing is written for a source that cannot be opened
+
+
+def test_a_lifter_the_2d_stage_cannot_feed_is_refused_before_anything_runs(tmp_path, caplog):
+    from pose3d_ros.weights_file import SHIPPED_WEIGHTS_DIR
+
+    h36m_lifter = SHIPPED_WEIGHTS_DIR / "lifter_semgan_h36m17.safetensors"
+    assert main(["run", "--source", "demo", "--lifter-weights", str(h36m_lifter), "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    assert "the lifter is for layout h36m17, but the 2D stage gives wholebody133 keypoints" in caplog.text
+    assert not (tmp_path / "o").exists()

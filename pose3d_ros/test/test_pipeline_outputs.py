@@ -17,7 +17,7 @@ from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
 from pose3d_ros.pipeline.render import Renderer
 from pose3d_ros.pipeline.run import TOPICS, run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource
-from pose3d_ros.skeleton import WHOLEBODY133, JointStatus
+from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 from pose3d_ros.temporal.streaming import RefinedPose
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -164,6 +164,7 @@ class StubLifter:
 class DelayRefiner:
     """Releases each person's pose two frames later, shifted by +1 m in x; absent frames are dropped (as if MISSING)."""
 
+    layout = WHOLEBODY133
     lookahead = 2
 
     def __init__(self):
@@ -257,6 +258,23 @@ def test_a_frame_a_stage_refuses_is_skipped_and_counted(tmp_path, caplog):
     assert "skipping frame 2: kp2d contain NaN" in caplog.text
     assert np.load(tmp_path / "skeletons.npz")["frame_index"].tolist() == [0, 1, 3, 4]
     assert summary.topics[TOPICS["keypoints"]] == summary.topics[TOPICS["camera_info"]] == 4  # all or nothing
+
+
+def test_stages_of_different_layouts_are_refused_at_start():
+    """A 17-joint lifter behind the 133-keypoint 2D stage, or a refiner for another layout, would refuse every
+    frame; the pipeline says so once, before it starts.
+    """
+    class H36MLifter(StubLifter):
+        layout = H36M17
+
+    class H36MRefiner(DelayRefiner):
+        layout = H36M17
+
+    with pytest.raises(ValueError, match="the 2D stage gives wholebody133 keypoints: the pipeline needs a "
+                                         "wholebody133 lifter"):
+        PosePipeline(PipelineSettings.defaults().without_temporal(), lifter=H36MLifter())
+    with pytest.raises(ValueError, match="the refiner is for layout h36m17, the lifter for wholebody133"):
+        PosePipeline(detector=StubDetector(), lifter=StubLifter(), refiner=H36MRefiner())
 
 
 def test_show_without_a_display_is_a_clear_error(tmp_path, monkeypatch):

@@ -8,13 +8,19 @@ from pathlib import Path
 
 from torch import nn
 
-from ..weights_file import load_state, read_document, read_tensors, save_network, tensors_path
+from ..weights_file import (
+    SHIPPED_WEIGHTS_DIR,
+    load_state,
+    read_document,
+    read_tensors,
+    save_network,
+    tensors_path,
+)
 from .config import LifterConfig
 from .models import build_model
 
 FILE_FORMAT = "pose3d_ros.lifter"
 FORMAT_VERSION = 1
-SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS_DIR / "lifter_semgan_wholebody133.safetensors"
 
 

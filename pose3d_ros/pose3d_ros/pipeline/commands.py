@@ -104,6 +104,9 @@ def run_command(args: argparse.Namespace) -> int:
                           show=args.show, write_images=args.write_images, progress=not args.no_progress)
     print(summary.text())
     if summary.frames == 0:
-        LOG.error("no frame could be read from %s", summary.source)
+        if summary.failed:
+            LOG.error("every frame read from %s was refused by a stage (the warnings above say why)", summary.source)
+        else:
+            LOG.error("no frame could be read from %s", summary.source)
         return 1
     return 0

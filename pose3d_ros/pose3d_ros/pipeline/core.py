@@ -29,7 +29,7 @@ from pose3d_ros.node_logic import (
     parameter_defaults,
     undistort_keypoints,
 )
-from pose3d_ros.skeleton import get_layout
+from pose3d_ros.skeleton import WHOLEBODY133, get_layout
 
 from .sources import CameraModel
 
@@ -176,6 +176,11 @@ class PosePipeline:
                                  flip_test=parameters["flip_test"], conf_threshold=parameters["conf_threshold"])
         self.lifter = lifter
         self.layout = get_layout(lifter.layout.name)
+        if detector is None and self.layout.name != WHOLEBODY133.name:
+            raise ValueError(f"the lifter is for layout {self.layout.name}, but the 2D stage gives "
+                             f"{WHOLEBODY133.name} keypoints: the pipeline needs a {WHOLEBODY133.name} lifter "
+                             f"({self.layout.name} weights are for `pose3d eval lifter` and for ROS graphs whose 2D "
+                             f"comes from elsewhere)")
         self.refiner = None
         self.temporal = None
         if settings.temporal_enabled:
@@ -184,6 +189,10 @@ class PosePipeline:
 
                 options = settings.refiner_options()
                 refiner = StreamingRefiner.load(options.pop("weights"), **options)
+            if refiner.layout.name != self.layout.name:
+                raise ValueError(f"the refiner is for layout {refiner.layout.name}, the lifter for "
+                                 f"{self.layout.name}: give refiner weights for {self.layout.name}, or run "
+                                 "without the temporal stage")
             self.refiner = refiner
             self.temporal = TemporalFrames(refiner, self.layout.num_joints)
         if detector is None:

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..weights_file import load_state, read_document, read_tensors, save_network, tensors_path
+from ..weights_file import (
+    SHIPPED_WEIGHTS_DIR,
+    load_state,
+    read_document,
+    read_tensors,
+    save_network,
+    tensors_path,
+)
 from .model import UGCN, UGCNConfig
 
 FILE_FORMAT = "pose3d_ros.temporal"
 FORMAT_VERSION = 1
-SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS_DIR / "temporal_ugcn_wholebody133.safetensors"
 
 
