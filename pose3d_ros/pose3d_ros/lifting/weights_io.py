@@ -8,14 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..weights_file import (
-    SHIPPED_WEIGHTS_DIR,
-    load_state,
-    read_document,
-    read_tensors,
-    save_network,
-    tensors_path,
-)
+from ..weights_file import SHIPPED_WEIGHTS_DIR, load_state, read_document, read_tensors, save_network, tensors_path
 from .config import LifterConfig
 from .models import build_model
 

@@ -7,14 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..weights_file import (
-    SHIPPED_WEIGHTS_DIR,
-    load_state,
-    read_document,
-    read_tensors,
-    save_network,
-    tensors_path,
-)
+from ..weights_file import SHIPPED_WEIGHTS_DIR, load_state, read_document, read_tensors, save_network, tensors_path
 from .model import UGCN, UGCNConfig
 
 FILE_FORMAT = "pose3d_ros.temporal"
