@@ -13,7 +13,7 @@ frames in which it did not are absent.
   of one stream: one batched pass per stamp).
 
 Beside them, :func:`smoothing_bounds`: what an oracle that knows the truth could reach by removing the lifter's
-fast error components and nothing else -- the limit of any smoothing of this lifter's output.
+fast error components and nothing else -- a generous reference for what smoothing this lifter's output can do.
 
 Figures (millimetres; pose figures after aligning each pose on its own root centre, the pelvis):
 ``all`` (present frames, all joints), ``occluded_joints`` (present frames, joints not observed), ``missing_frames``
@@ -152,8 +152,9 @@ def smoothing_bounds(sequences: Sequences, max_gap: int,
 
     The oracle knows the truth: it replaces the lifter's error (pose minus truth) by the error's Gaussian low-pass
     over the present frames, i.e. it removes every error component faster than sigma and keeps the slower ones,
-    without touching the motion. No smoother working at that time scale does better; a refiner beats these
-    figures only by correcting the slow error, the per-pose bias a better lifter would not make. Figures: ``all``
+    without touching the motion -- which a real filter at that time scale cannot avoid blurring, so these figures
+    are a generous reference for smoothing; a refiner gets well below them only by correcting the slow error, the
+    per-pose bias a better lifter would not make. Figures: ``all``
     and ``occluded_joints`` (present frames), per part too, as in :func:`figures` (the root is not smoothed).
     """
     from scipy.ndimage import gaussian_filter1d
