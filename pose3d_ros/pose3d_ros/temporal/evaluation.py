@@ -154,8 +154,8 @@ def smoothing_bounds(sequences: Sequences, max_gap: int,
     over the present frames, i.e. it removes every error component faster than sigma and keeps the slower ones,
     without touching the motion -- which a real filter at that time scale cannot avoid blurring, so these figures
     are a generous reference for smoothing; a refiner gets well below them only by correcting the slow error, the
-    per-pose bias a better lifter would not make. Figures: ``all``
-    and ``occluded_joints`` (present frames), per part too, as in :func:`figures` (the root is not smoothed).
+    per-pose bias a better lifter would not make. Figures: ``all`` and ``occluded_joints`` (present frames), per
+    part too, as in :func:`figures` (the root is not smoothed).
     """
     from scipy.ndimage import gaussian_filter1d
 
