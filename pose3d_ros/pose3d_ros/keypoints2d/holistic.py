@@ -73,7 +73,7 @@ class HolisticDetector(KeypointDetector):
                 out.hands_found[0, side] = True
         return out
 
-    def _person_ids(self, landmarks: MediaPipeLandmarks) -> np.ndarray:
+    def _person_ids(self, raw: Any, landmarks: MediaPipeLandmarks) -> np.ndarray:
         return np.zeros(landmarks.num_people, np.int64)
 
     def close(self) -> None:

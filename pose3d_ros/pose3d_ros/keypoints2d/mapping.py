@@ -127,6 +127,10 @@ class MediaPipeLandmarks:
     """(P, 2, 21, 2) float32 hand landmarks in pixels, [left, right]."""
     hands_found: np.ndarray
     """(P, 2) bool."""
+    face_confidence: np.ndarray
+    """(P,) float32 confidence of a found face (FACE_CONFIDENCE unless the backend knows better)."""
+    hands_confidence: np.ndarray
+    """(P, 2) float32 confidence of a found hand (HAND_CONFIDENCE unless the backend knows better)."""
 
     @classmethod
     def allocate(cls, num_people: int) -> MediaPipeLandmarks:
@@ -137,6 +141,8 @@ class MediaPipeLandmarks:
             face_found=np.zeros(num_people, bool),
             hands=np.zeros((num_people, 2, NUM_HAND_LANDMARKS, 2), np.float32),
             hands_found=np.zeros((num_people, 2), bool),
+            face_confidence=np.full(num_people, FACE_CONFIDENCE, np.float32),
+            hands_confidence=np.full((num_people, 2), HAND_CONFIDENCE, np.float32),
         )
 
     @property
@@ -169,9 +175,10 @@ def to_wholebody(landmarks: MediaPipeLandmarks, image_size: tuple[int, int]) -> 
     """Map a frame's landmarks to COCO-WholeBody: kp2d (P, 133, 2) float32 pixels and conf (P, 133) in [0, 1].
 
     Confidence: body joints take MediaPipe's pose visibility, estimated small toes a reduced one, found faces and
-    hands FACE_CONFIDENCE / HAND_CONFIDENCE, parts not found 0. A keypoint outside the image (MediaPipe
-    extrapolates cut-off limbs and faces) or with non-finite coordinates is not observed: confidence 0. Joints with
-    confidence 0 are placed by the skeleton's ``fill_missing`` convention (on their nearest observed ancestor).
+    hands their part's confidence (FACE_CONFIDENCE / HAND_CONFIDENCE unless the backend sets it), parts not found
+    0. A keypoint outside the image (MediaPipe extrapolates cut-off limbs and faces) or with non-finite coordinates
+    is not observed: confidence 0. Joints with confidence 0 are placed by the skeleton's ``fill_missing``
+    convention (on their nearest observed ancestor).
     """
     num_people = landmarks.num_people
     kp2d = np.zeros((num_people, WHOLEBODY133.num_joints, 2), np.float32)
@@ -184,12 +191,12 @@ def to_wholebody(landmarks: MediaPipeLandmarks, image_size: tuple[int, int]) -> 
     kp2d[:, _SMALL_TOE[:, 0]], conf[:, _SMALL_TOE[:, 0]] = _small_toes(pose)
 
     kp2d[:, _FACE_JOINTS] = landmarks.face[:, FACE_MESH_PAIRS].mean(axis=2)
-    conf[:, _FACE_JOINTS] = np.where(landmarks.face_found, FACE_CONFIDENCE, 0.0)[:, None]
+    conf[:, _FACE_JOINTS] = np.where(landmarks.face_found, landmarks.face_confidence, 0.0)[:, None]
 
     for side, offset in enumerate((LEFT_HAND_OFFSET, RIGHT_HAND_OFFSET)):
         joints = slice(offset, offset + NUM_HAND_LANDMARKS)
         kp2d[:, joints] = landmarks.hands[:, side]
-        conf[:, joints] = np.where(landmarks.hands_found[:, side], HAND_CONFIDENCE, 0.0)[:, None]
+        conf[:, joints] = np.where(landmarks.hands_found[:, side], landmarks.hands_confidence[:, side], 0.0)[:, None]
 
     width, height = image_size
     x, y = kp2d[..., 0], kp2d[..., 1]

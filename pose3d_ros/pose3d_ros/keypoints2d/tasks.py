@@ -150,7 +150,7 @@ class TasksDetector(KeypointDetector):
     def _extract(self, raw: Any, width: int, height: int) -> MediaPipeLandmarks:
         return landmarks_from_tasks(*raw, width, height)
 
-    def _person_ids(self, landmarks: MediaPipeLandmarks) -> np.ndarray:
+    def _person_ids(self, raw: Any, landmarks: MediaPipeLandmarks) -> np.ndarray:
         if self._static:
             return np.arange(landmarks.num_people, dtype=np.int64)
         xy = landmarks.pose[..., :2]

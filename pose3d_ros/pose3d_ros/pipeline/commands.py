@@ -37,13 +37,14 @@ def register(add_command) -> None:
                              "keypoints2d_node, lifter_node and temporal_node sections (default: their defaults)")
     stages.add_argument("--device", help="auto | cpu | cuda[:N] for the lifter and the refiner (default: auto)")
     stages.add_argument("--no-temporal", action="store_true", help="skip the temporal stage (raw lifter output only)")
-    stages.add_argument("--backend", choices=("holistic", "tasks"),
-                        help="2D stage: MediaPipe Holistic (one person, bundled; the default) or Tasks (several "
-                             "people, needs .task model files)")
+    stages.add_argument("--backend", choices=("movenet", "holistic", "tasks"),
+                        help="2D stage: movenet (several people, the default), holistic (one person) or tasks "
+                             "(several people, needs MediaPipe .task model files)")
     stages.add_argument("--model-complexity", type=int, choices=(0, 1, 2),
                         help="holistic: pose model size (only 1 is bundled with mediapipe)")
     stages.add_argument("--model-dir", type=Path, metavar="DIR", help="tasks: folder holding the .task model files")
-    stages.add_argument("--max-people", type=int, metavar="N", help="tasks: most people per image (default: 4)")
+    stages.add_argument("--max-people", type=int, metavar="N",
+                        help="movenet (1-6), tasks: most people per image (default: 6)")
     stages.add_argument("--lifter-weights", type=Path, metavar="FILE",
                         help="lifter .safetensors (default: the shipped one)")
     stages.add_argument("--refiner-weights", type=Path, metavar="FILE",

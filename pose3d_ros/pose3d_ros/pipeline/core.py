@@ -131,12 +131,9 @@ class PipelineSettings:
 
     def detector_options(self) -> tuple[str, dict[str, Any]]:
         """``create_detector`` backend and options, from the keypoints2d parameters."""
-        p = self.keypoints2d
-        common = {"min_detection_confidence": p["min_detection_confidence"],
-                  "min_tracking_confidence": p["min_tracking_confidence"]}
-        if p["backend"] == "holistic":
-            return "holistic", {"model_complexity": p["model_complexity"], **common}
-        return "tasks", {"model_dir": p["model_dir"] or None, "max_people": p["max_people"], **common}
+        from pose3d_ros.keypoints2d.detector import detector_options
+
+        return detector_options(self.keypoints2d)
 
     def refiner_options(self) -> dict[str, Any]:
         """``StreamingRefiner.load`` keywords, as temporal_node passes them (window 0: the trained one)."""

@@ -15,7 +15,7 @@ from message_filters import ApproximateTimeSynchronizer, Subscriber
 from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.messages import stamp_ns, wholebody2d_array
-from pose3d_ros.node_logic import CameraInfoWatch
+from pose3d_ros.node_logic import PARAMETERS, CameraInfoWatch
 from pose3d_ros.ros.base import OUTPUT_QOS, PipelineNode, run
 
 
@@ -30,15 +30,9 @@ class Keypoints2DNode(PipelineNode):
 
     def configure(self) -> None:
         from pose3d_ros.keypoints2d import create_detector, draw_keypoints
+        from pose3d_ros.keypoints2d.detector import detector_options
 
-        backend = self.param("backend")
-        confidences = {"min_detection_confidence": self.param("min_detection_confidence"),
-                       "min_tracking_confidence": self.param("min_tracking_confidence")}
-        if backend == "holistic":
-            options = {"model_complexity": self.param("model_complexity"), **confidences}
-        else:
-            options = {"model_dir": self.param("model_dir") or None, "max_people": self.param("max_people"),
-                       **confidences}
+        backend, options = detector_options({p.name: self.param(p.name) for p in PARAMETERS[self.kind]})
         self.detector = create_detector(backend, **options)
         self.draw_keypoints = draw_keypoints
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
