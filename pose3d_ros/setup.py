@@ -40,8 +40,10 @@ setup(
         "ruamel.yaml>=0.17",  # reads --params-file (config/pipeline.yaml) without ROS
         "scipy>=1.8",  # Hungarian assignment of hands and faces to people (tasks backend)
     ],
-    # the tests read MCAP back with an independent decoder (mcap-ros2-support) and use scikit-image's photos
-    extras_require={"test": ["pytest>=7", "ruff>=0.5", "scikit-image>=0.21", "mcap-ros2-support>=0.5"]},
+    # the tests read MCAP back with an independent decoder (mcap-ros2-support), use scikit-image's photos and
+    # generate inputs with hypothesis
+    extras_require={"test": ["pytest>=7", "ruff>=0.5", "scikit-image>=0.21", "mcap-ros2-support>=0.5",
+                             "hypothesis>=6.100"]},
     zip_safe=True,
     entry_points={
         "console_scripts": [
