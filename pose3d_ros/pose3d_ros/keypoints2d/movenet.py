@@ -70,7 +70,8 @@ class LandmarkPart:
     """A face or a hand: its landmark model's input size, and how its next crop follows from its landmarks."""
 
     input_size: int
-    model_attribute: str
+    presence_is_logit: bool
+    """The face model gives its presence as a logit, the hand model as a probability."""
     axis: tuple[int, int]
     """Landmarks (a, b) whose direction a - b sets the crop's rotation ..."""
     axis_is_across: bool
@@ -82,19 +83,17 @@ class LandmarkPart:
         up = np.array([direction[1], -direction[0]]) if self.axis_is_across else direction
         return crops.roi_around(points, up, self.side_per_box)
 
-    def run(self, detector: MoveNetDetector, rgb: np.ndarray, roi: crops.Roi) -> tuple[np.ndarray, float]:
+    def run(self, model: LiteModel, rgb: np.ndarray, roi: crops.Roi) -> tuple[np.ndarray, float]:
         """Landmarks (N, 2) in image pixels and the presence probability of the part in ``roi``."""
-        outputs = getattr(detector, self.model_attribute)(roi.crop(rgb, self.input_size)[None])
-        if self.model_attribute == "_face_model":
-            mesh, flag = outputs
-            presence = _sigmoid(float(flag.ravel()[0]))  # the face model gives a logit, the hand model a probability
-        else:
-            mesh, presence = outputs[0], float(outputs[1].ravel()[0])
-        return roi.to_image(mesh.reshape(-1, 3)[:, :2], self.input_size), presence
+        landmarks, flag = model(roi.crop(rgb, self.input_size)[None])[:2]
+        presence = float(flag.ravel()[0])
+        if self.presence_is_logit:
+            presence = _sigmoid(presence)
+        return roi.to_image(landmarks.reshape(-1, 3)[:, :2], self.input_size), presence
 
 
-FACE_PART = LandmarkPart(FACE_INPUT, "_face_model", FACE_EYE_CORNERS, True, crops.FACE_SIDE_PER_LANDMARK_BOX)
-HAND_PART = LandmarkPart(HAND_INPUT, "_hand_model", (HAND_MIDDLE_BASE, 0), False, crops.HAND_SIDE_PER_LANDMARK_BOX)
+FACE_PART = LandmarkPart(FACE_INPUT, True, FACE_EYE_CORNERS, True, crops.FACE_SIDE_PER_LANDMARK_BOX)
+HAND_PART = LandmarkPart(HAND_INPUT, False, (HAND_MIDDLE_BASE, 0), False, crops.HAND_SIDE_PER_LANDMARK_BOX)
 
 
 @dataclass
@@ -184,8 +183,7 @@ class MoveNetDetector(KeypointDetector):
         self.input_size = input_size
         self._num_threads = num_threads
         self._people_model: LiteModel | None = None
-        self._face_model = LiteModel(FACE_LANDMARK)
-        self._hand_model = LiteModel(HAND_LANDMARK_LITE)
+        self._part_models = {FACE_PART: LiteModel(FACE_LANDMARK), HAND_PART: LiteModel(HAND_LANDMARK_LITE)}
         self._body_model = LiteModel(POSE_LANDMARK_FULL) if feet_per_frame else None
         self._people_model = self._movenet((input_size, input_size))
         self._tracker = IouTracker()
@@ -221,7 +219,7 @@ class MoveNetDetector(KeypointDetector):
 
     # ----------------------------------------------------------------------------------------- the frame
     def _run(self, rgb: np.ndarray, timestamp_s: float | None) -> MoveNetFrame:
-        if self._face_model is None:
+        if not self._part_models:
             raise RuntimeError("this MoveNet detector has been closed")
         now = self._frame_time(timestamp_s)
         people = self.find_people(rgb)
@@ -298,12 +296,13 @@ class MoveNetDetector(KeypointDetector):
         """
         if roi is None:
             return None
-        points, presence = part.run(self, rgb, roi)
+        model = self._part_models[part]
+        points, presence = part.run(model, rgb, roi)
         if acquiring and presence >= ACQUIRE_PRESENCE:
             roi = part.roi(points)
             if roi is None:
                 return None
-            points, presence = part.run(self, rgb, roi)
+            points, presence = part.run(model, rgb, roi)
         if presence < self.min_part_presence:
             return None
         return PartTrack(points, anchor.astype(np.float64), presence, now)
@@ -363,5 +362,6 @@ class MoveNetDetector(KeypointDetector):
         return raw.ids
 
     def close(self) -> None:
-        self._people_model = self._face_model = self._hand_model = self._body_model = None
+        self._people_model = self._body_model = None
+        self._part_models = {}
         self._parts.clear()
