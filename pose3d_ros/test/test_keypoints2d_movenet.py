@@ -171,3 +171,15 @@ def test_bad_settings_are_refused():
         create_detector("movenet", max_people=10)
     with pytest.raises(ValueError, match="multiple of 32"):
         create_detector("movenet", input_size=250)
+
+
+def test_landmark_models_on_worker_threads_give_what_one_thread_gives():
+    frames = [_side_by_side(render_demo_frame(t), render_demo_frame(t + 1.3)) for t in np.arange(2.0, 2.4, 1 / 15)]
+    results = []
+    for threads in (1, 2):
+        with create_detector("movenet", num_threads=threads) as detector:
+            results.append([detector(frame, timestamp_s=k / 15) for k, frame in enumerate(frames)])
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one.person_ids, two.person_ids)
+        np.testing.assert_allclose(one.conf, two.conf, atol=0.02)
+        np.testing.assert_allclose(one.kp2d, two.kp2d, atol=1.0)

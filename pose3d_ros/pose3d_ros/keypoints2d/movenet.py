@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import cv2
 import numpy as np
@@ -156,7 +160,8 @@ class MoveNetDetector(KeypointDetector):
     ``min_person_score`` is MoveNet's person score below which a detection is dropped; ``min_keypoint_score`` the
     body-keypoint score below which a keypoint does not place a crop; ``min_part_presence`` the landmark models'
     presence probability below which a face, hand or foot is not found. ``input_size`` is MoveNet's longer input
-    side (multiple of 32). ``num_threads`` is LiteRT's thread count for MoveNet (the landmark models use one).
+    side (multiple of 32). ``num_threads`` is the stage's threads: LiteRT's for MoveNet, then as many workers that
+    run the landmark models of different parts side by side (each with its own interpreters).
     """
 
     backend = "movenet"
@@ -183,9 +188,10 @@ class MoveNetDetector(KeypointDetector):
         self.input_size = input_size
         self._num_threads = num_threads
         self._people_model: LiteModel | None = None
-        self._part_models = {FACE_PART: LiteModel(FACE_LANDMARK), HAND_PART: LiteModel(HAND_LANDMARK_LITE)}
-        self._body_model = LiteModel(POSE_LANDMARK_FULL) if feet_per_frame else None
         self._people_model = self._movenet((input_size, input_size))
+        self._local = threading.local()
+        self._models()  # load (and verify) the landmark models now, not on the first frame
+        self._pool = ThreadPoolExecutor(num_threads, thread_name_prefix="landmarks") if num_threads > 1 else None
         self._tracker = IouTracker()
         self._parts: dict[int, PersonParts] = {}
         self._clock_s = 0.0
@@ -219,7 +225,7 @@ class MoveNetDetector(KeypointDetector):
 
     # ----------------------------------------------------------------------------------------- the frame
     def _run(self, rgb: np.ndarray, timestamp_s: float | None) -> MoveNetFrame:
-        if not self._part_models:
+        if self._people_model is None:
             raise RuntimeError("this MoveNet detector has been closed")
         now = self._frame_time(timestamp_s)
         people = self.find_people(rgb)
@@ -233,12 +239,22 @@ class MoveNetDetector(KeypointDetector):
             state.seen_s = now
         self._forget_people(now)
 
+        jobs: list[tuple[PersonParts, str, int, Callable[[], PartTrack | None]]] = []
         everyone = len(states) if self.static_image_mode else None
         for person in self._longest_waiting(states, "parts_refreshed_s", everyone or self.parts_per_frame):
-            self._refresh_face_and_hands(rgb, people, person, states[person], now)
-        if self._body_model is not None:
+            states[person].parts_refreshed_s = now
+            jobs += self._face_and_hand_jobs(rgb, people, person, states[person], now)
+        if self.feet_per_frame:
             for person in self._longest_waiting(states, "feet_refreshed_s", everyone or self.feet_per_frame):
-                self._refresh_feet(rgb, people, person, states[person], now)
+                states[person].feet_refreshed_s = now
+                jobs.append((states[person], "feet", 0, partial(self._find_feet, rgb, people, person, now)))
+        tracks = self._pool.map(lambda job: job[3](), jobs) if self._pool and len(jobs) > 1 else [
+            job[3]() for job in jobs]
+        for (state, part, side, _), track in zip(jobs, tracks, strict=True):
+            if part == "hands":
+                state.hands[side] = track
+            else:
+                setattr(state, part, track)
         return MoveNetFrame(self._landmarks(people, states, now), ids)
 
     def _frame_time(self, timestamp_s: float | None) -> float:
@@ -261,26 +277,38 @@ class MoveNetDetector(KeypointDetector):
         inside = np.isfinite(keypoints).all(axis=1)
         return inside & (people.scores[person] >= self.min_keypoint_score)
 
+    def _models(self) -> dict:
+        """This thread's landmark interpreters (a LiteRT interpreter must not be shared between threads)."""
+        models = getattr(self._local, "models", None)
+        if models is None:
+            models = {FACE_PART: LiteModel(FACE_LANDMARK), HAND_PART: LiteModel(HAND_LANDMARK_LITE)}
+            if self.feet_per_frame:
+                models["body"] = LiteModel(POSE_LANDMARK_FULL)
+            self._local.models = models
+        return models
+
     # -------------------------------------------------------------------------------------------- parts
-    def _refresh_face_and_hands(self, rgb: np.ndarray, people: People, person: int, state: PersonParts,
-                                now: float) -> None:
-        state.parts_refreshed_s = now
+    def _face_and_hand_jobs(self, rgb: np.ndarray, people: People, person: int, state: PersonParts, now: float
+                            ) -> list[tuple[PersonParts, str, int, Callable[[], PartTrack | None]]]:
+        """One job per face and hand to look for: from last frame's landmarks, else placed from the body."""
         keypoints, seen = people.keypoints[person], self._seen(people, person)
-        roi = self._tracked_roi(state.face, now, FACE_PART)
+        jobs = []
+        roi, acquiring = self._tracked_roi(state.face, now, FACE_PART), False
         if roi is None:
             head = [NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR, LEFT_SHOULDER, RIGHT_SHOULDER]
             roi = crops.face_roi_from_head(keypoints[NOSE], keypoints[[LEFT_EYE, RIGHT_EYE]],
                                            keypoints[[LEFT_EAR, RIGHT_EAR]],
                                            keypoints[[LEFT_SHOULDER, RIGHT_SHOULDER]], seen[head])
             acquiring = True
-        else:
-            acquiring = False
-        state.face = self._find_part(FACE_PART, rgb, roi, keypoints[NOSE], now, acquiring)
+        jobs.append((state, "face", 0, partial(self._find_part, FACE_PART, rgb, roi, keypoints[NOSE], now,
+                                               acquiring)))
         for side, (elbow, wrist) in enumerate(ARMS):
             roi, acquiring = self._tracked_roi(state.hands[side], now, HAND_PART), False
             if roi is None and seen[elbow] and seen[wrist]:
                 roi, acquiring = crops.hand_roi_from_arm(keypoints[elbow], keypoints[wrist]), True
-            state.hands[side] = self._find_part(HAND_PART, rgb, roi, keypoints[wrist], now, acquiring)
+            jobs.append((state, "hands", side, partial(self._find_part, HAND_PART, rgb, roi, keypoints[wrist], now,
+                                                       acquiring)))
+        return jobs
 
     def _tracked_roi(self, track: PartTrack | None, now: float, part: LandmarkPart) -> crops.Roi | None:
         """The next crop from the part's landmarks of the last frame, if they are recent enough to follow."""
@@ -296,7 +324,7 @@ class MoveNetDetector(KeypointDetector):
         """
         if roi is None:
             return None
-        model = self._part_models[part]
+        model = self._models()[part]
         points, presence = part.run(model, rgb, roi)
         if acquiring and presence >= ACQUIRE_PRESENCE:
             roi = part.roi(points)
@@ -307,23 +335,23 @@ class MoveNetDetector(KeypointDetector):
             return None
         return PartTrack(points, anchor.astype(np.float64), presence, now)
 
-    def _refresh_feet(self, rgb: np.ndarray, people: People, person: int, state: PersonParts, now: float) -> None:
-        state.feet_refreshed_s = now
+    def _find_feet(self, rgb: np.ndarray, people: People, person: int, now: float) -> PartTrack | None:
+        """Heels and toes from MediaPipe's pose-landmark model on a crop of the whole person (with every
+        landmark's depth, which places the little toes).
+        """
         keypoints, seen = people.keypoints[person], self._seen(people, person)
         roi = crops.body_roi(keypoints, seen, (LEFT_HIP, RIGHT_HIP), (LEFT_SHOULDER, RIGHT_SHOULDER))
         if roi is None:
-            state.feet = None
-            return
-        outputs = self._body_model(roi.crop(rgb, BODY_INPUT)[None])
+            return None
+        outputs = self._models()["body"](roi.crop(rgb, BODY_INPUT)[None])
         landmarks, flag = outputs[0].reshape(-1, 5), float(outputs[1].ravel()[0])
         if flag < self.min_part_presence:
-            state.feet = None
-            return
+            return None
         xy = roi.to_image(landmarks[:33, :2], BODY_INPUT)
         z = landmarks[:33, 2:3] * (roi.side / BODY_INPUT)
-        visibility = np.array([_sigmoid(float(v)) for v in landmarks[:33, 3]])[:, None]
+        visibility = 1.0 / (1.0 + np.exp(-np.clip(landmarks[:33, 3:4], -60, 60)))
         ankles = keypoints[[LEFT_ANKLE, RIGHT_ANKLE]].mean(axis=0).astype(np.float64)
-        state.feet = PartTrack(np.hstack([xy, z, visibility]), ankles, flag, now)
+        return PartTrack(np.hstack([xy, z, visibility]), ankles, flag, now)
 
     # ------------------------------------------------------------------------------------------ output
     def _landmarks(self, people: People, states: list[PersonParts], now: float) -> MediaPipeLandmarks:
@@ -362,6 +390,9 @@ class MoveNetDetector(KeypointDetector):
         return raw.ids
 
     def close(self) -> None:
-        self._people_model = self._body_model = None
-        self._part_models = {}
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        self._people_model = None
+        self._local = threading.local()
         self._parts.clear()
