@@ -1,11 +1,19 @@
-"""The 2D stage's accuracy measure: matching, people found, PCK per part (hand-made cases)."""
+"""The 2D stage's accuracy measure: matching, people found, PCK per part (hand-made cases), the hand-annotated set,
+and `pose3d eval keypoints2d` end to end with the holistic backend."""
 
+import json
+import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pose3d_ros.cli import main
+from pose3d_ros.keypoints2d import commands
+from pose3d_ros.keypoints2d.annotations import load_annotations, rebuild_image
 from pose3d_ros.keypoints2d.evaluation import AnnotatedPerson, Counts, match_people, score_image
 
+ANNOTATIONS = Path(__file__).parent / "data" / "multiperson_annotations.json"
 BODY = np.arange(17)
 FACE = np.arange(23, 91)
 
@@ -95,3 +103,54 @@ def test_counts_add_over_images_before_taking_fractions():
     assert summary["found_fraction"] == 0.25
     assert summary["pck_person_box"]["body"]["pck"] == 0.25  # 10 of 40 joints, not the mean of 1.0 and 0.0
     assert summary["pck_person_box"]["feet"]["pck"] is None
+
+
+def test_annotation_set_is_consistent_with_its_rebuilt_images(tmp_path):
+    images = load_annotations(ANNOTATIONS)
+    assert sum(len(image.people) for image in images) >= 20
+    composites = [image for image in images if not image.is_video_frame]
+    assert len(composites) >= 2 and all(len(image.people) >= 2 for image in composites)
+    for image in images:
+        width, height = image.size
+        for person in image.people:
+            points = person.keypoints[person.visible]
+            assert person.visible[:17].any(), f"{image.id} {person.name} has no body joint to match on"
+            assert np.all((points >= person.box[:2] - 1) & (points <= person.box[2:] + 1)), (image.id, person.name)
+            assert np.all(person.box[2:] <= (width, height))
+    for image in composites:
+        frame = rebuild_image(image, tmp_path)
+        assert frame.shape == (image.size[1], image.size[0], 3)
+        assert frame.std() > 20  # photos, not an empty canvas
+
+
+def test_video_frames_rebuild_from_the_shared_video(video_path):
+    frames = [image for image in load_annotations(ANNOTATIONS) if image.is_video_frame]
+    assert frames
+    for image in frames:
+        assert rebuild_image(image, video_path.parents[1]).shape == (540, 960, 3)
+
+
+def test_eval_command_with_holistic(tmp_path, video_path):
+    out = tmp_path / "eval.json"
+    assert main(["eval", "keypoints2d", "--annotations", str(ANNOTATIONS), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    images = {entry["image"]: entry for entry in report["images"]}
+    assert set(images) == {image.id for image in load_annotations(ANNOTATIONS)} and not report["skipped"]
+    # Holistic sees one person: one annotated person found per image, never more.
+    assert all(entry["people_found"] == 1 for entry in images.values())
+    assert report["overall"]["people_found"] == len(images)
+    # On the astronaut + cameraman composite it finds the astronaut, whose face it places well.
+    assert images["composite_astronaut_camera"]["pck_part_box"]["face"]["pck"] > 0.8
+
+
+def test_eval_command_without_the_video_evaluates_the_composites(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(commands, "_SHARED_DATA", tmp_path / "no_shared_data")
+    out = tmp_path / "eval.json"
+    with caplog.at_level(logging.ERROR):
+        code = main(["eval", "keypoints2d", "--annotations", str(ANNOTATIONS), "--json", str(out)])
+    assert code == 1
+    missing = str(tmp_path / "no_shared_data" / "video" / "mmpose_demo.mp4")
+    assert missing in caplog.text
+    report = json.loads(out.read_text())
+    assert report["skipped"] and all(missing in entry["error"] for entry in report["skipped"])
+    assert report["images"] and all(entry["image"].startswith("composite") for entry in report["images"])
