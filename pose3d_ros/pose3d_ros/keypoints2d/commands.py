@@ -1,4 +1,6 @@
-"""`pose3d keypoints` (2D keypoints of image files) and `pose3d bench keypoints2d` (speed of the 2D stage)."""
+"""`pose3d keypoints` (2D keypoints of image files), `pose3d eval keypoints2d` (accuracy on hand-annotated images of
+several people) and `pose3d bench keypoints2d` (speed of the 2D stage).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +24,13 @@ def register(add_command) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (anything OpenCV reads)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write every person's keypoints to this JSON file")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write each image with its keypoints drawn into DIR")
+    _add_backend_arguments(parser)
+
+    parser = add_command("eval keypoints2d", run_eval,
+                         "people found and PCK@0.2 per part on hand-annotated images of several people")
+    parser.add_argument("--annotations", type=Path, required=True, metavar="FILE",
+                        help="annotation JSON (e.g. pose3d_ros/test/data/multiperson_annotations.json)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
     _add_backend_arguments(parser)
 
     parser = add_command("bench keypoints2d", run_bench, "ms per frame of MediaPipe alone and of the whole 2D stage")
@@ -103,6 +112,54 @@ def run_keypoints(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     print(f"{len(images)} image(s) processed, {len(skipped)} skipped")
     return 0 if not skipped else 1 if images else 2
+
+
+def _format_counts(counts: dict) -> str:
+    person_box = counts["pck_person_box"]
+    part_box = counts["pck_part_box"]
+
+    def pck(entry: dict) -> str:
+        return "  -  " if entry["pck"] is None else f"{entry['pck']:.3f}"
+
+    return (f"found {counts['people_found']}/{counts['people_annotated']}  PCK@0.2 body {pck(person_box['body'])} "
+            f"feet {pck(person_box['feet'])} face {pck(person_box['face'])} hands {pck(person_box['hands'])}  "
+            f"(part box: face {pck(part_box['face'])} hands {pck(part_box['hands'])})")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Exit code 0 if every annotated image was evaluated, 1 if some (the video's frames) had to be skipped."""
+    from pose3d_ros.keypoints2d import create_detector
+    from pose3d_ros.keypoints2d.annotations import load_annotations, rebuild_image
+    from pose3d_ros.keypoints2d.evaluation import Counts, score_image
+
+    images = load_annotations(args.annotations)
+    per_image, skipped, total = [], [], Counts()
+    with create_detector(args.backend, **_detector_options(args, static_image_mode=True)) as detector:
+        for image in images:
+            try:
+                frame = rebuild_image(image, _SHARED_DATA)
+            except FileNotFoundError as err:
+                log.error("skipping %s: %s", image.id, err)
+                skipped.append({"image": image.id, "error": str(err)})
+                continue
+            result = detector(frame)
+            counts = score_image(image.people, result.kp2d, result.conf)
+            total = total + counts
+            per_image.append({"image": image.id, "people_detected": len(result), **counts.to_dict()})
+            print(f"{image.id:28s} {_format_counts(per_image[-1])}")
+    if not per_image:
+        raise FileNotFoundError(f"no annotated image could be rebuilt: {skipped[0]['error']}")
+    if skipped:
+        log.warning("skipped %d video frame(s) whose video is missing; the overall numbers are for the other "
+                    "%d image(s)", len(skipped), len(per_image))
+    report = {"backend": args.backend, "annotations": str(args.annotations), "overall": total.to_dict(),
+              "images": per_image, "skipped": skipped}
+    print(f"{'overall':28s} {_format_counts(report['overall'])}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 1 if skipped else 0
 
 
 def _frames(video: Path, count: int):
