@@ -36,6 +36,8 @@ setup(
         "mcap>=1.1",
         "ruamel.yaml>=0.17",  # reads --params-file (config/pipeline.yaml) without ROS
         "scipy>=1.8",  # Hungarian assignment of hands and faces to people (tasks backend)
+        # person ids (keypoints2d.tracking.PersonTracker); 2.3 is the last release, and pins filterpy < 2 itself
+        "norfair>=2.3,<3",
     ],
     # the tests read MCAP back with an independent decoder (mcap-ros2-support) and use scikit-image's photos
     extras_require={"test": ["pytest>=7", "ruff>=0.5", "scikit-image>=0.21", "mcap-ros2-support>=0.5"]},
