@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 
+from pose3d_ros.cli import main
 from pose3d_ros.keypoints2d.tracking import PersonTracker
 from pose3d_ros.keypoints2d.tracking_bench import (
     BODY_TEMPLATE,
@@ -156,3 +157,16 @@ def test_box_iou_hand_computed():
     b = np.array([[5, 0, 15, 10], [20, 20, 30, 30]], float)
     np.testing.assert_allclose(box_iou(a, b), [[50 / 150, 0]])
 
+
+def test_bench_tracking_command_writes_json(tmp_path, capsys):
+    out = tmp_path / "tracking.json"
+    assert main(["bench", "tracking", "--seeds", "1", "--duration", "3", "--json", str(out)]) == 0
+    import json
+
+    report = json.loads(out.read_text())
+    names = {row["tracker"] for row in report["summary"]}
+    assert {"PersonTracker (norfair)", "IouTracker (baseline)"} <= names
+    assert {row["rate"] for row in report["summary"]} == {"15fps", "30fps", "irregular", "all"}
+    assert all(row["update_ms"] > 0 for row in report["summary"])
+    assert "PersonTracker (norfair)" in capsys.readouterr().out
+    assert main(["bench", "tracking", "--seeds", "0"]) == 2
