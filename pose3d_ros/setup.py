@@ -39,6 +39,8 @@ setup(
         "mcap>=1.1",
         "ruamel.yaml>=0.17",  # reads --params-file (config/pipeline.yaml) without ROS
         "scipy>=1.8",  # Hungarian assignment of hands and faces to people (tasks backend)
+        # person ids (keypoints2d.tracking.PersonTracker); 2.3 is the last release, and pins filterpy < 2 itself
+        "norfair>=2.3,<3",
     ],
     # the tests read MCAP back with an independent decoder (mcap-ros2-support), use scikit-image's photos and
     # generate inputs with hypothesis

@@ -1,4 +1,4 @@
-"""2D stage without MediaPipe inference: mapping tables and geometry, input conversion, association, tracking,
+"""2D stage without MediaPipe inference: mapping tables and geometry, input conversion, association,
 model-file errors, drawing. Numbers are hand-computed from synthetic landmarks."""
 
 import json
@@ -15,7 +15,7 @@ from pose3d_ros.keypoints2d.draw import PART_COLORS_BGR
 from pose3d_ros.keypoints2d.holistic import POSE_MODEL_FILES, pose_model_path
 from pose3d_ros.keypoints2d.mapping import MediaPipeLandmarks, to_wholebody
 from pose3d_ros.keypoints2d.tasks import TASK_MODEL_NAMES, find_task_models, landmarks_from_tasks
-from pose3d_ros.keypoints2d.tracking import IouTracker, associate_parts, box_iou
+from pose3d_ros.keypoints2d.tracking import associate_parts
 from pose3d_ros.skeleton import WHOLEBODY133
 
 W, H = 640, 480
@@ -226,7 +226,7 @@ def test_task_models_resolve_explicit_paths_and_preferred_names(tmp_path):
                      "face": face}
 
 
-# ------------------------------------------------------------------ tasks backend: association and tracking
+# ------------------------------------------------------------------ tasks backend: association
 
 
 def _pose_landmarks(centre_x, scale=100.0):
@@ -286,25 +286,6 @@ def test_associate_parts_gates_by_person_size():
     wrist = pose[0, 15]
     hand_index, face_index = associate_parts(pose, np.array([wrist + (70, 0), wrist + (0, 80)]), np.zeros((0, 2)))
     assert hand_index[0].tolist() == [0, -1] and face_index.tolist() == [-1]
-
-
-def test_box_iou_hand_computed():
-    a = np.array([[0, 0, 10, 10]], float)
-    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30]], float)
-    np.testing.assert_allclose(box_iou(a, b), [[50 / 150, 0]])
-
-
-def test_tracker_keeps_ids_of_moving_people_and_forgets_old_tracks():
-    tracker = IouTracker(min_iou=0.3, max_missed=2)
-    a, b = np.array([0, 0, 100, 200.0]), np.array([300, 0, 400, 200.0])
-    assert tracker.update(np.stack([a, b])).tolist() == [0, 1]
-    assert tracker.update(np.stack([b + 10, a + 10])).tolist() == [1, 0]  # order of detections does not matter
-    assert tracker.update(np.stack([a + 20])).tolist() == [0]  # b unseen
-    assert tracker.update(np.stack([a + 30, np.array([600, 0, 700, 200.0])])).tolist() == [0, 2]
-    tracker.update(np.zeros((0, 4)))
-    tracker.update(np.zeros((0, 4)))
-    assert tracker.update(np.stack([b])).tolist() == [3]  # b's track was forgotten after 2 missed frames
-    assert tracker.update(np.stack([a + 30])).tolist() == [4]  # so was a's (3 frames missed)
 
 
 # ------------------------------------------------------------------ drawing and CLI errors

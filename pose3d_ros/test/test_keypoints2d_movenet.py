@@ -183,3 +183,12 @@ def test_landmark_models_on_worker_threads_give_what_one_thread_gives():
         np.testing.assert_array_equal(one.person_ids, two.person_ids)
         np.testing.assert_allclose(one.conf, two.conf, atol=0.02)
         np.testing.assert_allclose(one.kp2d, two.kp2d, atol=1.0)
+
+
+def test_time_going_back_restarts_tracking_with_new_ids():
+    with create_detector("movenet") as detector:
+        frames = [render_demo_frame(t) for t in (1.0, 1.1, 1.2)]
+        first = [detector(frame, timestamp_s=10.0 + k / 15) for k, frame in enumerate(frames)]
+        looped = detector(frames[0], timestamp_s=10.0)  # a bag played again from its start
+    assert {int(r.person_ids[0]) for r in first} == {0}
+    assert len(looped) == 1 and looped.person_ids[0] != 0  # a new id: never one given before

@@ -1,5 +1,6 @@
 """`pose3d keypoints` (2D keypoints of image files), `pose3d eval keypoints2d` (accuracy on hand-annotated images of
-several people) and `pose3d bench keypoints2d` (speed of the 2D stage).
+several people), `pose3d bench keypoints2d` (speed of the 2D stage) and `pose3d bench tracking` (person-id errors
+of the trackers on synthetic scenes).
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def register(add_command) -> None:
     parser.add_argument("--warmup", type=int, default=5, help="frames run before timing starts")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
     _add_backend_arguments(parser)
+
+    parser = add_command("bench tracking", run_bench_tracking,
+                         "id switches and speed of the person trackers on synthetic walking, crossing people")
+    parser.add_argument("--seeds", type=int, default=3, help="scenes per frame rate (seeds 0..N-1)")
+    parser.add_argument("--duration", type=float, default=24.0, help="seconds per scene")
+    parser.add_argument("--max-lost-s", type=float, default=5.0, help="how long every tracker keeps a lost person")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -227,6 +235,28 @@ def run_bench(args: argparse.Namespace) -> int:
           f"{100 * report['overhead_fraction']:.1f} % of MediaPipe's time (target < 10 %)")
     if report["overhead_fraction"] >= 0.10:
         log.warning("the stage's overhead exceeds 10 %% of MediaPipe's time")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def run_bench_tracking(args: argparse.Namespace) -> int:
+    """Every tracker on the same synthetic scenes at 15 fps, 30 fps and an irregular rate."""
+    from pose3d_ros.keypoints2d.tracking_bench import run_benchmark
+
+    if args.seeds < 1 or args.duration <= 0 or args.max_lost_s < 0:
+        raise ValueError("--seeds must be at least 1, --duration positive and --max-lost-s at least 0")
+    report = run_benchmark(seeds=args.seeds, duration_s=args.duration, max_lost_s=args.max_lost_s)
+    print(f"person tracking on {args.seeds} synthetic scene(s) x 3 frame rates, {args.duration:g} s each, "
+          f"lost people kept {args.max_lost_s:g} s; rates per 100 person-frames")
+    print(f"  {'tracker':26s} {'rate':9s} {'id sw/100':>9s} {'switches':>8s} {'reuses':>6s} {'frags':>5s} "
+          f"{'false ids':>9s} {'no id/100':>9s} {'ms/update':>9s}")
+    for row in report["summary"]:
+        print(f"  {row['tracker']:26s} {row['rate']:9s} {row['id_switches_per_100']:9.2f} {row['person_switches']:8d} "
+              f"{row['id_reuses']:6d} {row['fragments']:5d} {row['false_ids']:9d} {row['unassigned_per_100']:9.2f} "
+              f"{row['update_ms']:9.3f}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

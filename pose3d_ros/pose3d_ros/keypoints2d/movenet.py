@@ -38,7 +38,7 @@ from pose3d_ros.keypoints2d.models import (
     POSE_LANDMARK_FULL,
     LiteModel,
 )
-from pose3d_ros.keypoints2d.tracking import IouTracker
+from pose3d_ros.keypoints2d.tracking import PersonTracker
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class MoveNetDetector(KeypointDetector):
         self._local = threading.local()
         self._models()  # load (and verify) the landmark models now, not on the first frame
         self._pool = ThreadPoolExecutor(num_threads, thread_name_prefix="landmarks") if num_threads > 1 else None
-        self._tracker = IouTracker()
+        self._tracker = PersonTracker()
         self._parts: dict[int, PersonParts] = {}
         self._clock_s = 0.0
 
@@ -233,7 +233,7 @@ class MoveNetDetector(KeypointDetector):
             self._parts.clear()
             ids = np.arange(len(people.boxes), dtype=np.int64)
         else:
-            ids = self._tracker.update(people.boxes)
+            ids = self._tracker.update(people.boxes, people.keypoints, people.scores, now)
         states = [self._parts.setdefault(int(i), PersonParts()) for i in ids]
         for state in states:
             state.seen_s = now
@@ -258,9 +258,14 @@ class MoveNetDetector(KeypointDetector):
         return MoveNetFrame(self._landmarks(people, states, now), ids)
 
     def _frame_time(self, timestamp_s: float | None) -> float:
-        """The stream's time: the caller's stamp, or a steady 1/30 s per call when none is given."""
-        self._clock_s = self._clock_s + 1 / 30 if timestamp_s is None else float(timestamp_s)
-        return self._clock_s
+        """The stream's time: the caller's stamp, or a steady 1/30 s per call when none is given. When it goes back
+        (a looped bag, a restarted clock) nothing found earlier is carried over: the tracker restarts too.
+        """
+        now = self._clock_s + 1 / 30 if timestamp_s is None else float(timestamp_s)
+        if now < self._clock_s:
+            self._parts.clear()
+        self._clock_s = now
+        return now
 
     def _forget_people(self, now: float) -> None:
         """Drop what is remembered of people gone for longer than their parts can be carried."""

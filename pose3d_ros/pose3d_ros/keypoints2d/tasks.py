@@ -2,7 +2,7 @@
 
 The three .task model files are not part of the mediapipe wheel and nothing is downloaded at run time: the user
 gives a directory holding them (``model_dir``) and/or each file's path. Hands and faces are given to people by
-``tracking.associate_parts``; person ids come from ``tracking.IouTracker``.
+``tracking.associate_parts``; person ids come from ``tracking.PersonTracker``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from pose3d_ros.keypoints2d.detector import KeypointDetector
-from pose3d_ros.keypoints2d.mapping import FACE_MESH_USED, FACE_NOSE_TIP_VERTEX, MediaPipeLandmarks
-from pose3d_ros.keypoints2d.tracking import IouTracker, associate_parts
+from pose3d_ros.keypoints2d.mapping import BODY_FROM_POSE, FACE_MESH_USED, FACE_NOSE_TIP_VERTEX, MediaPipeLandmarks
+from pose3d_ros.keypoints2d.tracking import NUM_BODY_KEYPOINTS, PersonTracker, associate_parts
 
 log = logging.getLogger(__name__)
+_COCO_BODY_LANDMARKS = [landmark for _, landmark in BODY_FROM_POSE[:NUM_BODY_KEYPOINTS]]  # COCO body 0..16
 
 # Model file names as Google publishes them, in order of preference when a directory holds several.
 TASK_MODEL_NAMES = {
@@ -127,7 +128,7 @@ class TasksDetector(KeypointDetector):
             except (RuntimeError, ValueError) as err:  # MediaPipe's message does not name the file
                 self.close()
                 raise ValueError(f"cannot load the {kind} model {paths[kind]}: {err}") from err
-        self._tracker = IouTracker()
+        self._tracker = PersonTracker()
         self._last_timestamp_ms = -1
 
     def _timestamp_ms(self, timestamp_s: float | None) -> int:
@@ -154,7 +155,9 @@ class TasksDetector(KeypointDetector):
         if self._static:
             return np.arange(landmarks.num_people, dtype=np.int64)
         xy = landmarks.pose[..., :2]
-        return self._tracker.update(np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=-1))
+        boxes = np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=-1)
+        body = landmarks.pose[:, _COCO_BODY_LANDMARKS]
+        return self._tracker.update(boxes, body[..., :2], body[..., 3], self._last_timestamp_ms / 1000)
 
     def close(self) -> None:
         for landmarker in self._landmarkers:
