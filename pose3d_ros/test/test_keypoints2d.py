@@ -185,7 +185,7 @@ def test_tracking_mode_on_the_video_keeps_id_zero_and_times_the_stage(video_fram
             result = tracker(frame, timestamp_s=index / 5)
             assert result.person_ids.tolist() == [0]
             timing = tracker.last_timing
-            assert 0 < timing.mediapipe_s < timing.total_s
+            assert 0 < timing.models_s < timing.total_s
     with pytest.raises(RuntimeError, match="closed"):
         tracker(video_frames[0])
 

@@ -1,4 +1,4 @@
-"""The 2D stage's driver: image in, COCO-WholeBody keypoints of every person out, whatever the MediaPipe backend."""
+"""The 2D stage's driver: image in, COCO-WholeBody keypoints of every person out, whatever the backend."""
 
 from __future__ import annotations
 
@@ -19,21 +19,22 @@ BACKENDS = ("movenet", "holistic", "tasks")
 
 @dataclass(frozen=True)
 class StageTiming:
-    """Where one call's time went: inside MediaPipe, and in the whole call (conversion + MediaPipe + mapping)."""
+    """Where one call's time went: in the backend's models (MediaPipe's graphs, or the movenet backend's models with
+    their crops and tracking), and in the whole call (image conversion + models + mapping to COCO-WholeBody)."""
 
-    mediapipe_s: float
+    models_s: float
     total_s: float
 
     @property
     def overhead_s(self) -> float:
-        return self.total_s - self.mediapipe_s
+        return self.total_s - self.models_s
 
 
 class KeypointDetector(ABC):
-    """``detector(image) -> Keypoints2D``; a context manager that releases the MediaPipe graphs on exit.
+    """``detector(image) -> Keypoints2D``; a context manager that releases the models on exit.
 
-    Subclasses run MediaPipe (``_run``, the only part timed as MediaPipe's) and turn its output into arrays
-    (``_extract``); conversion, mapping and the person ids are shared here.
+    Subclasses run their models (``_run``, the part timed as the models') and turn their output into MediaPipe's
+    landmark arrays (``_extract``); conversion, mapping and the person ids are shared here.
     """
 
     backend: str
@@ -51,22 +52,22 @@ class KeypointDetector(ABC):
         start = time.perf_counter()
         rgb = to_rgb(image, color_order)
         height, width = rgb.shape[:2]
-        before_mediapipe = time.perf_counter()
+        before_models = time.perf_counter()
         raw = self._run(rgb, timestamp_s)
-        mediapipe_s = time.perf_counter() - before_mediapipe
+        models_s = time.perf_counter() - before_models
         landmarks = self._extract(raw, width, height)
         kp2d, conf = to_wholebody(landmarks, (width, height))
         result = Keypoints2D(kp2d, conf, self._person_ids(raw, landmarks), (width, height))
-        self.last_timing = StageTiming(mediapipe_s, time.perf_counter() - start)
+        self.last_timing = StageTiming(models_s, time.perf_counter() - start)
         return result
 
     @abstractmethod
     def _run(self, rgb: np.ndarray, timestamp_s: float | None) -> Any:
-        """Run MediaPipe on a contiguous RGB uint8 image; return its raw output."""
+        """Run the models on a contiguous RGB uint8 image; return their raw output."""
 
     @abstractmethod
     def _extract(self, raw: Any, width: int, height: int) -> MediaPipeLandmarks:
-        """Raw MediaPipe output -> pixel arrays, one row per person."""
+        """The models' raw output -> pixel arrays, one row per person."""
 
     @abstractmethod
     def _person_ids(self, raw: Any, landmarks: MediaPipeLandmarks) -> np.ndarray:
@@ -74,7 +75,7 @@ class KeypointDetector(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release MediaPipe's graphs."""
+        """Release the models."""
 
     def __enter__(self) -> KeypointDetector:
         return self
