@@ -1,11 +1,16 @@
 """The demo clip's people and their ground truth: what the truth says is what the image shows."""
 
+import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from pose3d_ros.camera import project
+from pose3d_ros.keypoints2d import Keypoints2D
+from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.demo import FPS, DemoSource, demo_intrinsics, demo_people, demo_truth, render_demo_frame
+from pose3d_ros.pipeline.run import run
 from pose3d_ros.skeleton import WHOLEBODY133
 
 PEOPLE = demo_people(4)
@@ -84,3 +89,59 @@ def test_single_person_demo_and_bad_arguments():
         DemoSource(seconds=0.2).truth(3)
     with pytest.raises(ValueError, match="positive length"):
         DemoSource(seconds=0)
+
+
+# ---- the run measures itself against the truth --------------------------------------------------
+
+
+@dataclass
+class Oracle:
+    """A 2D stage that reports exactly the truth (ids shifted by 10) of everyone with 3 visible body joints."""
+
+    source: DemoSource
+    last = None
+
+    def __call__(self, image, timestamp_s):
+        truth = self.source.truth(round(timestamp_s * FPS))
+        seen = truth.visible[:, :17].sum(axis=1) >= 3
+        self.last = truth.joints[seen]
+        return Keypoints2D(np.nan_to_num(truth.kp2d[seen]).astype(np.float32), truth.visible[seen].astype(np.float32),
+                           truth.person_ids[seen] + 10, (960, 540))
+
+    def close(self):
+        pass
+
+
+@dataclass
+class OracleLift:
+    positions: np.ndarray
+    error: np.ndarray
+    status: np.ndarray
+
+
+class OracleLifter:
+    layout = WHOLEBODY133
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+
+    def lift(self, kp2d, conf, K):
+        positions = np.nan_to_num(self.oracle.last).astype(np.float32)
+        return OracleLift(positions, np.zeros(conf.shape, np.float32), np.ones(conf.shape, np.uint8))
+
+
+def test_a_demo_run_reports_its_score_against_the_truth(tmp_path):
+    source = DemoSource(seconds=2.0)
+    oracle = Oracle(source)
+    pipeline = PosePipeline(PipelineSettings.defaults().without_temporal(), detector=oracle,
+                            lifter=OracleLifter(oracle))
+    summary = run(source, pipeline, tmp_path, progress=False)
+    score = summary.demo_truth
+    assert score["frames"] == 30 and score["people"] == 4
+    assert score["found"] == score["in_picture"] - sum(  # everyone but the nearly hidden
+        1 for index in range(30) for visible in source.truth(index).visible if visible[:17].sum() < 3)
+    assert score["missed"] == score["id_switches"] == score["id_reuses"] == score["extra"] == 0
+    assert score["error_2d_px"]["body"] < 1e-3 and score["mpjpe_mm"]["raw"]["absolute"] < 0.01
+    assert score["per_person"]["3"]["output_ids"] == [13]
+    assert "truth    4 people" in summary.text() and "person 3" in summary.text()
+    assert json.loads((tmp_path / "summary.json").read_text())["demo_truth"]["people"] == 4
