@@ -204,7 +204,8 @@ def score_lines(score: dict) -> list[str]:
 
     per_frame = score["people_per_frame"]
     lines = [
-        f"  truth    {score['people']} people; per frame {number(per_frame['in_picture'], 2)} in the picture, "
+        f"  truth    {score['people']} {'person' if score['people'] == 1 else 'people'}; per frame "
+        f"{number(per_frame['in_picture'], 2)} in the picture, "
         f"{number(per_frame['visible'], 2)} visible, {number(per_frame['found'], 2)} found",
         f"           {score['missed']} visible person-frames missed (in {score['frames_with_a_miss']} frames), "
         f"{score['extra']} extra detections",
