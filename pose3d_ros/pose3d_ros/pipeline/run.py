@@ -21,6 +21,7 @@ import numpy as np
 from pose3d_ros.node_logic import SkeletonFrame
 
 from .core import PosePipeline
+from .demo_metrics import FrameOutput, score_against_truth, score_lines
 from .outputs import FrameRecord, write_skeletons_npz
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
 from .render import Renderer, VideoSink
@@ -60,6 +61,8 @@ class RunSummary:
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     outputs: dict[str, str] = field(default_factory=dict)
     topics: dict[str, int] = field(default_factory=dict)
+    demo_truth: dict | None = None
+    """The outputs measured against the source's ground truth (demo_metrics.score_against_truth), if it has one."""
 
     def stage_fps(self) -> dict[str, float | None]:
         return {name: (self.frames / seconds if seconds > 0 else None) for name, seconds in self.stage_s.items()}
@@ -72,6 +75,7 @@ class RunSummary:
             "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
             "stage_ms_per_frame": {k: 1000 * v / self.frames if self.frames else None for k, v in self.stage_s.items()},
             "stage_fps": self.stage_fps(), "outputs": self.outputs, "topics": self.topics,
+            **({"demo_truth": self.demo_truth} if self.demo_truth is not None else {}),
         }
 
     def text(self) -> str:
@@ -89,6 +93,8 @@ class RunSummary:
         ]
         if self.late_refined:
             lines.append(f"  warning  {self.late_refined} refined poses came after their frame was written")
+        if self.demo_truth is not None:
+            lines += score_lines(self.demo_truth)
         lines += [f"  wrote    {path}" for path in self.outputs.values()]
         return "\n".join(lines)
 
@@ -284,6 +290,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         summary.topics = dict(recorder.counts)
     summary.wall_s = time.perf_counter() - start
     summary.skipped = source.skipped
+    summary.demo_truth = _score_against_truth(source, records)
 
     npz_path = out_dir / "skeletons.npz"
     write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps)
@@ -297,6 +304,20 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     summary.outputs["summary"] = str(summary_path)
     summary_path.write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
     return summary
+
+
+def _score_against_truth(source: FrameSource, records: list[FrameRecord]) -> dict | None:
+    """The run's output measured against the source's ground truth; None when the source has none."""
+    truths = [source.truth(record.index) for record in records]
+    if not truths or any(truth is None for truth in truths):
+        return None
+    outputs = []
+    for record in records:
+        stages = {"raw": record.raw, "refined": record.refined}
+        outputs.append(FrameOutput(record.person_ids_2d, record.kp2d, record.conf, {
+            name: (skeletons.person_ids, skeletons.positions) for name, skeletons in stages.items()
+            if skeletons is not None}))
+    return score_against_truth(truths, outputs)
 
 
 class LiveWindow:

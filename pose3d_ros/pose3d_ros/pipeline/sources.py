@@ -63,6 +63,39 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class FrameTruth:
+    """What a synthetic frame really shows, for measuring the pipeline against it: the people in the picture.
+
+    A person is listed when any of their joints projects into the image, hidden or not; joints are in
+    COCO-WholeBody order, and those the figure has no counterpart for are not ``defined`` (NaN positions).
+    """
+
+    index: int
+    """The frame's position in its source (Frame.index)."""
+    person_ids: np.ndarray
+    """(P,) int64, each person's id for the whole clip."""
+    joints: np.ndarray
+    """(P, J, 3) float64, metres in the camera optical frame (x right, y down, z forward)."""
+    defined: np.ndarray
+    """(P, J) bool."""
+    kp2d: np.ndarray
+    """(P, J, 2) float64, the joints' projections in pixels (origin at the top-left corner of the image)."""
+    visible: np.ndarray
+    """(P, J) bool: defined, in the image, facing the camera (face points) and not behind a nearer person."""
+
+    def __post_init__(self) -> None:
+        people = len(self.person_ids)
+        joints = self.defined.shape[-1] if self.defined.ndim == 2 else -1
+        shapes = {"joints": (self.joints.shape, (people, joints, 3)), "defined": (self.defined.shape, (people, joints)),
+                  "kp2d": (self.kp2d.shape, (people, joints, 2)), "visible": (self.visible.shape, (people, joints))}
+        wrong = [f"{name} {shape}" for name, (shape, expected) in shapes.items() if shape != expected]
+        if joints < 0 or wrong:
+            raise ValueError(f"inconsistent truth for frame {self.index} ({people} people): {', '.join(wrong)}")
+        if (self.visible & ~self.defined).any():
+            raise ValueError(f"truth for frame {self.index} marks undefined joints visible")
+
+
+@dataclass(frozen=True)
 class IntrinsicsOverride:
     """Pinhole values given on the command line; each one given replaces the stream's (or the default) value.
 
@@ -107,6 +140,10 @@ class FrameSource:
 
     def close(self) -> None:
         """Release the underlying file or device."""
+
+    def truth(self, index: int) -> FrameTruth | None:
+        """What frame ``index`` really shows, for sources that know it (the demo clip); None for camera images."""
+        return None
 
     def __enter__(self) -> FrameSource:
         return self
