@@ -12,9 +12,15 @@ from hypothesis import strategies as st
 
 from pose3d_ros.keypoints2d import create_detector, crops
 from pose3d_ros.keypoints2d.models import FACE_LANDMARK, MOVENET_MULTIPOSE, read_model
-from pose3d_ros.pipeline.demo import render_demo_frame
+from pose3d_ros.pipeline.demo import demo_people, render_demo_frame
 
 BODY, FEET, FACE, HANDS = slice(0, 17), slice(17, 23), slice(23, 91), slice(91, 133)
+ONE = demo_people(1)
+
+
+def _figure(t):
+    """The single waving figure of the demo at time ``t``."""
+    return render_demo_frame(ONE, t)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +96,7 @@ def test_a_hand_crop_lies_beyond_the_wrist_with_the_fingers_up():
 
 # ------------------------------------------------------------------------------------------------ people
 def test_every_person_gets_body_face_and_hands_on_the_demo_figure(stream):
-    results = [stream(render_demo_frame(t), timestamp_s=t) for t in np.arange(0, 1.0, 1 / 15)]
+    results = [stream(_figure(t), timestamp_s=t) for t in np.arange(0, 1.0, 1 / 15)]
     assert all(len(r) == 1 for r in results)
     last = results[-1]
     assert (last.conf[0, BODY] > 0).sum() >= 15
@@ -103,7 +109,7 @@ def test_every_person_gets_body_face_and_hands_on_the_demo_figure(stream):
 def test_two_people_keep_their_ids_over_a_stream(stream):
     ids = []
     for t in np.arange(2.0, 3.0, 1 / 15):
-        frame = _side_by_side(render_demo_frame(t), render_demo_frame(t + 1.3))
+        frame = _side_by_side(_figure(t), _figure(t + 1.3))
         result = stream(frame, timestamp_s=t)
         assert len(result) == 2
         order = np.argsort(result.kp2d[:, 0, 0])  # left figure first
@@ -136,7 +142,7 @@ def test_nobody_tiny_images_and_crowds_give_defined_output(still):
     empty = still(np.full((480, 640, 3), 127, np.uint8))
     assert len(empty) == 0 and empty.kp2d.shape == (0, 133, 2)
     assert len(still(np.zeros((4, 4, 3), np.uint8))) == 0
-    figure = render_demo_frame(1.0)[40:540, 330:630]  # one figure, 300 x 500
+    figure = _figure(1.0)[40:540, 330:630]  # one figure, 300 x 500
     crowd = np.vstack([np.hstack([figure] * 5)] * 4)  # 20 people
     result = still(crowd)
     assert 1 <= len(result) <= 6  # MoveNet's limit
@@ -144,7 +150,7 @@ def test_nobody_tiny_images_and_crowds_give_defined_output(still):
 
 
 def test_a_person_cut_by_the_image_edge(still):
-    frame = render_demo_frame(1.0)
+    frame = _figure(1.0)
     cut = np.ascontiguousarray(frame[:, 450:])  # a third of the figure is outside the image
     result = still(cut)
     assert len(result) == 1
@@ -156,7 +162,7 @@ def test_a_person_cut_by_the_image_edge(still):
 
 def test_parts_not_refreshed_this_frame_fade_and_move_with_the_body():
     with create_detector("movenet", parts_per_frame=1, feet_per_frame=0, part_max_age_s=0.5) as detector:
-        frames = [_side_by_side(render_demo_frame(t), render_demo_frame(t + 1.3)) for t in (2.0, 2.0 + 1 / 15)]
+        frames = [_side_by_side(_figure(t), _figure(t + 1.3)) for t in (2.0, 2.0 + 1 / 15)]
         first = detector(frames[0], timestamp_s=0.0)
         second = detector(frames[1], timestamp_s=1 / 15)
     # one person is refreshed per frame: the other's face carries a lower confidence the next frame
@@ -174,7 +180,7 @@ def test_bad_settings_are_refused():
 
 
 def test_landmark_models_on_worker_threads_give_what_one_thread_gives():
-    frames = [_side_by_side(render_demo_frame(t), render_demo_frame(t + 1.3)) for t in np.arange(2.0, 2.4, 1 / 15)]
+    frames = [_side_by_side(_figure(t), _figure(t + 1.3)) for t in np.arange(2.0, 2.4, 1 / 15)]
     results = []
     for threads in (1, 2):
         with create_detector("movenet", num_threads=threads) as detector:
@@ -187,7 +193,7 @@ def test_landmark_models_on_worker_threads_give_what_one_thread_gives():
 
 def test_time_going_back_restarts_tracking_with_new_ids():
     with create_detector("movenet") as detector:
-        frames = [render_demo_frame(t) for t in (1.0, 1.1, 1.2)]
+        frames = [_figure(t) for t in (1.0, 1.1, 1.2)]
         first = [detector(frame, timestamp_s=10.0 + k / 15) for k, frame in enumerate(frames)]
         looped = detector(frames[0], timestamp_s=10.0)  # a bag played again from its start
     assert {int(r.person_ids[0]) for r in first} == {0}
