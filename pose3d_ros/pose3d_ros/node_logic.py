@@ -77,8 +77,8 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         Parameter("movenet.parts_per_frame", 4, "People whose face and hands are found afresh per frame, the "
                   "longest-waiting first; the others keep theirs, moved with the body and fading over "
                   "movenet.part_max_age_s (bounds the stage's time with many people)"),
-        Parameter("movenet.feet_per_frame", 1, "People whose feet (MediaPipe pose landmarks) are found afresh per "
-                  "frame; 0 = no feet"),
+        Parameter("movenet.feet_per_frame", 0.5, "People whose feet (MediaPipe pose landmarks, as costly as MoveNet) "
+                  "are found afresh per frame, e.g. 0.5: one person every other frame; 0 = no feet"),
         Parameter("movenet.part_max_age_s", 0.5, "How long a face, hand or feet found earlier is carried, with a "
                   "confidence falling to 0"),
         Parameter("movenet.min_part_presence", 0.5, "Presence probability below which the landmark models' face, "

@@ -102,6 +102,7 @@ def test_every_person_gets_body_face_and_hands_on_the_demo_figure(stream):
     assert (last.conf[0, BODY] > 0).sum() >= 15
     assert (last.conf[0, FACE] > 0).all()
     assert max((r.conf[0, HANDS] > 0).sum() for r in results[-5:]) >= 21  # the waving hand
+    assert all((r.conf[0, FEET] > 0).sum() >= 4 for r in results[2:])  # found every other frame, carried between
     for r in results:
         assert np.isfinite(r.kp2d).all() and ((r.conf >= 0) & (r.conf <= 1)).all()
 
@@ -198,3 +199,19 @@ def test_time_going_back_restarts_tracking_with_new_ids():
         looped = detector(frames[0], timestamp_s=10.0)  # a bag played again from its start
     assert {int(r.person_ids[0]) for r in first} == {0}
     assert len(looped) == 1 and looped.person_ids[0] != 0  # a new id: never one given before
+
+
+def test_bench_times_the_stage_per_people_count(tmp_path):
+    import json
+
+    from pose3d_ros.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "keypoints2d", "--people", "1", "2", "--frames", "3", "--warmup", "1",
+                 "--json", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert list(runs) == ["demo, 1 person", "demo, 2 people"]
+    for run in runs.values():
+        assert run["image_size"] == [640, 480]
+        assert 0 < run["people_model_ms"]["p50"] <= run["models_ms"]["p50"] <= run["stage_ms"]["p50"]
+    assert main(["bench", "keypoints2d", "--people", "1", "--size", "640"]) == 2

@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 from pathlib import Path
 
 log = logging.getLogger("pose3d.keypoints2d")
@@ -34,9 +33,15 @@ def register(add_command) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
     _add_backend_arguments(parser)
 
-    parser = add_command("bench keypoints2d", run_bench, "ms per frame of MediaPipe alone and of the whole 2D stage")
-    parser.add_argument("--video", type=Path, help=f"video to run on (default: {SHARED_VIDEO})")
-    parser.add_argument("--frames", type=int, default=100, help="frames to time; the video is replayed if shorter")
+    parser = add_command("bench keypoints2d", run_bench,
+                         "ms per frame of the 2D stage (its models alone and the whole stage), on a video or on the "
+                         "synthetic demo with 1, 2, 4 people")
+    parser.add_argument("--video", type=Path, help=f"video to run on (default: {SHARED_VIDEO}, unless --people)")
+    parser.add_argument("--people", type=int, nargs="+", metavar="N",
+                        help="run on the synthetic demo with N people instead of a video (1-4; e.g. --people 1 2 4), "
+                             "frames cropped to 4:3 and scaled to --size, one run per N side by side")
+    parser.add_argument("--size", default="640x480", metavar="WxH", help="--people: frame size (default 640x480)")
+    parser.add_argument("--frames", type=int, default=100, help="frames to time; the input is replayed if shorter")
     parser.add_argument("--warmup", type=int, default=5, help="frames run before timing starts")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
     _add_backend_arguments(parser)
@@ -192,49 +197,98 @@ def _frames(video: Path, count: int):
         capture.release()
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """Time MediaPipe and the whole stage on the same calls; the difference is the stage's own overhead."""
+def _demo_frames(people: int, size: tuple[int, int], count: int):
+    """``count`` frames of the synthetic demo with ``people`` people, the middle 4:3 of each scaled to ``size``,
+    replayed from the start when the clip runs out; with the stream time of each frame.
+    """
+    import cv2
+
+    from pose3d_ros.pipeline.demo import DemoSource
+
+    source = DemoSource(people=people)
+    produced = 0
+    while produced < count:
+        for frame in source:
+            height, width = frame.image.shape[:2]
+            crop = min(width, height * 4 // 3)
+            left = (width - crop) // 2
+            yield cv2.resize(frame.image[:, left:left + crop], size, interpolation=cv2.INTER_AREA)
+            produced += 1
+            if produced == count:
+                return
+
+
+def _percentiles(values) -> dict:
     import numpy as np
 
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": values.mean(), "p50": np.median(values), "p95": np.percentile(values, 95)}
+
+
+def _time_stage(detector, frames, warmup: int, fps: float) -> dict:
+    """Time every call after ``warmup``: the whole stage, the backend's models, and its people model alone."""
+    models_ms, stage_ms, people_ms, people = [], [], [], []
+    for index, frame in enumerate(frames):
+        result = detector(frame, timestamp_s=index / fps)
+        if index >= warmup:
+            models_ms.append(1000 * detector.last_timing.models_s)
+            stage_ms.append(1000 * detector.last_timing.total_s)
+            people.append(len(result))
+            if getattr(detector, "last_people_model_s", None) is not None:
+                people_ms.append(1000 * detector.last_people_model_s)
+    height, width = frame.shape[:2]
+    report = {"image_size": [width, height], "mean_people": sum(people) / len(people),
+              "stage_ms": _percentiles(stage_ms), "models_ms": _percentiles(models_ms)}
+    if people_ms:
+        report["people_model_ms"] = _percentiles(people_ms)
+    return report
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Time the 2D stage per frame in stream mode: the whole stage, the time inside its models, and (movenet) its
+    people model alone, on a video or on the synthetic demo with each number of people of ``--people``.
+    """
+    import numpy as np
+
+    from pose3d_ros.inference import machine_facts
     from pose3d_ros.keypoints2d import create_detector
 
-    video = args.video or SHARED_VIDEO
-    if not video.is_file():
-        raise FileNotFoundError(f"video {video} not found; give one with --video PATH")
     if args.frames < 1 or args.warmup < 0:
         raise ValueError("--frames must be at least 1 and --warmup at least 0")
-    mediapipe_ms, stage_ms, people = [], [], []
-    with create_detector(args.backend, **_detector_options(args, static_image_mode=False)) as detector:
-        for index, frame in enumerate(_frames(video, args.warmup + args.frames)):
-            result = detector(frame, timestamp_s=index / 30.0)
-            if index >= args.warmup:
-                mediapipe_ms.append(1000 * detector.last_timing.mediapipe_s)
-                stage_ms.append(1000 * detector.last_timing.total_s)
-                people.append(len(result))
-        height, width = frame.shape[:2]
-    mediapipe_ms, stage_ms = np.array(mediapipe_ms), np.array(stage_ms)
-    overhead_ms = stage_ms - mediapipe_ms
-    report = {
-        "backend": args.backend, "video": str(video), "image_size": [width, height], "frames": args.frames,
-        "warmup": args.warmup, "mean_people": float(np.mean(people)),
-        "mediapipe_ms": {"mean": mediapipe_ms.mean(), "median": np.median(mediapipe_ms)},
-        "stage_ms": {"mean": stage_ms.mean(), "median": np.median(stage_ms)},
-        "overhead_ms": {"mean": overhead_ms.mean(), "median": np.median(overhead_ms), "max": overhead_ms.max()},
-        "overhead_fraction": overhead_ms.mean() / mediapipe_ms.mean(),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-    }
+    if args.people is not None:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) < 32:
+            raise ValueError(f"--size must be WIDTHxHEIGHT of at least 32 x 32, got {args.size!r}")
+        inputs = {f"demo, {n} {'person' if n == 1 else 'people'}": (lambda n=n: _demo_frames(
+            n, size, args.warmup + args.frames), 15.0) for n in args.people}
+    else:
+        video = args.video or SHARED_VIDEO
+        if not video.is_file():
+            raise FileNotFoundError(f"video {video} not found; give one with --video PATH")
+        inputs = {video.name: (lambda: _frames(video, args.warmup + args.frames), 30.0)}
+    runs = {}
+    for name, (frames, fps) in inputs.items():  # a fresh detector per input: nothing tracked carries over
+        with create_detector(args.backend, **_detector_options(args, static_image_mode=False)) as detector:
+            runs[name] = _time_stage(detector, frames(), args.warmup, fps)
+    report = {"backend": args.backend, "frames": args.frames, "warmup": args.warmup, "runs": runs,
+              "machine": machine_facts()}
     if args.backend == "holistic":
         report["model_complexity"] = args.model_complexity
     report = json.loads(json.dumps(report, default=float))
-    print(f"2D stage ({args.backend}) on {video.name} {width}x{height}, {args.frames} frames after {args.warmup} "
-          f"warm-up, {report['mean_people']:.2f} people per frame")
-    print(f"  MediaPipe alone : {report['mediapipe_ms']['mean']:7.2f} ms/frame (median "
-          f"{report['mediapipe_ms']['median']:.2f})")
-    print(f"  whole 2D stage  : {report['stage_ms']['mean']:7.2f} ms/frame (median {report['stage_ms']['median']:.2f})")
-    print(f"  stage overhead  : {report['overhead_ms']['mean']:7.2f} ms/frame = "
-          f"{100 * report['overhead_fraction']:.1f} % of MediaPipe's time (target < 10 %)")
-    if report["overhead_fraction"] >= 0.10:
-        log.warning("the stage's overhead exceeds 10 %% of MediaPipe's time")
+    print(f"2D stage ({args.backend}), {args.frames} frames after {args.warmup} warm-up, stream mode; ms per frame "
+          f"p50 / p95")
+    for name, run in report["runs"].items():
+        width, height = run["image_size"]
+        people_model = (f" | people model alone {run['people_model_ms']['p50']:6.1f} / "
+                        f"{run['people_model_ms']['p95']:6.1f}") if "people_model_ms" in run else ""
+        print(f"  {name:<22} {width}x{height}, {run['mean_people']:.2f} people found per frame: whole stage "
+              f"{run['stage_ms']['p50']:6.1f} / {run['stage_ms']['p95']:6.1f} | models {run['models_ms']['p50']:6.1f}"
+              f"{people_model}")
+    overhead = [run["stage_ms"]["mean"] - run["models_ms"]["mean"] for run in report["runs"].values()]
+    print(f"  the stage's own overhead (conversion, mapping): {np.mean(overhead):.2f} ms per frame")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

@@ -20,7 +20,8 @@ BACKENDS = ("movenet", "holistic", "tasks")
 @dataclass(frozen=True)
 class StageTiming:
     """Where one call's time went: in the backend's models (MediaPipe's graphs, or the movenet backend's models with
-    their crops and tracking), and in the whole call (image conversion + models + mapping to COCO-WholeBody)."""
+    their crops and tracking), and in the whole call (image conversion + models + mapping to COCO-WholeBody).
+    """
 
     models_s: float
     total_s: float

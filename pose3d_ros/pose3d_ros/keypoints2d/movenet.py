@@ -10,7 +10,8 @@ Top-down, as MediaPipe's own trackers work, with one multi-person model in front
 3. **Feet**: MediaPipe's pose-landmark model on a crop of the whole person gives heels and toes.
 
 Cost grows with the people, so each frame refreshes the face and hands of at most ``parts_per_frame`` people and
-the feet of at most ``feet_per_frame``, the longest-waiting first; the other people keep the landmarks found
+the feet of ``feet_per_frame`` people (0.5: one person's every other frame; the pose-landmark model that finds feet
+costs as much as MoveNet), the longest-waiting first; the other people keep the landmarks found
 earlier, moved with their wrist, nose or ankles, with a confidence that falls to 0 over ``part_max_age_s``.
 Every model file is pinned and checked (:mod:`pose3d_ros.keypoints2d.models`).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -168,7 +170,7 @@ class MoveNetDetector(KeypointDetector):
 
     def __init__(self, *, static_image_mode: bool = False, max_people: int = MOVENET_MAX_PEOPLE,
                  min_person_score: float = 0.2, min_keypoint_score: float = 0.3, min_part_presence: float = 0.5,
-                 parts_per_frame: int = 4, feet_per_frame: int = 1, part_max_age_s: float = 0.5,
+                 parts_per_frame: int = 4, feet_per_frame: float = 0.5, part_max_age_s: float = 0.5,
                  input_size: int = 256, num_threads: int = 2) -> None:
         super().__init__()
         if not 1 <= max_people <= MOVENET_MAX_PEOPLE:
@@ -184,6 +186,7 @@ class MoveNetDetector(KeypointDetector):
         self.min_part_presence = min_part_presence
         self.parts_per_frame = parts_per_frame
         self.feet_per_frame = feet_per_frame
+        self._feet_credit = 0.0  # feet refreshes owed: feet_per_frame is added each frame, one spent per person
         self.part_max_age_s = part_max_age_s
         self.input_size = input_size
         self._num_threads = num_threads
@@ -193,6 +196,8 @@ class MoveNetDetector(KeypointDetector):
         self._models()  # load (and verify) the landmark models now, not on the first frame
         self._pool = ThreadPoolExecutor(num_threads, thread_name_prefix="landmarks") if num_threads > 1 else None
         self._tracker = PersonTracker()
+        self.last_people_model_s: float | None = None
+        """Time of the last call's MoveNet alone (the people model), for benchmarks."""
         self._parts: dict[int, PersonParts] = {}
         self._clock_s = 0.0
 
@@ -211,9 +216,11 @@ class MoveNetDetector(KeypointDetector):
         resized_w, resized_h = max(1, round(width * scale)), max(1, round(height * scale))
         input_h, input_w = (-(-side // INPUT_STRIDE) * INPUT_STRIDE for side in (resized_h, resized_w))
         model = self._movenet((input_h, input_w))
+        start = time.perf_counter()
         canvas = np.zeros((1, input_h, input_w, 3), np.uint8)
         canvas[0, :resized_h, :resized_w] = cv2.resize(rgb, (resized_w, resized_h), interpolation=cv2.INTER_AREA)
         rows = model(canvas)[0][0]  # (6, 56): 17 x (y, x, score), then ymin, xmin, ymax, xmax, score
+        self.last_people_model_s = time.perf_counter() - start
         rows = rows[np.isfinite(rows).all(axis=1) & (rows[:, 55] >= self.min_person_score)]
         rows = rows[np.argsort(-rows[:, 55], kind="stable")][: self.max_people]
         to_pixels = np.array([input_w, input_h], np.float32) / scale
@@ -245,7 +252,10 @@ class MoveNetDetector(KeypointDetector):
             states[person].parts_refreshed_s = now
             jobs += self._face_and_hand_jobs(rgb, people, person, states[person], now)
         if self.feet_per_frame:
-            for person in self._longest_waiting(states, "feet_refreshed_s", everyone or self.feet_per_frame):
+            self._feet_credit = min(self._feet_credit + self.feet_per_frame, max(len(states), 1))
+            feet = everyone or int(self._feet_credit)
+            self._feet_credit -= min(feet, len(states))
+            for person in self._longest_waiting(states, "feet_refreshed_s", feet):
                 states[person].feet_refreshed_s = now
                 jobs.append((states[person], "feet", 0, partial(self._find_feet, rgb, people, person, now)))
         tracks = self._pool.map(lambda job: job[3](), jobs) if self._pool and len(jobs) > 1 else [
