@@ -73,7 +73,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "Holistic) or tasks (several people, needs MediaPipe .task model files)",
                   ("movenet", "holistic", "tasks")),
         Parameter("max_people", 6, "Most people per image (movenet: 1-6, MoveNet's limit; tasks)"),
-        Parameter("movenet.min_person_score", 0.2, "MoveNet's person score below which a detection is dropped"),
+        Parameter("movenet.min_person_score", 0.15, "MoveNet's person score below which a detection is dropped"),
         Parameter("movenet.parts_per_frame", 4, "People whose face and hands are found afresh per frame, the "
                   "longest-waiting first; the others keep theirs, moved with the body and fading over "
                   "movenet.part_max_age_s (bounds the stage's time with many people)"),

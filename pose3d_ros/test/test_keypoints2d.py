@@ -118,10 +118,11 @@ def test_astronaut_left_and_right_are_her_own_sides(astronaut):
 
 def test_hands_not_found_sit_on_their_wrists_with_conf_zero(astronaut):
     kp, conf = astronaut.kp2d[0], astronaut.conf[0]
-    # Holistic finds neither of her hands (one is gloved and half out of the picture)
-    for hand, wrist in ((slice(91, 112), LEFT_WRIST), (slice(112, 133), RIGHT_WRIST)):
-        assert np.all(conf[hand] == 0)
-        np.testing.assert_allclose(kp[hand], np.broadcast_to(kp[wrist], (21, 2)))
+    # Holistic finds neither of her hands (one is gloved and half out of the picture); each hand's root is her
+    # body wrist, with the pose model's confidence
+    for root, wrist in ((91, LEFT_WRIST), (112, RIGHT_WRIST)):
+        assert np.all(conf[root + 1:root + 21] == 0) and conf[root] == conf[wrist]
+        np.testing.assert_allclose(kp[root:root + 21], np.broadcast_to(kp[wrist], (21, 2)))
 
 
 def test_input_formats_give_the_same_person(detector, astronaut_rgb, astronaut):

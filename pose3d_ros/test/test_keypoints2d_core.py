@@ -78,9 +78,12 @@ def test_missing_parts_get_conf_zero_and_sit_on_their_ancestor():
     lm.face_found[0] = True
     lm.hands_found[0] = (False, True)  # left hand not found
     kp2d, conf = to_wholebody(lm, (W, H))
-    assert np.all(conf[0, 91:112] == 0)
+    assert np.all(conf[0, 92:112] == 0)
     np.testing.assert_allclose(kp2d[0, 91:112], np.broadcast_to(kp2d[0, 9], (21, 2)))  # on the left wrist
+    assert conf[0, 91] == conf[0, 9] > 0  # the lost hand's root is the body's wrist, which the pose model saw
     assert np.all(conf[0, 112:133] > 0)
+    lm.pose[0, 15, 3] = 0.0  # nor the wrist: the root is not seen either
+    assert to_wholebody(lm, (W, H))[1][0, 91] == 0
 
 
 def test_keypoints_outside_the_image_or_non_finite_are_not_observed_and_never_nan():

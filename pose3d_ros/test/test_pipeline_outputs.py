@@ -94,7 +94,7 @@ def test_settings_read_the_ros_parameter_file(tmp_path):
     assert settings.refiner_options() == {"weights": None, "window": None, "lookahead": 3, "max_gap": 10,
                                           "device": "auto"}
     assert settings.detector_options() == ("movenet", {
-        "max_people": 6, "min_person_score": 0.2, "parts_per_frame": 4, "feet_per_frame": 0.5,
+        "max_people": 6, "min_person_score": 0.15, "parts_per_frame": 4, "feet_per_frame": 0.5,
         "part_max_age_s": 0.5, "min_part_presence": 0.5, "input_size": 256, "num_threads": 2})
     holistic = settings.replace("keypoints2d", backend="holistic")
     assert holistic.detector_options() == ("holistic", {"model_complexity": 1, "min_detection_confidence": 0.5,

@@ -108,6 +108,9 @@ HAND_CONFIDENCE = 0.8
 _BODY_JOINTS, _BODY_LANDMARKS = (np.array(column, dtype=np.intp) for column in zip(*BODY_FROM_POSE, strict=True))
 _SMALL_TOE = np.array(SMALL_TOE_FROM_FOOT, dtype=np.intp)
 _FACE_JOINTS = np.arange(FACE_OFFSET, FACE_OFFSET + 68)
+HAND_ROOT_WRISTS = ((LEFT_HAND_OFFSET, 9), (RIGHT_HAND_OFFSET, 10))
+"""(hand root joint, body wrist joint) of the left and right hand: one point of the body seen by two models. Where
+the hand model found no hand, the root takes the pose model's wrist (position and confidence)."""
 
 
 @dataclass
@@ -176,9 +179,10 @@ def to_wholebody(landmarks: MediaPipeLandmarks, image_size: tuple[int, int]) -> 
 
     Confidence: body joints take MediaPipe's pose visibility, estimated small toes a reduced one, found faces and
     hands their part's confidence (FACE_CONFIDENCE / HAND_CONFIDENCE unless the backend sets it), parts not found
-    0. A keypoint outside the image (MediaPipe extrapolates cut-off limbs and faces) or with non-finite coordinates
-    is not observed: confidence 0. Joints with confidence 0 are placed by the skeleton's ``fill_missing``
-    convention (on their nearest observed ancestor).
+    0, except a lost hand's root, which is the body's wrist (HAND_ROOT_WRISTS). A keypoint outside the image
+    (MediaPipe extrapolates cut-off limbs and faces) or with non-finite coordinates is not observed: confidence 0.
+    Joints with confidence 0 are placed by the skeleton's ``fill_missing`` convention (on their nearest observed
+    ancestor).
     """
     num_people = landmarks.num_people
     kp2d = np.zeros((num_people, WHOLEBODY133.num_joints, 2), np.float32)
@@ -193,10 +197,12 @@ def to_wholebody(landmarks: MediaPipeLandmarks, image_size: tuple[int, int]) -> 
     kp2d[:, _FACE_JOINTS] = landmarks.face[:, FACE_MESH_PAIRS].mean(axis=2)
     conf[:, _FACE_JOINTS] = np.where(landmarks.face_found, landmarks.face_confidence, 0.0)[:, None]
 
-    for side, offset in enumerate((LEFT_HAND_OFFSET, RIGHT_HAND_OFFSET)):
+    for side, (offset, wrist) in enumerate(HAND_ROOT_WRISTS):
         joints = slice(offset, offset + NUM_HAND_LANDMARKS)
         kp2d[:, joints] = landmarks.hands[:, side]
         conf[:, joints] = np.where(landmarks.hands_found[:, side], landmarks.hands_confidence[:, side], 0.0)[:, None]
+        lost = ~landmarks.hands_found[:, side]  # the hand's root is the body's wrist, seen by the pose model
+        kp2d[lost, offset], conf[lost, offset] = kp2d[lost, wrist], conf[lost, wrist]
 
     width, height = image_size
     x, y = kp2d[..., 0], kp2d[..., 1]

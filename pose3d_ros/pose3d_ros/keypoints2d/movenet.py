@@ -169,7 +169,7 @@ class MoveNetDetector(KeypointDetector):
     backend = "movenet"
 
     def __init__(self, *, static_image_mode: bool = False, max_people: int = MOVENET_MAX_PEOPLE,
-                 min_person_score: float = 0.2, min_keypoint_score: float = 0.3, min_part_presence: float = 0.5,
+                 min_person_score: float = 0.15, min_keypoint_score: float = 0.3, min_part_presence: float = 0.5,
                  parts_per_frame: int = 4, feet_per_frame: float = 0.5, part_max_age_s: float = 0.5,
                  input_size: int = 256, num_threads: int = 2) -> None:
         super().__init__()
