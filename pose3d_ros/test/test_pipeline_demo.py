@@ -11,6 +11,7 @@ from pose3d_ros.keypoints2d import Keypoints2D
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.demo import FPS, DemoSource, demo_intrinsics, demo_people, demo_truth, render_demo_frame
 from pose3d_ros.pipeline.run import run
+from pose3d_ros.pipeline.sources import open_source
 from pose3d_ros.skeleton import WHOLEBODY133
 
 PEOPLE = demo_people(4)
@@ -89,6 +90,15 @@ def test_single_person_demo_and_bad_arguments():
         DemoSource(seconds=0.2).truth(3)
     with pytest.raises(ValueError, match="positive length"):
         DemoSource(seconds=0)
+
+
+def test_the_source_names_the_demo_and_its_people():
+    assert len(open_source("demo").people) == 4
+    assert len(open_source("demo:2").people) == 2
+    with pytest.raises(ValueError, match="demo:N"):
+        open_source("demo:two")
+    with pytest.raises(ValueError, match="1 to 4 people"):
+        open_source("demo:9")
 
 
 # ---- the run measures itself against the truth --------------------------------------------------
