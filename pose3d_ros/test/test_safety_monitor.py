@@ -193,6 +193,9 @@ def test_distances_states_and_the_deciding_joint():
     # at x = 0.7: 0.2 m out, 0.0 inflated -> stop (<= 0.2)
     report = monitor.update(frame(T0 + 200 * MS, [0.7], error=0.1, ids=[7]), T0 + 200 * MS, poses(cfg))
     assert report.state[0] == STOP and report.stop_distance[0] == 0.2 and report.warning_distance[0] == 0.5
+    # no predicted error (NaN): sigma = unknown_error_m = 0.05, so 0.6 m out is 0.5 m inflated
+    report = monitor.update(frame(T0 + 300 * MS, [1.1], error=np.nan, ids=[7]), T0 + 300 * MS, poses(cfg))
+    assert report.inflated_distance[0] == pytest.approx(0.5, abs=1e-6)
 
 
 def test_approach_speed_is_along_the_line_to_the_object():
