@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_ros.safety import SafetyReport, SafetyState
 from pose3d_ros.skeleton import JointStatus, Layout, get_layout
 
-PACKAGE_MSGS = ("WholeBody2D", "WholeBody2DArray", "Skeleton3D", "Skeleton3DArray")
+PACKAGE_MSGS = ("WholeBody2D", "WholeBody2DArray", "Skeleton3D", "Skeleton3DArray", "SafetyState", "SafetyStateArray")
 ROSBAGS_DISTROS = ("humble", "jazzy")
 _MAX_UINT32 = 2**32 - 1
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "uint8": np.uint8,
@@ -42,6 +43,8 @@ class MessageTypes:
     WholeBody2DArray: type
     Skeleton3D: type
     Skeleton3DArray: type
+    SafetyState: type
+    SafetyStateArray: type
     Header: type
     Time: type
     Duration: type
@@ -147,6 +150,8 @@ def load_message_types(distro: str = "jazzy") -> MessageTypes:
         "WholeBody2DArray": "pose3d_ros_msgs/msg/WholeBody2DArray",
         "Skeleton3D": "pose3d_ros_msgs/msg/Skeleton3D",
         "Skeleton3DArray": "pose3d_ros_msgs/msg/Skeleton3DArray",
+        "SafetyState": "pose3d_ros_msgs/msg/SafetyState",
+        "SafetyStateArray": "pose3d_ros_msgs/msg/SafetyStateArray",
         "Header": "std_msgs/msg/Header",
         "Time": "builtin_interfaces/msg/Time",
         "Duration": "builtin_interfaces/msg/Duration",
@@ -169,13 +174,23 @@ def load_message_types(distro: str = "jazzy") -> MessageTypes:
 
 def make_header(types: MessageTypes, stamp_ns: int, frame_id: str) -> Any:
     """A std_msgs/Header from an integer time in nanoseconds (integers keep the stamp exact)."""
+    return types.new(types.Header, stamp=make_time(types, stamp_ns), frame_id=frame_id)
+
+
+def make_time(types: MessageTypes, stamp_ns: int) -> Any:
+    """A builtin_interfaces/Time from integer nanoseconds."""
     sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
-    return types.new(types.Header, stamp=types.new(types.Time, sec=sec, nanosec=nanosec), frame_id=frame_id)
+    return types.new(types.Time, sec=sec, nanosec=nanosec)
 
 
 def stamp_ns(header: Any) -> int:
     """The header's stamp in integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+    return time_ns(header.stamp)
+
+
+def time_ns(time: Any) -> int:
+    """A builtin_interfaces/Time in integer nanoseconds."""
+    return int(time.sec) * 1_000_000_000 + int(time.nanosec)
 
 
 def make_duration(types: MessageTypes, seconds: float) -> Any:
@@ -395,3 +410,55 @@ def skeleton3d_to_numpy(msg: Any, layout: str | None = "wholebody133") -> Skelet
     ids = np.array([int(person.person_id) for person in skeletons], dtype=np.int64)
     return Skeletons3DFrame(layout=None if skeleton is None else skeleton.name, positions=positions,
                             confidence=confidence, error=error, status=status, person_ids=ids)
+
+
+# --------------------------------------------------------------------------------------------------
+# SafetyStateArray
+# --------------------------------------------------------------------------------------------------
+
+
+def safety_state_array(types: MessageTypes, header: Any, report: SafetyReport) -> Any:
+    """A SafetyStateArray of a :class:`pose3d_ros.safety.SafetyReport`; ``header``: the time of evaluation
+    (``report.stamp_ns``) and the frame of the points (``report.frame_id``).
+    """
+    objects = [
+        types.new(types.SafetyState, name=name, state=int(report.state[o]), unknown_causes=int(report.causes[o]),
+                  image_stamp=make_time(types, report.image_stamp_ns), distance=float(report.distance[o]),
+                  inflated_distance=float(report.inflated_distance[o]), stop_distance=float(report.stop_distance[o]),
+                  warning_distance=float(report.warning_distance[o]), approach_speed=float(report.approach_speed[o]),
+                  person_id=int(report.person_id[o]), joint=int(report.joint[o]),
+                  joint_point=np.asarray(report.joint_point[o], dtype=np.float32),
+                  object_point=np.asarray(report.object_point[o], dtype=np.float32))
+        for o, name in enumerate(report.names)
+    ]
+    return types.new(types.SafetyStateArray, header=header, worst_state=int(report.worst), objects=objects)
+
+
+def safety_state_to_numpy(msg: Any) -> SafetyReport:
+    """A :class:`pose3d_ros.safety.SafetyReport` of a SafetyStateArray (without the per-person detail, which the
+    message does not carry).
+    """
+    objects = list(msg.objects)
+    stamps = {time_ns(state.image_stamp) for state in objects}
+    if len(stamps) > 1:
+        raise ValueError(f"SafetyStateArray mixes image stamps {sorted(stamps)}; one message rests on one image")
+    if any(state.state > SafetyState.UNKNOWN for state in objects):
+        raise ValueError("SafetyStateArray holds a state outside SafetyState.STATE_*")
+
+    def column(field: str, dtype: type) -> np.ndarray:
+        return np.array([getattr(state, field) for state in objects], dtype=dtype)
+
+    def points(field: str) -> np.ndarray:
+        return np.array([np.asarray(getattr(state, field), dtype=np.float64) for state in objects]).reshape(-1, 3)
+
+    count = len(objects)
+    return SafetyReport(
+        stamp_ns=stamp_ns(msg.header), image_stamp_ns=stamps.pop() if stamps else 0, frame_id=msg.header.frame_id,
+        names=tuple(state.name for state in objects), state=column("state", np.uint8),
+        causes=column("unknown_causes", np.uint16), distance=column("distance", np.float64),
+        inflated_distance=column("inflated_distance", np.float64), stop_distance=column("stop_distance", np.float64),
+        warning_distance=column("warning_distance", np.float64),
+        approach_speed=column("approach_speed", np.float64), person_id=column("person_id", np.int64),
+        joint=column("joint", np.int64), joint_point=points("joint_point"), object_point=points("object_point"),
+        person_ids=np.zeros(0, np.int64), person_distance=np.zeros((count, 0)),
+        person_joint=np.zeros((count, 0), np.int64), person_speed=np.zeros((count, 0)))

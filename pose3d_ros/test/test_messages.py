@@ -16,12 +16,15 @@ from pose3d_ros.messages import (
     MessageTypes,
     load_message_types,
     make_header,
+    safety_state_array,
+    safety_state_to_numpy,
     skeleton3d_array,
     skeleton3d_to_numpy,
     stamp_ns,
     wholebody2d_array,
     wholebody2d_to_numpy,
 )
+from pose3d_ros.safety import SafetyReport, SafetyState, UnknownCause
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "pose3d_ros_msgs" / "msg"
@@ -76,6 +79,13 @@ def test_every_msg_file_parses_with_the_documented_fields():
     assert fields["Skeleton3DArray"][0] == ["header", "skeletons"]
     # The status constants are the core's JointStatus values.
     assert fields["Skeleton3D"][1] == {f"STATUS_{s.name}": int(s) for s in JointStatus}
+    assert fields["SafetyState"][0] == ["name", "state", "unknown_causes", "image_stamp", "distance",
+                                        "inflated_distance", "stop_distance", "warning_distance", "approach_speed",
+                                        "person_id", "joint", "joint_point", "object_point"]
+    assert fields["SafetyStateArray"][0] == ["header", "worst_state", "objects"]
+    # The state and cause constants are the safety core's values.
+    assert fields["SafetyState"][1] == ({f"STATE_{s.name}": int(s) for s in SafetyState}
+                                        | {f"CAUSE_{c.name}": int(c) for c in UnknownCause})
 
 
 def test_the_package_ships_the_same_msg_files_it_links_to():
@@ -93,6 +103,8 @@ def test_each_message_type_roundtrips_through_cdr(types, name):
         "WholeBody2DArray": wholebody2d_array(types, header, kp2d, conf, [4, 9], (640, 480)),
         "Skeleton3DArray": skeleton3d_array(types, header, positions, confidence, error, status, [4, 9]),
     }
+    built["SafetyStateArray"] = safety_state_array(types, header, safety_report())
+    built["SafetyState"] = built["SafetyStateArray"].objects[1]
     built["WholeBody2D"] = built["WholeBody2DArray"].people[1]
     built["Skeleton3D"] = built["Skeleton3DArray"].skeletons[1]
     msg = built[name]
@@ -302,3 +314,43 @@ def test_non_editable_install_carries_the_msg_files(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert sorted(n for n in names if n.endswith(".msg")) == [f"pose3d_ros/msg/{m}.msg"
                                                                for m in sorted(messages.PACKAGE_MSGS)]
+
+
+# ------------------------------------------------------------------------------------------------
+# SafetyStateArray
+# ------------------------------------------------------------------------------------------------
+
+
+def safety_report():
+    """Two objects: one in warning because of person 4's joint 120, one unknown with nobody measured."""
+    return SafetyReport(
+        stamp_ns=STAMP_NS + 5, image_stamp_ns=STAMP_NS, frame_id="camera_optical", names=("forearm", "floor"),
+        state=np.array([SafetyState.WARNING, SafetyState.UNKNOWN], np.uint8),
+        causes=np.array([0, UnknownCause.TRANSFORM | UnknownCause.STALE], np.uint16),
+        distance=np.array([0.75, np.nan]), inflated_distance=np.array([0.5, np.nan]),
+        stop_distance=np.array([0.25, np.nan]), warning_distance=np.array([0.75, np.nan]),
+        approach_speed=np.array([1.5, np.nan]), person_id=np.array([4, -1]), joint=np.array([120, -1]),
+        joint_point=np.array([[0.5, -0.25, 2.0], [np.nan] * 3]), object_point=np.array([[1.0, 0.0, 2.5], [np.nan] * 3]),
+        person_ids=np.array([4]), person_distance=np.array([[0.75], [np.nan]]), person_joint=np.array([[120], [-1]]),
+        person_speed=np.array([[1.5], [np.nan]]))
+
+
+def test_safety_states_roundtrip_through_cdr(types):
+    report = safety_report()
+    msg = roundtrip(types, safety_state_array(types, make_header(types, report.stamp_ns, report.frame_id), report))
+    assert msg.worst_state == SafetyState.UNKNOWN and [o.name for o in msg.objects] == ["forearm", "floor"]
+    assert msg.objects[1].unknown_causes == UnknownCause.TRANSFORM | UnknownCause.STALE
+    back = safety_state_to_numpy(msg)
+    assert (back.stamp_ns, back.image_stamp_ns, back.frame_id, back.names) == (
+        report.stamp_ns, report.image_stamp_ns, report.frame_id, report.names)
+    for field in ("state", "causes", "distance", "inflated_distance", "stop_distance", "warning_distance",
+                  "approach_speed", "person_id", "joint", "joint_point", "object_point"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(report, field), err_msg=field)
+    assert back.person_distance.shape == (2, 0) and back.worst == SafetyState.UNKNOWN
+
+
+def test_safety_states_with_mixed_image_stamps_are_refused(types):
+    msg = safety_state_array(types, make_header(types, STAMP_NS, "cam"), safety_report())
+    msg.objects[1].image_stamp.nanosec += 1
+    with pytest.raises(ValueError, match="mixes image stamps"):
+        safety_state_to_numpy(msg)

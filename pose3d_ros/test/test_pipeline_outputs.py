@@ -11,12 +11,14 @@ from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
 from pose3d_ros.keypoints2d import Keypoints2D
-from pose3d_ros.messages import load_message_types, make_header, skeleton3d_array
+from pose3d_ros.messages import load_message_types, make_header, safety_state_to_numpy, skeleton3d_array
+from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
-from pose3d_ros.pipeline.render import Renderer
+from pose3d_ros.pipeline.render import Renderer, safety_outlines
 from pose3d_ros.pipeline.run import TOPICS, run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource
+from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyState
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 from pose3d_ros.temporal.streaming import RefinedPose
 
@@ -315,3 +317,67 @@ def test_renderer_draws_both_panels():
     plain = Renderer().render(image, kp2d, conf, np.array([0]), positions, status, np.array([0]), 0.0)
     assert pixels_of((240, 180, 60), plain) > 50  # refined bones in 3D
     assert pixels_of((150, 150, 150), out) > pixels_of((150, 150, 150), plain) + 20  # the raw skeleton beside
+
+
+# ---- safety monitoring ----------------------------------------------------------------------------
+
+SAFETY_CONFIG = """\
+camera_frame: stub_cam
+states: {hysteresis_m: 0.0, min_hold_s: 0.0}
+thresholds:
+  default: {mode: fixed, stop_distance_m: 0.5, warning_distance_m: 3.0}
+objects:
+  - name: zone
+    frame: stub_cam
+    box: {centre: [0.0, 0.0, 16.0], size: [4.0, 4.0, 2.0]}
+"""
+
+
+def test_run_loop_with_safety_writes_states_to_every_output(tmp_path):
+    config = SafetyConfig.parse(SAFETY_CONFIG, "safety.yaml")
+    pipeline = PosePipeline(detector=StubDetector(), lifter=StubLifter(), refiner=DelayRefiner())
+    summary = run(StubSource(), pipeline, tmp_path, render=True, progress=False, safety=config)
+    # Refined people stand at x = 1, depth 10 + frame; the zone starts at depth 15. Inflated by 2 x 0.05 m:
+    # frame 2 is 2.9 m out (warning), frames 3 and 4 have nobody, from frame 5 on people touch or enter the zone.
+    clear, warning, stop = SafetyState.CLEAR, SafetyState.WARNING, SafetyState.PROTECTIVE_STOP
+    expected = [clear, clear, warning, clear, clear, stop, stop, stop]
+    data = np.load(tmp_path / "skeletons.npz")
+    assert data["safety_objects"].tolist() == ["zone"]
+    assert data["safety_state"][:, 0].tolist() == expected
+    np.testing.assert_allclose(data["safety_distance"][:3, 0], [5.0, 4.0, 3.0], atol=1e-5)
+    assert np.isnan(data["safety_distance"][3:5, 0]).all() and data["safety_person_id"][3:5, 0].tolist() == [-1, -1]
+    # the monitor saw each frame when the refiner released it, two frames (0.2 s) after its image
+    np.testing.assert_array_equal(data["safety_evaluated_ns"][:6] - data["stamp_ns"][:6], 2 * 10**8)
+    # per person, in the frame's slots: frame 6 holds persons 2 and 7, both 1 m into the zone's depth
+    assert data["person_ids"][6].tolist() == [2, 7]
+    np.testing.assert_allclose(data["safety_person_distance"][6, 0], [-1.0, -1.0], atol=1e-5)
+
+    _, messages = read_mcap(tmp_path / "pose3d.mcap")
+    states = [m for t, _, _, m in messages if t == TOPICS["safety"]]
+    assert len(states) == 8 and summary.topics[TOPICS["safety"]] == 8
+    assert [m.objects[0].state for m in states] == expected
+    report = safety_state_to_numpy(states[2])
+    assert report.image_stamp_ns == data["stamp_ns"][2] and report.frame_id == "stub_cam"
+
+    times = summary.to_dict()["safety"]["objects"]["zone"]["seconds"]
+    assert times == pytest.approx({"clear": 0.4, "warning": 0.1, "protective_stop": 0.3, "unknown": 0.0})
+    assert "safety   zone  clear 0.4 s | warning 0.1 s | protective_stop 0.3 s | unknown 0.0 s" in summary.text()
+    assert (tmp_path / "render.mp4").stat().st_size > 0
+
+
+def test_renderer_draws_safety_objects_by_state():
+    config = SafetyConfig.parse(SAFETY_CONFIG.replace("[0.0, 0.0, 16.0]", "[0.0, 0.0, 3.5]"), "safety.yaml")
+    positions = np.zeros((1, J, 3), np.float32) + [0.0, 0.0, 3.0]
+    positions[0, :17, 1] = np.linspace(-0.5, 0.5, 17)
+    status = np.full((1, J), JointStatus.REFINED, np.uint8)
+    skeletons = SkeletonFrame(0, "stub_cam", np.array([0]), positions, np.ones((1, J), np.float32),
+                              np.zeros((1, J), np.float32), status)
+    report = SafetyMonitor(config).update(skeletons, 0, config.static_poses())
+    assert report.state[0] == SafetyState.PROTECTIVE_STOP
+    image = np.zeros((360, 480, 3), np.uint8)
+    empty = np.zeros((1, J, 2), np.float32), np.zeros((1, J), np.float32), np.array([0])
+    out = Renderer().render(image, *empty, positions, status, np.array([0]), 0.0,
+                            safety=(safety_outlines(config, config.static_poses()), report))
+    plain = Renderer().render(image, *empty, positions, status, np.array([0]), 0.0)
+    red = np.abs(out[:, 480:].astype(int) - [50, 50, 240]).sum(axis=-1) < 40
+    assert red.sum() > 100 + (np.abs(plain[:, 480:].astype(int) - [50, 50, 240]).sum(axis=-1) < 40).sum()

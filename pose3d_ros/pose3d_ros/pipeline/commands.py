@@ -59,6 +59,10 @@ def register(add_command) -> None:
     output.add_argument("--write-images", action="store_true",
                         help="also record the images (JPEG CompressedImage) in pose3d.mcap")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    output.add_argument("--safety", type=Path, metavar="YAML",
+                        help="worker-safety monitoring (docs/safety.md): distances and states per monitored object "
+                             "of this config, with its static transforms, into the MCAP (/safety/states), "
+                             "skeletons.npz (safety_*), the rendered video and the summary")
 
 
 def _positive_int(text: str) -> int:
@@ -95,6 +99,12 @@ def run_command(args: argparse.Namespace) -> int:
     from .run import run
     from .sources import IntrinsicsOverride, open_source
 
+    safety = None
+    if args.safety is not None:  # refused before anything is opened or written
+        from pose3d_ros.safety import SafetyConfig
+
+        safety = SafetyConfig.load(args.safety)
+        safety.static_poses()
     intrinsics = IntrinsicsOverride(args.fx, args.fy, args.cx, args.cy)
     if args.source is None:
         LOG.info("no --source given: using webcam 0 (give --source VIDEO|BAG|demo for a file)")
@@ -102,7 +112,8 @@ def run_command(args: argparse.Namespace) -> int:
                      intrinsics=intrinsics) as source:
         with PosePipeline(settings_from_args(args)) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
-                          show=args.show, write_images=args.write_images, progress=not args.no_progress)
+                          show=args.show, write_images=args.write_images, progress=not args.no_progress,
+                          safety=safety)
     print(summary.text())
     if summary.frames == 0:
         if summary.failed:

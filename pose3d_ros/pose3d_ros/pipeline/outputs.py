@@ -2,7 +2,8 @@
 
 Frames are rows; people are slots (the union of the people with 2D keypoints, raw or refined skeletons in that
 frame, sorted by id; ``person_ids`` is -1 in unused slots). Float arrays are NaN where a slot has no value; status
-arrays are 0 (MISSING) there. See docs/pipeline.md for the key list.
+arrays are 0 (MISSING) there. With ``pose3d run --safety``, the ``safety_*`` keys hold the monitor's report of each
+frame, one column per monitored object. See docs/pipeline.md and docs/safety.md for the key lists.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.safety import SafetyReport
 from pose3d_ros.skeleton import get_layout
 
 from .sources import Frame
@@ -31,15 +33,20 @@ class FrameRecord:
     conf: np.ndarray
     raw: SkeletonFrame
     refined: SkeletonFrame | None
+    safety: SafetyReport | None = None
 
     @classmethod
-    def of(cls, frame: Frame, keypoints, raw: SkeletonFrame, refined: SkeletonFrame | None) -> FrameRecord:
+    def of(cls, frame: Frame, keypoints, raw: SkeletonFrame, refined: SkeletonFrame | None,
+           safety: SafetyReport | None = None) -> FrameRecord:
         return cls(frame.index, frame.stamp_ns, frame.K, tuple(keypoints.image_size),
-                   np.asarray(keypoints.person_ids), keypoints.kp2d, keypoints.conf, raw, refined)
+                   np.asarray(keypoints.person_ids), keypoints.kp2d, keypoints.conf, raw, refined, safety)
 
 
-def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, source: str, fps: float | None) -> None:
-    """Write the records (in frame order) as DIR/skeletons.npz; see the module docstring for the layout."""
+def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, source: str, fps: float | None,
+                        safety_names: tuple[str, ...] | None = None) -> None:
+    """Write the records (in frame order) as DIR/skeletons.npz; see the module docstring for the layout.
+    ``safety_names``: the monitored objects, when the records carry safety reports.
+    """
     skeleton = get_layout(layout)
     joints = skeleton.num_joints
     frames = len(records)
@@ -80,6 +87,8 @@ def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, sou
         _put(arrays, "raw", f, slot_of, record.raw, confidence=False)
         if record.refined is not None:
             _put(arrays, "refined", f, slot_of, record.refined, confidence=True)
+    if safety_names is not None:
+        arrays.update(_safety_arrays(records, slots_per_frame, safety_names))
     t0 = arrays["stamp_ns"][0] if frames else 0
     arrays["time_s"] = (arrays["stamp_ns"] - t0) * 1e-9
     np.savez_compressed(path, **arrays, layout=np.array(skeleton.name), joint_names=np.array(skeleton.names),
@@ -95,3 +104,34 @@ def _put(arrays: dict, prefix: str, f: int, slot_of: dict[int, int], skeletons: 
         arrays[f"{prefix}_status"][f, slot] = skeletons.status[p]
         if confidence:
             arrays[f"{prefix}_confidence"][f, slot] = skeletons.confidence[p]
+
+
+# Per-object columns of a SafetyReport and their npz dtype.
+_SAFETY_COLUMNS = {"state": np.uint8, "causes": np.uint16, "distance": np.float32, "inflated_distance": np.float32,
+                   "stop_distance": np.float32, "warning_distance": np.float32, "approach_speed": np.float32,
+                   "person_id": np.int64, "joint": np.int64, "joint_point": np.float32, "object_point": np.float32}
+_SAFETY_PER_PERSON = {"person_distance": np.float32, "person_joint": np.int64, "person_speed": np.float32}
+
+
+def _safety_arrays(records: list[FrameRecord], slots_per_frame: list[list[int]], names: tuple[str, ...]) -> dict:
+    """``safety_*`` arrays: (F, O[, 3]) per object, (F, O, P) per object and person slot."""
+    frames, objects = len(records), len(names)
+    slots = max((len(ids) for ids in slots_per_frame), default=0)
+    arrays = {"safety_objects": np.array(names), "safety_evaluated_ns": np.zeros(frames, np.int64),
+              "safety_nan_joints": np.zeros(frames, np.int64)}
+    for key, dtype in _SAFETY_COLUMNS.items():
+        shape = (frames, objects, 3) if key.endswith("_point") else (frames, objects)
+        fill = -1 if np.issubdtype(dtype, np.signedinteger) else (0 if np.issubdtype(dtype, np.integer) else np.nan)
+        arrays[f"safety_{key}"] = np.full(shape, fill, dtype)
+    for key, dtype in _SAFETY_PER_PERSON.items():
+        arrays[f"safety_{key}"] = np.full((frames, objects, slots), -1 if dtype is np.int64 else np.nan, dtype)
+    for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
+        report = record.safety
+        arrays["safety_evaluated_ns"][f] = report.stamp_ns
+        arrays["safety_nan_joints"][f] = report.nan_joints
+        for key in _SAFETY_COLUMNS:
+            arrays[f"safety_{key}"][f] = getattr(report, key)
+        columns = [ids.index(int(person_id)) for person_id in report.person_ids]
+        for key in _SAFETY_PER_PERSON:
+            arrays[f"safety_{key}"][f][:, columns] = getattr(report, key)
+    return arrays

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pose3d_ros.safety import Pose, SafetyConfig, SafetyReport, SafetyState
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus, Layout
 
 STATUS_COLOURS = {  # BGR
@@ -22,6 +23,12 @@ STATUS_COLOURS = {  # BGR
     JointStatus.FILLED: (200, 90, 220),
 }
 PERSON_COLOURS = [(60, 180, 255), (255, 140, 60), (120, 220, 120), (200, 120, 240), (80, 220, 230), (240, 90, 160)]
+SAFETY_COLOURS = {  # BGR, by state
+    SafetyState.CLEAR: (90, 200, 90),
+    SafetyState.WARNING: (0, 200, 255),
+    SafetyState.PROTECTIVE_STOP: (50, 50, 240),
+    SafetyState.UNKNOWN: (220, 80, 220),
+}
 BACKGROUND_3D = (38, 34, 32)
 GRID_COLOUR = (80, 76, 72)
 GHOST_COLOUR = (150, 150, 150)
@@ -110,9 +117,12 @@ class Renderer:
             self._floor = 0.9 * self._floor + 0.1 * floor
 
     def draw_3d(self, size: int, positions: np.ndarray, status: np.ndarray, person_ids: np.ndarray,
-                stamp_s: float, ghost: np.ndarray | None = None) -> np.ndarray:
+                stamp_s: float, ghost: np.ndarray | None = None,
+                safety: tuple[list[list[np.ndarray]], SafetyReport] | None = None) -> np.ndarray:
         """A (size, size) view of P skeletons in the camera frame (P, J, 3), bones coloured by status, over the
         ``ghost`` skeletons (P', J, 3; the raw ones, to see what the temporal stage changed) in thin grey.
+        ``safety``: (each monitored object's outline polylines in the camera frame, the frame's report): the
+        objects coloured by state and a line from each one's deciding joint to its nearest surface point.
         """
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = BACKGROUND_3D
@@ -132,6 +142,8 @@ class Renderer:
             return np.round(pixels * 16).astype(np.int64), in_front
 
         self._draw_grid(canvas, project)
+        if safety is not None:
+            self._draw_safety(canvas, project, *safety)
         for pose in ghost if ghost is not None else ():
             pixels, in_front = project(_to_world(pose))
             for parent, child in self.bones:
@@ -164,6 +176,30 @@ class Renderer:
                 if in_front.all():
                     cv2.line(canvas, tuple(pixels[0]), tuple(pixels[1]), GRID_COLOUR, 1, cv2.LINE_AA, 4)
 
+    def _draw_safety(self, canvas: np.ndarray, project, outlines: list[list[np.ndarray]],
+                     report: SafetyReport) -> None:
+        for o, lines in enumerate(outlines):
+            colour = SAFETY_COLOURS[SafetyState(int(report.state[o]))]
+            thickness = 1 if report.state[o] == SafetyState.CLEAR else 2
+            for line in lines:
+                pixels, in_front = project(_to_world(line))
+                for a in range(len(line) - 1):
+                    if in_front[a] and in_front[a + 1]:
+                        cv2.line(canvas, tuple(pixels[a]), tuple(pixels[a + 1]), colour, thickness, cv2.LINE_AA, 4)
+            if np.isfinite(report.distance[o]):
+                pixels, in_front = project(_to_world(np.stack([report.joint_point[o], report.object_point[o]])))
+                if in_front.all():
+                    cv2.line(canvas, tuple(pixels[0]), tuple(pixels[1]), colour, 1, cv2.LINE_AA, 4)
+                    middle = (pixels[0] + pixels[1]) // 32
+                    _label(canvas, f"{report.distance[o]:.2f} m", (int(middle[0]) + 4, int(middle[1])), colour)
+        y = 22
+        for o, name in enumerate(report.names):  # the states, top right
+            state = SafetyState(int(report.state[o]))
+            text = f"{name}: {state.name.lower()}"
+            width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)[0][0]
+            _label(canvas, text, (canvas.shape[1] - width - 10, y), SAFETY_COLOURS[state])
+            y += 20
+
     def _draw_legend(self, canvas: np.ndarray, ghost: bool) -> None:
         _label(canvas, self.label_3d, (10, 22), (230, 230, 230))
         entries = [(status.name.lower(), colour) for status, colour in STATUS_COLOURS.items()]
@@ -189,18 +225,26 @@ class Renderer:
 
     def render(self, image: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, person_ids_2d: np.ndarray,
                positions: np.ndarray, status: np.ndarray, person_ids_3d: np.ndarray, stamp_s: float,
-               image_height: int | None = None, ghost: np.ndarray | None = None) -> np.ndarray:
+               image_height: int | None = None, ghost: np.ndarray | None = None,
+               safety: tuple[list[list[np.ndarray]], SafetyReport] | None = None) -> np.ndarray:
         """The output frame: 2D overlay on the left, 3D view on the right, at most MAX_OUTPUT_HEIGHT high.
 
         ``image`` may be a :meth:`fit` copy of the frame whose keypoints ``kp2d`` are in pixels of the original,
-        ``image_height`` high (default: the image's own height). ``ghost``: see :meth:`draw_3d`.
+        ``image_height`` high (default: the image's own height). ``ghost``, ``safety``: see :meth:`draw_3d`.
         """
         image = self.fit(image)
         scale = image.shape[0] / (image_height or image.shape[0])
         left = self.draw_2d(image, np.asarray(kp2d) * scale, conf, person_ids_2d)
         _label(left, f"t = {stamp_s:.2f} s", (10, 22), (255, 255, 255))
-        right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s, ghost)
+        right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s, ghost, safety)
         return np.hstack([left, right])
+
+
+def safety_outlines(config: SafetyConfig, poses: dict[str, Pose]) -> list[list[np.ndarray]]:
+    """Every monitored object's outline polylines in the camera frame, given its frame's pose there, for
+    :meth:`Renderer.draw_3d`.
+    """
+    return [[poses[obj.frame].apply(line) for line in obj.shape.outline()] for obj in config.objects]
 
 
 def _to_world(pose: np.ndarray) -> np.ndarray:

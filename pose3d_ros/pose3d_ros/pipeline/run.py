@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.safety import SafetyConfig, SafetyMonitor
+from pose3d_ros.safety.summary import SafetySummary
 
 from .core import PosePipeline
 from .demo_metrics import FrameOutput, score_against_truth, score_lines
 from .outputs import FrameRecord, write_skeletons_npz
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
-from .render import Renderer, VideoSink
+from .render import Renderer, VideoSink, safety_outlines
 from .sources import Frame, FrameSource
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ TOPICS = {
     "raw_markers": "/lifter_node/markers",
     "refined": "/skeletons3d_refined",
     "refined_markers": "/temporal_node/markers",
+    "safety": "/safety/states",
 }
 STAGES = ("2d", "lift", "temporal", "write", "render")
 
@@ -63,6 +66,7 @@ class RunSummary:
     topics: dict[str, int] = field(default_factory=dict)
     demo_truth: dict | None = None
     """The outputs measured against the source's ground truth (demo_metrics.score_against_truth), if it has one."""
+    safety: SafetySummary | None = None
 
     def stage_fps(self) -> dict[str, float | None]:
         return {name: (self.frames / seconds if seconds > 0 else None) for name, seconds in self.stage_s.items()}
@@ -76,6 +80,7 @@ class RunSummary:
             "stage_ms_per_frame": {k: 1000 * v / self.frames if self.frames else None for k, v in self.stage_s.items()},
             "stage_fps": self.stage_fps(), "outputs": self.outputs, "topics": self.topics,
             **({"demo_truth": self.demo_truth} if self.demo_truth is not None else {}),
+            "safety": None if self.safety is None else self.safety.to_dict(),
         }
 
     def text(self) -> str:
@@ -95,6 +100,8 @@ class RunSummary:
             lines.append(f"  warning  {self.late_refined} refined poses came after their frame was written")
         if self.demo_truth is not None:
             lines += score_lines(self.demo_truth)
+        if self.safety is not None:
+            lines += [f"  safety   {line}" for line in self.safety.lines()]
         lines += [f"  wrote    {path}" for path in self.outputs.values()]
         return "\n".join(lines)
 
@@ -108,6 +115,8 @@ class _Waiting:
     raw: SkeletonFrame
     refined: dict[int, tuple] = field(default_factory=dict)
     """person id -> (positions, confidence, error, status), from one or more refined frames of this stamp."""
+    released_ns: int | None = None
+    """Stamp of the newest input frame when the temporal stage released this stamp: when the ROS graph has it."""
 
     def add(self, refined) -> None:
         for p, person_id in enumerate(refined.person_ids.tolist()):
@@ -138,7 +147,8 @@ class _Timer:
 
 
 def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
-        render: bool = False, show: bool = False, write_images: bool = False, progress: bool = True) -> RunSummary:
+        render: bool = False, show: bool = False, write_images: bool = False, progress: bool = True,
+        safety: SafetyConfig | None = None) -> RunSummary:
     """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
 
     The MCAP gets the messages the ROS graph would publish, on its topics and in the same grouping: per frame a
@@ -146,14 +156,26 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     stage releases, a refined Skeleton3DArray and its MarkerArray.
     skeletons.npz and render.mp4 get one row / image per source frame, once its refined skeletons are final
     (see :meth:`PosePipeline.is_settled`).
+
+    With ``safety``, each final frame also goes through a :class:`~pose3d_ros.safety.SafetyMonitor` with the
+    config's static poses, evaluated at the stamp of the newest frame read when the temporal stage released it
+    (so its look-ahead shows as the skeletons' age, as on ROS); its SafetyStateArray goes to the MCAP, its arrays to
+    skeletons.npz, its zones and distances into the rendered video, its time per state into the summary.
     """
     from tqdm import tqdm
 
     from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
-    from pose3d_ros.messages import load_message_types, make_header, skeleton3d_array, wholebody2d_array
+    from pose3d_ros.messages import (
+        load_message_types,
+        make_header,
+        safety_state_array,
+        skeleton3d_array,
+        wholebody2d_array,
+    )
 
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
+    safety_run = _SafetyRun(safety) if safety is not None else None
     window = LiveWindow() if show else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -176,6 +198,9 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     drawing = render or show
     renderer = Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)") if drawing else None
     video = VideoSink(out_dir / "render.mp4", source.fps or 30.0) if render else None
+    if safety_run is not None:
+        summary.safety = safety_run.summary
+    newest_stamp_ns = 0  # of the newest frame read
 
     def skeletons_msg(skeletons) -> object:
         return skeleton3d_array(types, make_header(types, skeletons.stamp_ns, skeletons.frame_id),
@@ -202,16 +227,24 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                                                                 keypoints.person_ids, (width, height))))
         return messages + node_output(raw, "raw", raw_markers)
 
-    def settle(entry: _Waiting) -> None:
+    def settle(entry: _Waiting, recorder: McapRecorder) -> None:
         final = entry.final() if temporal else entry.raw
-        records.append(FrameRecord.of(entry.frame, entry.keypoints, entry.raw, final if temporal else None))
+        report = None
+        if safety_run is not None:
+            seen_ns = newest_stamp_ns if entry.released_ns is None else entry.released_ns  # None: no temporal stage
+            report = safety_run.check(final, seen_ns, source.skipped + summary.failed + summary.out_of_order)
+            with _Timer(summary, "write"):
+                header = make_header(types, report.stamp_ns, report.frame_id)
+                recorder.write(TOPICS["safety"], safety_state_array(types, header, report), report.stamp_ns)
+        records.append(FrameRecord.of(entry.frame, entry.keypoints, entry.raw, final if temporal else None, report))
         if renderer is not None:
             with _Timer(summary, "render"):
                 keypoints = entry.keypoints
                 image = renderer.render(entry.frame.image, keypoints.kp2d, keypoints.conf, keypoints.person_ids,
                                         final.positions, final.status, final.person_ids, entry.frame.stamp_s,
                                         image_height=keypoints.image_size[1],
-                                        ghost=entry.raw.positions if temporal else None)
+                                        ghost=entry.raw.positions if temporal else None,
+                                        safety=None if report is None else (safety_run.outlines, report))
                 if video is not None:
                     video.write(image)
             if window is not None:
@@ -228,6 +261,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                 LOG.debug("refined frame %d ns came after its row was written", refined.stamp_ns)
             else:
                 entry.add(refined)
+                entry.released_ns = newest_stamp_ns
 
     total = getattr(source, "frame_count", None)
     total = min(total, max_frames) if total and max_frames else (total or max_frames)
@@ -244,7 +278,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                     LOG.warning("skipping frame %d: its stamp %d ns is not after the previous frame's %d ns",
                                 frame.index, frame.stamp_ns, last_stamp_ns)
                     continue
-                last_stamp_ns = frame.stamp_ns
+                last_stamp_ns = newest_stamp_ns = frame.stamp_ns
                 try:
                     with _Timer(summary, "2d"):
                         keypoints = pipeline.detect(frame.image, frame.stamp_ns)
@@ -267,7 +301,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                         frames = pipeline.refine(raw)
                     released(frames, recorder)
                 while waiting and pipeline.is_settled(len(waiting) - 1):
-                    settle(waiting.pop(next(iter(waiting))))
+                    settle(waiting.pop(next(iter(waiting))), recorder)
                 people = len(keypoints.person_ids)
                 summary.frames += 1
                 summary.frames_with_people += people > 0
@@ -286,14 +320,17 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
             frames = pipeline.finish()
         released(frames, recorder)
         for stamp in list(waiting):
-            settle(waiting.pop(stamp))
+            settle(waiting.pop(stamp), recorder)
         summary.topics = dict(recorder.counts)
+    if summary.safety is not None:
+        summary.safety.finish(1.0 / source.fps if source.fps else 0.0)
     summary.wall_s = time.perf_counter() - start
     summary.skipped = source.skipped
     summary.demo_truth = _score_against_truth(source, records)
 
     npz_path = out_dir / "skeletons.npz"
-    write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps)
+    write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps,
+                        safety_names=None if safety_run is None else safety_run.monitor.names)
     summary.outputs["skeletons"] = str(npz_path)
     summary.outputs["mcap"] = str(out_dir / MCAP_NAME)
     if video is not None:
@@ -318,6 +355,31 @@ def _score_against_truth(source: FrameSource, records: list[FrameRecord]) -> dic
             name: (skeletons.person_ids, skeletons.positions) for name, skeletons in stages.items()
             if skeletons is not None}))
     return score_against_truth(truths, outputs)
+
+
+class _SafetyRun:
+    """The safety monitor over a run: the config's static poses, the outlines to draw, the summary."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.config = config
+        self.poses = config.static_poses()
+        self.monitor = SafetyMonitor(config)
+        self.summary = SafetySummary(self.monitor.names)
+        self.outlines = safety_outlines(config, self.poses)
+        self._lost = 0
+        self._warned_frame = False
+
+    def check(self, final: SkeletonFrame, now_ns: int, lost: int):
+        """The monitor on a final frame, seen at ``now_ns``; ``lost``: frames skipped or refused so far."""
+        camera = self.config.camera_frame
+        if camera is not None and final.frame_id != camera and not self._warned_frame:
+            self._warned_frame = True
+            LOG.warning("the skeletons are in frame %r, the safety config's camera_frame is %r: taken to be the "
+                        "same camera", final.frame_id, camera)
+        report = self.monitor.update(final, now_ns, self.poses, dropped_frames=lost - self._lost)
+        self._lost = lost
+        self.summary.add(report)
+        return report
 
 
 class LiveWindow:

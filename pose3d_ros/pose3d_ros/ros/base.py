@@ -54,10 +54,18 @@ def rclpy_message_types() -> MessageTypes:
     """The classes rclpy generated, with array.array for numeric sequences (what their setters take in one copy)."""
     from builtin_interfaces.msg import Duration, Time
 
-    from pose3d_ros_msgs.msg import Skeleton3D, Skeleton3DArray, WholeBody2D, WholeBody2DArray
+    from pose3d_ros_msgs.msg import (
+        SafetyState,
+        SafetyStateArray,
+        Skeleton3D,
+        Skeleton3DArray,
+        WholeBody2D,
+        WholeBody2DArray,
+    )
 
     return MessageTypes(WholeBody2D=WholeBody2D, WholeBody2DArray=WholeBody2DArray, Skeleton3D=Skeleton3D,
-                        Skeleton3DArray=Skeleton3DArray, Header=Header, Time=Time, Duration=Duration, Marker=Marker,
+                        Skeleton3DArray=Skeleton3DArray, SafetyState=SafetyState, SafetyStateArray=SafetyStateArray,
+                        Header=Header, Time=Time, Duration=Duration, Marker=Marker,
                         MarkerArray=MarkerArray, Point=Point, Pose=Pose, Quaternion=Quaternion, Vector3=Vector3,
                         ColorRGBA=ColorRGBA, sequences="array")
 
