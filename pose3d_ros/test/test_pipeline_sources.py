@@ -163,6 +163,41 @@ def test_video_file_with_override(small_video):
     assert (K[0, 0], K[1, 1], K[0, 2], K[1, 2]) == (90.0, 90.0, 30.0, 24.0)
 
 
+def damaged_video(path, fourcc, frames=90):
+    """A 15 fps clip whose frame i has mean brightness about 2 i + 10, with 20 % of its bytes in the middle
+    overwritten by noise (the container's index at the end is intact)."""
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 15.0, (64, 48))
+    for i in range(frames):
+        writer.write((2 * i + rng.integers(0, 21, (48, 64, 3))).astype(np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    start, stop = len(data) * 4 // 10, len(data) * 6 // 10
+    data[start:stop] = rng.integers(0, 256, stop - start, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("name, fourcc", [
+    ("clip.mp4", "mp4v"),  # OpenCV fails 20 reads in a row, then recovers by itself
+    ("clip.avi", "MJPG"),  # the demuxer gives up after the damage: only seeking reaches the frames after it
+    ("clip.mkv", "XVID"),  # the demuxer skips the damage without an error: only the timestamps show it
+])
+def test_a_damaged_video_is_read_to_its_end_and_every_lost_frame_is_reported(tmp_path, name, fourcc):
+    with open_source(str(damaged_video(tmp_path / name, fourcc))) as source:
+        frames = list(source)
+    indices = [f.index for f in frames]
+    lost = [i for gap in source.gaps for i in range(gap.first, gap.last + 1)]
+    assert source.gaps and indices[-1] == 89  # the frames after the damage are read, up to the last
+    assert sorted(indices + lost) == list(range(90))  # every frame is either delivered or reported lost
+    assert source.skipped == len(lost) and source.ended_early is None
+    assert [f.stamp_ns for f in frames] == [round(i * 1e9 / 15) for i in indices]
+    for gap in source.gaps:
+        assert gap.first_stamp_ns == round(gap.first * 1e9 / 15) and gap.to_dict()["frames"] == gap.count
+    # after the damage each frame is the one its index says (mean brightness 2 i + 10)
+    assert abs(frames[-1].image.mean() - (2 * 89 + 10)) < 3
+
+
 def test_bad_sources_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         open_source(str(tmp_path / "missing.mp4"))

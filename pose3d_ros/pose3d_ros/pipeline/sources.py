@@ -3,7 +3,8 @@
 Every source yields :class:`Frame` objects: a BGR uint8 image, its timestamp, the camera's optical frame id and
 the intrinsics to lift it with. Intrinsics come, in order of precedence, from the ``--fx/--fy/--cx/--cy`` values
 (:class:`IntrinsicsOverride`), from the stream's CameraInfo, or from ``pose3d_ros.camera.default_intrinsics``.
-A frame that cannot be decoded is logged and counted in ``source.skipped``; it never stops the stream.
+A frame that cannot be decoded is logged and recorded in ``source.gaps``; it never stops the stream. A source
+that has to stop before its end says where and why in ``source.ended_early``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,62 @@ class Frame:
     @property
     def stamp_s(self) -> float:
         return self.stamp_ns * 1e-9
+
+
+@dataclass
+class Gap:
+    """Consecutive frames of a source that are not in a run's outputs, all for the same reason."""
+
+    first: int
+    last: int
+    reason: str
+    first_stamp_ns: int | None = None
+    last_stamp_ns: int | None = None
+    """Stamps where known (a video's index / fps, a recording's message time), else None."""
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+    def text(self) -> str:
+        frames = f"frame {self.first}" if self.count == 1 else f"frames {self.first}-{self.last} ({self.count})"
+        if self.first_stamp_ns is None:
+            times = ""
+        elif self.count == 1 or self.last_stamp_ns is None:
+            times = f" at {self.first_stamp_ns * 1e-9:.2f} s"
+        else:
+            times = f" {self.first_stamp_ns * 1e-9:.2f}-{self.last_stamp_ns * 1e-9:.2f} s"
+        return f"{frames}{times}: {self.reason}"
+
+    def to_dict(self) -> dict:
+        def seconds(stamp_ns: int | None) -> float | None:
+            return None if stamp_ns is None else stamp_ns * 1e-9
+
+        return {"first_frame": self.first, "last_frame": self.last, "frames": self.count,
+                "first_s": seconds(self.first_stamp_ns), "last_s": seconds(self.last_stamp_ns), "reason": self.reason}
+
+
+class GapLog:
+    """The frames a source or a run leaves out, merged into :class:`Gap` s; the first frame of each gap is logged
+    as a warning when it happens (the rest at debug level), the whole list goes into the run's summary.
+    """
+
+    def __init__(self) -> None:
+        self.gaps: list[Gap] = []
+
+    @property
+    def frames(self) -> int:
+        return sum(gap.count for gap in self.gaps)
+
+    def add(self, index: int, reason: str, stamp_ns: int | None = None) -> None:
+        last = self.gaps[-1] if self.gaps else None
+        if last is not None and last.reason == reason and index == last.last + 1:
+            last.last, last.last_stamp_ns = index, stamp_ns
+            LOG.debug("skipping frame %d: %s", index, reason)
+            return
+        self.gaps.append(Gap(index, index, reason, stamp_ns, stamp_ns))
+        at = "" if stamp_ns is None else f" ({stamp_ns * 1e-9:.2f} s)"
+        LOG.warning("skipping frame %d%s: %s", index, at, reason)
 
 
 @dataclass(frozen=True)
@@ -132,7 +189,9 @@ class FrameSource:
 
     def __init__(self, intrinsics: IntrinsicsOverride | None = None) -> None:
         self.intrinsics = intrinsics or IntrinsicsOverride()
-        self.skipped = 0
+        self.unreadable = GapLog()
+        self.ended_early: str | None = None
+        """Why and where the source stopped before its end, if it did (a camera that stopped delivering)."""
         self._default_K: dict[tuple[int, int], np.ndarray] = {}
 
     def __iter__(self) -> Iterator[Frame]:
@@ -151,9 +210,22 @@ class FrameSource:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _skip(self, index: int, reason: str) -> None:
-        self.skipped += 1
-        LOG.warning("%s: skipping frame %d: %s", self.description, index, reason)
+    @property
+    def skipped(self) -> int:
+        """How many frames could not be read."""
+        return self.unreadable.frames
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """The unreadable frames, as gaps."""
+        return self.unreadable.gaps
+
+    def _skip(self, index: int, reason: str, stamp_ns: int | None = None) -> None:
+        self.unreadable.add(index, reason, stamp_ns)
+
+    def _end_early(self, reason: str) -> None:
+        self.ended_early = reason
+        LOG.error("%s: %s", self.description, reason)
 
     def _camera(self, width: int, height: int, stream: CameraModel | None = None) -> CameraModel:
         """The stream's camera (or the default one for the image size) with the command-line values applied."""
@@ -172,9 +244,19 @@ class FrameSource:
 
 
 class VideoFileSource(FrameSource):
-    """A video file read with OpenCV; stamps are ``index / fps`` so that they are reproducible."""
+    """A video file read with OpenCV; stamps are ``index / fps`` so that they are reproducible.
 
-    MAX_CONSECUTIVE_FAILURES = 10
+    A damaged stretch does not end the stream: unreadable frames are skipped and recorded as a gap, and reading
+    goes on to the real end, which is the frame count the file states. OpenCV usually resynchronises by itself at
+    the next keyframe; when it stops delivering frames before that count (a demuxer that gives up on a damaged
+    container), the reader seeks past the damage frame by frame. After any such trouble, the decoder's timestamp
+    says which frame it delivered, so frames are neither repeated nor misplaced. A file that states no frame
+    count ends after MAX_FAILURES_WITHOUT_LENGTH unreadable frames in a row, with a warning that says where.
+    Frames a demuxer skips without an error show as a jump of more than half a second in the decoder's timestamps
+    and are recorded as a gap too.
+    """
+
+    MAX_FAILURES_WITHOUT_LENGTH = 10
 
     def __init__(self, path: Path, intrinsics: IntrinsicsOverride | None = None) -> None:
         super().__init__(intrinsics)
@@ -190,25 +272,67 @@ class VideoFileSource(FrameSource):
             LOG.warning("%s does not state its frame rate; assuming 30 fps for the timestamps", self.path)
             fps = 30.0
         self.fps = float(fps)
-        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = max(0, int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+
+    @property
+    def _silent_jump(self) -> int:
+        """A jump of the decoder's timestamps between two good frames, in frames, that means frames were skipped
+        (a demuxer resynchronising after damage); smaller ones are a variable frame rate's irregular timing.
+        """
+        return max(2, round(self.fps / 2))
+
+    def _stamp_ns(self, index: int) -> int:
+        return round(index * 1e9 / self.fps)
+
+    def _decoded_index(self) -> int | None:
+        """The index of the frame just decoded, from its timestamp; None where the backend gives none."""
+        position_ms = self.capture.get(cv2.CAP_PROP_POS_MSEC)
+        return round(position_ms * self.fps / 1000) if np.isfinite(position_ms) and position_ms > 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        failures = 0
+        expected = 0  # the index of the frame after the last one delivered
+        failures = 0  # unreadable reads since then
+        probe = 0  # the next frame to seek to when sequential reading is stuck
+        last_decoded = -1  # the decoder's own index of the last good frame
         while True:
             ok, image = self.capture.read()
-            if not ok:
-                # A read that fails before the announced end is a corrupt frame; a few in a row mean the end.
-                if index < self.frame_count - 1 and failures < self.MAX_CONSECUTIVE_FAILURES:
-                    self._skip(index, "could not decode")
-                    failures += 1
-                    index += 1
-                    continue
+            if ok:
+                decoded = self._decoded_index()
+                index, reason = expected, "could not decode"
+                if failures:  # after trouble, trust the decoder's timestamp over the count of reads
+                    index = expected + failures if decoded is None else decoded
+                    if index < expected:  # a frame delivered again after a seek
+                        continue
+                elif decoded is not None and last_decoded >= 0 and decoded - last_decoded > self._silent_jump:
+                    index = expected + decoded - last_decoded - 1
+                    reason = (f"skipped by the decoder without an error (its timestamps jump by "
+                              f"{(decoded - last_decoded) / self.fps:.2f} s)")
+                for lost in range(expected, index):
+                    self._skip(lost, reason, self._stamp_ns(lost))
+                last_decoded = index if decoded is None else decoded
+                height, width = image.shape[:2]
+                yield Frame(index, self._stamp_ns(index), image, self._camera(width, height), DEFAULT_FRAME_ID)
+                expected, failures = index + 1, 0
+                continue
+            failures += 1
+            if not self.frame_count:
+                if failures >= self.MAX_FAILURES_WITHOUT_LENGTH:
+                    LOG.warning("%s states no frame count: taking %d unreadable frames in a row after frame %d "
+                                "(%.2f s) as its end", self.path, failures, expected - 1, (expected - 1) / self.fps)
+                    return
+                continue
+            if expected >= self.frame_count or last_decoded >= self.frame_count - 1:
+                return  # the real end
+            if expected + failures < self.frame_count:
+                continue  # reading on: the decoder usually recovers at the next keyframe
+            probe = max(probe, expected)
+            if probe >= self.frame_count:  # every frame up to the stated count tried: the rest is lost
+                for lost in range(expected, self.frame_count):
+                    self._skip(lost, "could not decode (nothing readable after it up to the stated end)",
+                               self._stamp_ns(lost))
                 return
-            failures = 0
-            height, width = image.shape[:2]
-            yield Frame(index, round(index * 1e9 / self.fps), image, self._camera(width, height), DEFAULT_FRAME_ID)
-            index += 1
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, probe)
+            probe += 1
 
     def close(self) -> None:
         self.capture.release()
@@ -238,9 +362,10 @@ class WebcamSource(FrameSource):
             if not ok:
                 failures += 1
                 if failures > 30:
-                    LOG.error("%s stopped delivering frames", self.description)
+                    self._end_early(f"the camera stopped delivering frames after frame {index - failures} "
+                                    f"({failures} failed captures in a row)")
                     return
-                self._skip(index, "capture failed")
+                self._skip(index, "capture failed", stamp_ns)
                 index += 1
                 continue
             failures = 0
@@ -448,7 +573,7 @@ class BagSource(FrameSource):
                 compressed = connection.msgtype.endswith("CompressedImage")
                 image = image_from_compressed(msg) if compressed else image_from_ros(msg)
             except Exception as err:  # undecodable payload or pixels: count it and go on
-                self._skip(index, str(err))
+                self._skip(index, str(err), bag_stamp_ns)
                 index += 1
                 continue
             height, width = image.shape[:2]
