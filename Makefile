@@ -24,7 +24,7 @@ $(STAMP): pose3d_ros/setup.py Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/pose3d run --source demo --out out/demo --render
+	$(BIN)/pose3d run --source demo --out out/demo --render --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,13 @@
 """`pose3d run` end to end with the real models: the shared video, a rosbag2 made from it, and bad sources."""
 
+import json
+import signal
+import subprocess
+import sys
+
 import cv2
 import numpy as np
+import pytest
 from mcap.reader import make_reader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
@@ -152,3 +158,32 @@ def test_a_lifter_the_2d_stage_cannot_feed_is_refused_before_anything_runs(tmp_p
                  "--no-progress"]) == 2
     assert "the lifter is for layout h36m17, but the 2D stage gives wholebody133 keypoints" in caplog.text
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signalled_run_exits_128_plus_the_signal_with_readable_outputs(tmp_path, signum):
+    """What docker stop, systemd or timeout (SIGTERM) and Ctrl-C (SIGINT) do to a running `pose3d run`."""
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose3d_ros.cli", "run", "--source", "demo", "--out", str(out), "--render",
+         "--no-temporal", "--no-progress", "--max-frames", "60", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:  # wait until frames are being processed
+            if "processed 1 frames" in line:
+                break
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum, stderr
+    assert f"stopped by {signum.name}" in stdout
+    frames = np.load(out / "skeletons.npz")["frame_index"]
+    assert 1 <= len(frames) < 60 and frames.tolist() == list(range(len(frames)))
+    assert int(cv2.VideoCapture(str(out / "render.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
+    with open(out / "pose3d.mcap", "rb") as stream:
+        assert make_reader(stream).get_summary() is not None  # the file was closed, not cut off
+    assert sum(1 for topic, *_ in read_raw_mcap(out / "pose3d.mcap") if topic == TOPICS["raw"]) == len(frames)
+    assert json.loads((out / "summary.json").read_text())["stopped_by"] == signum.name
+    assert sorted(p.name for p in out.iterdir()) == ["metadata.yaml", "pose3d.mcap", "render.mp4", "skeletons.npz",
+                                                     "summary.json"]  # nothing left under a temporary name

@@ -1,9 +1,13 @@
 """The pipeline's plumbing without models: MCAP recording, skeletons.npz, rendering, settings, the run loop."""
 
+import json
 import logging
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from mcap.reader import make_reader
@@ -246,6 +250,7 @@ def test_frames_whose_stamp_does_not_increase_are_skipped_and_counted(tmp_path):
     stamps = [10, 20, 20, 15, 30]  # a duplicate, then a step back
     summary = run(StubSource(frames=5, stamps=stamps), pipeline, tmp_path, progress=False)
     assert (summary.frames, summary.out_of_order) == (3, 2)
+    assert [(gap.first, gap.last, gap.count) for gap in summary.gaps] == [(2, 3, 2)]  # both, with their reason
     data = np.load(tmp_path / "skeletons.npz")
     assert data["stamp_ns"].tolist() == [10, 20, 30] and data["frame_index"].tolist() == [0, 1, 4]
 
@@ -261,7 +266,8 @@ def test_a_frame_a_stage_refuses_is_skipped_and_counted(tmp_path, caplog):
     pipeline = PosePipeline(detector=StubDetector(), lifter=PickyLifter(), refiner=DelayRefiner())
     summary = run(StubSource(frames=5), pipeline, tmp_path, progress=False)
     assert (summary.frames, summary.failed) == (4, 1)
-    assert "skipping frame 2: kp2d contain NaN" in caplog.text
+    assert "skipping frame 2: refused by a stage: kp2d contain NaN" in caplog.text
+    assert [(gap.first, gap.last) for gap in summary.gaps] == [(2, 2)] and summary.exit_code() == 1
     assert np.load(tmp_path / "skeletons.npz")["frame_index"].tolist() == [0, 1, 3, 4]
     assert summary.topics[TOPICS["keypoints"]] == summary.topics[TOPICS["camera_info"]] == 4  # all or nothing
 
@@ -291,6 +297,113 @@ def test_show_without_a_display_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="--show needs a display"):
         run(StubSource(), pipeline, tmp_path / "out", show=True, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+# ---- the output folder, interruptions -------------------------------------------------------------
+
+
+def stub_pipeline():
+    return PosePipeline(detector=StubDetector(), lifter=StubLifter(), refiner=DelayRefiner())
+
+
+def bag_folder(path):
+    """A stand-in for a recording: the input whose folder a run must not write into."""
+    path.mkdir()
+    (path / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  relative_file_paths: [cam.mcap]\n")
+    (path / "cam.mcap").write_bytes(b"recording")
+    return path
+
+
+def test_an_output_folder_in_or_around_the_input_is_refused_and_the_input_kept(tmp_path):
+    bag = bag_folder(tmp_path / "bag")
+    (tmp_path / "link").symlink_to(bag)
+    source = StubSource()
+    source.path = bag
+    for out, why in ((bag, "inside the input"), (bag / "out", "inside the input"),
+                     (tmp_path / "link", "inside the input"), (tmp_path, "holds the input")):
+        with pytest.raises(ValueError, match=why):
+            run(source, stub_pipeline(), out, progress=False, overwrite=True)
+    assert sorted(p.name for p in bag.iterdir()) == ["cam.mcap", "metadata.yaml"]
+    assert "cam.mcap" in (bag / "metadata.yaml").read_text()
+
+
+def test_an_earlier_runs_files_are_refused_and_only_they_are_replaced_with_overwrite(tmp_path):
+    run(StubSource(), stub_pipeline(), tmp_path, render=True, progress=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"earlier run \(metadata.yaml, pose3d.mcap, render.mp4, skeletons.npz, "
+                                         r"summary.json\); give --overwrite"):
+        run(StubSource(frames=3), stub_pipeline(), tmp_path, progress=False)
+    assert np.load(tmp_path / "skeletons.npz")["stamp_ns"].shape == (8,)  # the refused run changed nothing
+    run(StubSource(frames=3), stub_pipeline(), tmp_path, progress=False, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.yaml", "notes.txt", "pose3d.mcap",
+                                                          "skeletons.npz", "summary.json"]  # no old render.mp4
+    assert np.load(tmp_path / "skeletons.npz")["stamp_ns"].shape == (3,)
+
+
+def test_another_recordings_metadata_is_never_replaced(tmp_path):
+    other = bag_folder(tmp_path / "other")
+    with pytest.raises(ValueError, match="another rosbag2 recording"):
+        run(StubSource(), stub_pipeline(), other, progress=False, overwrite=True)
+    assert "cam.mcap" in (other / "metadata.yaml").read_text()
+
+
+class BrokenLifter(StubLifter):
+    def lift(self, kp2d, conf, K):
+        if len(kp2d) and kp2d[0, 0, 0] == 15.0:  # frame 5
+            raise RuntimeError("out of memory")
+        return super().lift(kp2d, conf, K)
+
+
+def test_a_run_that_fails_leaves_no_file_under_an_outputs_name(tmp_path):
+    pipeline = PosePipeline(detector=StubDetector(), lifter=BrokenLifter(), refiner=DelayRefiner())
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run(StubSource(), pipeline, tmp_path / "out", render=True, progress=False)
+    assert list((tmp_path / "out").iterdir()) == []  # no half-written render.mp4 or MCAP, no temporary files
+
+
+class SignalledSource(StubSource):
+    """Sends ``signum`` to its own process while frame 3 is read, as docker stop or Ctrl-C would."""
+
+    def __init__(self, signum):
+        super().__init__()
+        self.signum = signum
+
+    def __iter__(self):
+        for frame in super().__iter__():
+            if frame.index == 3:
+                os.kill(os.getpid(), self.signum)
+            yield frame
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_run_after_the_frame_in_progress_with_complete_outputs(tmp_path, signum):
+    before = signal.getsignal(signum)
+    summary = run(SignalledSource(signum), stub_pipeline(), tmp_path, render=True, progress=False)
+    assert signal.getsignal(signum) is before  # the caller's handler is back
+    assert summary.frames == 4 and summary.stopped_by == signum.name and summary.exit_code() == 128 + signum
+    assert summary.lost == 0 and not summary.gaps  # stopping on request loses nothing that was read
+    data = np.load(tmp_path / "skeletons.npz")
+    assert data["frame_index"].tolist() == [0, 1, 2, 3]
+    assert not np.isnan(data["refined_positions"][2]).all()  # the temporal stage was flushed, not cut off
+    _, messages = read_mcap(tmp_path / "pose3d.mcap")
+    assert sum(1 for topic, *_ in messages if topic == TOPICS["refined"]) == 4
+    assert int(cv2.VideoCapture(str(tmp_path / "render.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    report = json.loads((tmp_path / "summary.json").read_text())
+    assert report["stopped_by"] == signum.name and report["exit_code"] == 128 + signum
+
+
+def test_the_summary_is_a_manifest_of_the_run(tmp_path):
+    source = StubSource()
+    source.path = tmp_path / "clip.mp4"
+    source.path.write_bytes(b"0123456789")
+    summary = run(source, stub_pipeline(), tmp_path / "out", max_frames=5, progress=False)
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert report["inputs"][0]["path"] == str(source.path.resolve()) and report["inputs"][0]["bytes"] == 10
+    assert report["options"] == {"max_frames": 5, "render": False, "write_images": False}
+    assert report["settings"]["lifter"]["flip_test"] == summary.manifest["settings"]["lifter"]["flip_test"]
+    assert {"pose3d_ros", "torch", "mediapipe", "numpy"} <= {k for k, v in report["versions"].items() if v}
+    assert report["outputs"]["skeletons"].endswith("skeletons.npz") and report["gaps"] == []
+    assert report["exit_code"] == 0
 
 
 # ---- rendering ------------------------------------------------------------------------------------

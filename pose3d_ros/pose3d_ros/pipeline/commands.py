@@ -52,7 +52,10 @@ def register(add_command) -> None:
 
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                        help=f"output folder (default: ./{DEFAULT_OUT}); existing outputs in it are replaced")
+                        help=f"output folder (default: ./{DEFAULT_OUT}); never the input or a folder holding it")
+    output.add_argument("--overwrite", action="store_true",
+                        help="remove an earlier run's files from DIR first (only the files pose3d writes); without "
+                             "it a folder holding them is refused")
     output.add_argument("--render", action="store_true", help="also write DIR/render.mp4 (2D overlay | 3D view)")
     output.add_argument("--show", action="store_true",
                         help="show the rendered frames live in a window (q or Esc stops); needs a display")
@@ -95,7 +98,9 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """The exit codes are RunSummary.exit_code's (pipeline/run.py): 0 clean, 1 frames lost, 130/143 signals."""
     from .core import PosePipeline
+    from .outputs import check_output_dir
     from .run import run
     from .sources import IntrinsicsOverride, open_source
 
@@ -110,15 +115,19 @@ def run_command(args: argparse.Namespace) -> int:
         LOG.info("no --source given: using webcam 0 (give --source VIDEO|BAG|demo for a file)")
     with open_source(args.source, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
                      intrinsics=intrinsics) as source:
+        # before the models load: a refused output folder is known at once
+        check_output_dir(args.out, [source.path] if source.path is not None else [], args.overwrite)
         with PosePipeline(settings_from_args(args)) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
                           show=args.show, write_images=args.write_images, progress=not args.no_progress,
-                          safety=safety)
+                          safety=safety, overwrite=args.overwrite)
     print(summary.text())
-    if summary.frames == 0:
+    if summary.frames == 0 and summary.stopped_by is None:
         if summary.failed:
             LOG.error("every frame read from %s was refused by a stage (the warnings above say why)", summary.source)
         else:
             LOG.error("no frame could be read from %s", summary.source)
-        return 1
-    return 0
+    elif summary.lost or summary.ended_early:
+        LOG.warning("%d frames of %s are not in the outputs (listed above and in summary.json)", summary.lost,
+                    summary.source)
+    return summary.exit_code()

@@ -1,13 +1,20 @@
-"""DIR/skeletons.npz: every frame's 2D keypoints and raw and refined 3D skeletons as padded numpy arrays.
+"""The output folder and DIR/skeletons.npz.
 
-Frames are rows; people are slots (the union of the people with 2D keypoints, raw or refined skeletons in that
-frame, sorted by id; ``person_ids`` is -1 in unused slots). Float arrays are NaN where a slot has no value; status
-arrays are 0 (MISSING) there. With ``pose3d run --safety``, the ``safety_*`` keys hold the monitor's report of each
-frame, one column per monitored object. See docs/pipeline.md and docs/safety.md for the key lists.
+The folder: a run never writes into its input, never mixes its files with an earlier run's (unless told to
+replace them), and writes every file under a temporary name that is renamed into place once the file is complete,
+so that a file under an output's name is always whole.
+
+skeletons.npz: every frame's 2D keypoints and raw and refined 3D skeletons as padded numpy arrays. Frames are rows;
+people are slots (the union of the people with 2D keypoints, raw or refined skeletons in that frame, sorted by id;
+``person_ids`` is -1 in unused slots). Float arrays are NaN where a slot has no value; status arrays are 0
+(MISSING) there. With ``pose3d run --safety``, the ``safety_*`` keys hold the monitor's report of each frame, one
+column per monitored object. See docs/pipeline.md and docs/safety.md for the key lists.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +24,82 @@ from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.safety import SafetyReport
 from pose3d_ros.skeleton import get_layout
 
+from .recording import MCAP_NAME, STAGING_NAME
 from .sources import Frame
+
+NPZ_NAME = "skeletons.npz"
+RENDER_NAME = "render.mp4"
+SUMMARY_NAME = "summary.json"
+BAG_METADATA_NAME = "metadata.yaml"
+OUTPUT_NAMES = (NPZ_NAME, MCAP_NAME, BAG_METADATA_NAME, RENDER_NAME, SUMMARY_NAME)
+PARTIAL_PREFIX = ".pose3d-partial-"
+
+
+def partial_path(path: Path) -> Path:
+    """Where an output is written until it is complete (same folder and extension, so that the rename is atomic
+    and writers that pick the format from the name still do).
+    """
+    return path.with_name(PARTIAL_PREFIX + path.name)
+
+
+def publish(path: Path) -> Path:
+    """Rename the complete :func:`partial_path` file into place."""
+    os.replace(partial_path(path), path)
+    return path
+
+
+def prepare_output_dir(out_dir: Path, inputs: list[Path], overwrite: bool) -> None:
+    """:func:`check_output_dir`, then remove the earlier run's files it found (only with ``overwrite``)."""
+    for path in check_output_dir(out_dir, inputs, overwrite):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def check_output_dir(out_dir: Path, inputs: list[Path], overwrite: bool) -> list[Path]:
+    """Whether ``out_dir`` may take a run's files; returns the earlier run's files that ``overwrite`` replaces.
+
+    Refused (ValueError): a folder that is an input or inside one, or that holds one (symlinks resolved); a
+    folder with a rosbag2 metadata.yaml that pose3d did not write; without ``overwrite``, a folder holding files
+    of an earlier run (its outputs, or the temporary files of one that was killed): they would sit beside the new
+    run's files as if they belonged to it. Only those files count, nothing else in the folder.
+    """
+    out_dir = Path(out_dir)
+    resolved_out = out_dir.resolve()
+    for source in inputs:
+        resolved = Path(source).resolve()
+        if resolved_out == resolved or resolved in resolved_out.parents:
+            raise ValueError(f"--out {out_dir} is inside the input {source}: writing there would change the input; "
+                             "choose another output folder")
+        if resolved_out in resolved.parents:
+            raise ValueError(f"--out {out_dir} holds the input {source}: its outputs (or --overwrite) could replace "
+                             "or remove the input; choose another output folder")
+    if not out_dir.exists():
+        return []
+    if not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
+    metadata = out_dir / BAG_METADATA_NAME
+    if metadata.is_file() and not _is_own_bag_metadata(metadata):
+        raise ValueError(f"{out_dir} is another rosbag2 recording ({metadata} does not describe {MCAP_NAME} alone): "
+                         "pose3d would replace its metadata.yaml; choose another output folder")
+    earlier = sorted(path for path in out_dir.iterdir()
+                     if path.name in OUTPUT_NAMES or path.name.startswith(PARTIAL_PREFIX) or path.name == STAGING_NAME)
+    if earlier and not overwrite:
+        raise ValueError(f"{out_dir} holds files of an earlier run ({', '.join(p.name for p in earlier)}); give "
+                         "--overwrite to replace them, or choose another output folder")
+    return earlier
+
+
+def _is_own_bag_metadata(path: Path) -> bool:
+    """Whether a metadata.yaml is the one a pose3d run writes: a bag whose only file is pose3d.mcap."""
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        content = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        return content["rosbag2_bagfile_information"]["relative_file_paths"] == [MCAP_NAME]
+    except (YAMLError, TypeError, KeyError, UnicodeDecodeError):
+        return False
 
 
 @dataclass
@@ -44,8 +126,8 @@ class FrameRecord:
 
 def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, source: str, fps: float | None,
                         safety_names: tuple[str, ...] | None = None) -> None:
-    """Write the records (in frame order) as DIR/skeletons.npz; see the module docstring for the layout.
-    ``safety_names``: the monitored objects, when the records carry safety reports.
+    """Write the records (in frame order) as DIR/skeletons.npz, through its partial name; see the module
+    docstring for the layout. ``safety_names``: the monitored objects, when the records carry safety reports.
     """
     skeleton = get_layout(layout)
     joints = skeleton.num_joints
@@ -91,8 +173,10 @@ def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, sou
         arrays.update(_safety_arrays(records, slots_per_frame, safety_names))
     t0 = arrays["stamp_ns"][0] if frames else 0
     arrays["time_s"] = (arrays["stamp_ns"] - t0) * 1e-9
-    np.savez_compressed(path, **arrays, layout=np.array(skeleton.name), joint_names=np.array(skeleton.names),
-                        source=np.array(source), fps=np.array(np.nan if fps is None else fps))
+    np.savez_compressed(partial_path(path), **arrays, layout=np.array(skeleton.name),
+                        joint_names=np.array(skeleton.names), source=np.array(source),
+                        fps=np.array(np.nan if fps is None else fps))
+    publish(path)
 
 
 def _put(arrays: dict, prefix: str, f: int, slot_of: dict[int, int], skeletons: SkeletonFrame,

@@ -25,6 +25,8 @@ import numpy as np
 LOG = logging.getLogger(__name__)
 
 MCAP_NAME = "pose3d.mcap"
+STAGING_NAME = ".pose3d-recording"
+"""The folder the bag is written in until it is closed; its files are then renamed into the output folder."""
 BAG_VERSION = 8  # the newest format that Humble's and Jazzy's rosbag2 both read (QoS as a YAML string)
 
 
@@ -54,7 +56,7 @@ class McapRecorder:
         self.out_dir = Path(out_dir)
         self.typestore = typestore
         self.path = self.out_dir / MCAP_NAME
-        self._staging = self.out_dir / ".pose3d-recording"
+        self._staging = self.out_dir / STAGING_NAME
         shutil.rmtree(self._staging, ignore_errors=True)
         self._staging.mkdir(parents=True)
         # rosbags names the storage file after its folder: staging/pose3d/pose3d.mcap

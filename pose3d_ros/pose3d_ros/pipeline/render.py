@@ -16,6 +16,8 @@ import numpy as np
 from pose3d_ros.safety import Pose, SafetyConfig, SafetyReport, SafetyState
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus, Layout
 
+from .outputs import partial_path, publish
+
 STATUS_COLOURS = {  # BGR
     JointStatus.OBSERVED: (90, 200, 90),
     JointStatus.INFERRED: (0, 160, 255),
@@ -258,7 +260,9 @@ def _label(canvas: np.ndarray, text: str, origin: tuple[int, int], colour) -> No
 
 
 class VideoSink:
-    """An MPEG-4 (mp4v) video file; the frame size is fixed by the first frame.
+    """An MPEG-4 (mp4v) video file; the frame size is fixed by the first frame. It is written under its partial
+    name and renamed into place by :meth:`close` (:meth:`abort` removes it), so a file under the output's name has
+    its index and plays.
 
     mp4v is the codec every pip OpenCV build can write (H.264 needs an encoder the wheels do not carry); VLC, mpv
     and Firefox play it, ``ffmpeg -i render.mp4 -c:v libx264 out.mp4`` converts it for other players.
@@ -274,7 +278,8 @@ class VideoSink:
         if self.writer is None:
             height, width = frame.shape[:2]
             self.size = (width, height)
-            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            self.writer = cv2.VideoWriter(str(partial_path(self.path)), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                          self.size)
             if not self.writer.isOpened():
                 raise ValueError(f"OpenCV cannot write the video {self.path}")
         if (frame.shape[1], frame.shape[0]) != self.size:  # the source changed resolution mid-stream
@@ -286,3 +291,10 @@ class VideoSink:
         if self.writer is not None:
             self.writer.release()
             self.writer = None
+            publish(self.path)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        partial_path(self.path).unlink(missing_ok=True)

@@ -2,17 +2,26 @@
 
 Frames go through the 2D stage and the lifter at once; the temporal stage releases each frame's refined
 skeletons ``lookahead`` frames later, so the frames wait in a queue (with their image when rendering) until
-then. Ctrl-C stops reading the source and still finishes every output.
+then. SIGINT (Ctrl-C) and SIGTERM stop reading the source and still finish every output (stopping.py).
+
+Exit codes of ``pose3d run`` (:meth:`RunSummary.exit_code`): 0 every frame of the source is in the outputs; 1 the
+run finished, but frames were lost (unreadable, out of order, refused by a stage, or the source ended early; the
+summary lists each gap) or none was read; 2 bad input or options, before anything is written (cli.py); 128 + the
+signal's number when a signal stopped it (130 SIGINT, 143 SIGTERM), outputs complete up to the last frame.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
 
@@ -24,10 +33,20 @@ from pose3d_ros.safety.summary import SafetySummary
 
 from .core import PosePipeline
 from .demo_metrics import FrameOutput, score_against_truth, score_lines
-from .outputs import FrameRecord, write_skeletons_npz
+from .outputs import (
+    NPZ_NAME,
+    RENDER_NAME,
+    SUMMARY_NAME,
+    FrameRecord,
+    partial_path,
+    prepare_output_dir,
+    publish,
+    write_skeletons_npz,
+)
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
 from .render import Renderer, VideoSink, safety_outlines
-from .sources import Frame, FrameSource
+from .sources import Frame, FrameSource, Gap, GapLog
+from .stopping import StopRequest
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +63,9 @@ TOPICS = {
     "safety": "/safety/states",
 }
 STAGES = ("2d", "lift", "temporal", "write", "render")
+VERSIONS_OF = ("pose3d_ros", "torch", "mediapipe", "numpy", "opencv-contrib-python", "rosbags", "mcap")
+SHOWN_GAPS = 10
+PROGRESS_LOG_S = 10.0
 
 
 @dataclass
@@ -59,7 +81,15 @@ class RunSummary:
     person_frames: int = 0
     max_people: int = 0
     late_refined: int = 0
-    interrupted: bool = False
+    gaps: list[Gap] = field(default_factory=list)
+    """Every frame of the source that is not in the outputs, in runs of one reason, in frame order."""
+    ended_early: str | None = None
+    """Where and why the source stopped before its end, if it did."""
+    stopped_by: str | None = None
+    """What stopped the run before the end of its source: SIGINT, SIGTERM or the live window."""
+    stop_signal: int | None = None
+    manifest: dict = field(default_factory=dict)
+    """What the outputs were made from and with: inputs, options, settings, software versions."""
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     outputs: dict[str, str] = field(default_factory=dict)
@@ -68,6 +98,17 @@ class RunSummary:
     """The outputs measured against the source's ground truth (demo_metrics.score_against_truth), if it has one."""
     safety: SafetySummary | None = None
 
+    @property
+    def lost(self) -> int:
+        """Frames of the source that are not in the outputs (a run stopped on request loses nothing)."""
+        return self.skipped + self.out_of_order + self.failed
+
+    def exit_code(self) -> int:
+        """``pose3d run``'s exit status; see the module docstring."""
+        if self.stop_signal is not None:
+            return 128 + self.stop_signal
+        return 1 if self.frames == 0 or self.lost or self.ended_early else 0
+
     def stage_fps(self) -> dict[str, float | None]:
         return {name: (self.frames / seconds if seconds > 0 else None) for name, seconds in self.stage_s.items()}
 
@@ -75,12 +116,15 @@ class RunSummary:
         return {
             "source": self.source, "frames": self.frames, "skipped": self.skipped, "out_of_order": self.out_of_order,
             "failed": self.failed, "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
-            "max_people": self.max_people, "late_refined": self.late_refined, "interrupted": self.interrupted,
+            "max_people": self.max_people, "late_refined": self.late_refined, "lost": self.lost,
+            "gaps": [gap.to_dict() for gap in self.gaps], "ended_early": self.ended_early,
+            "stopped_by": self.stopped_by, "exit_code": self.exit_code(),
             "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
             "stage_ms_per_frame": {k: 1000 * v / self.frames if self.frames else None for k, v in self.stage_s.items()},
             "stage_fps": self.stage_fps(), "outputs": self.outputs, "topics": self.topics,
             **({"demo_truth": self.demo_truth} if self.demo_truth is not None else {}),
             "safety": None if self.safety is None else self.safety.to_dict(),
+            **self.manifest,
         }
 
     def text(self) -> str:
@@ -88,7 +132,7 @@ class RunSummary:
                      for name, seconds in self.stage_s.items() if seconds > 0 and self.frames]
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         lines = [
-            f"pose3d run: {self.source}" + ("  (interrupted)" if self.interrupted else ""),
+            f"pose3d run: {self.source}" + (f"  (stopped by {self.stopped_by})" if self.stopped_by else ""),
             f"  frames   {self.frames} processed; skipped: {self.skipped} unreadable, {self.out_of_order} out of "
             f"order, {self.failed} refused by a stage",
             f"  people   in {self.frames_with_people} frames ({self.person_frames} person-frames, at most "
@@ -96,6 +140,13 @@ class RunSummary:
             f"  stages   {' | '.join(per_frame) or '-'}",
             f"  overall  {fps:.1f} fps ({self.wall_s:.1f} s wall clock, model loading excluded)",
         ]
+        lines += [f"  lost     {gap.text()}" for gap in self.gaps[:SHOWN_GAPS]]
+        if len(self.gaps) > SHOWN_GAPS:
+            lines.append(f"  lost     ... {len(self.gaps) - SHOWN_GAPS} more gaps (summary.json lists them all)")
+        if self.ended_early:
+            lines.append(f"  ended    early: {self.ended_early}")
+        if self.stopped_by:
+            lines.append(f"  stopped  by {self.stopped_by}: the outputs hold the {self.frames} frames processed before")
         if self.late_refined:
             lines.append(f"  warning  {self.late_refined} refined poses came after their frame was written")
         if self.demo_truth is not None:
@@ -148,7 +199,7 @@ class _Timer:
 
 def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
         render: bool = False, show: bool = False, write_images: bool = False, progress: bool = True,
-        safety: SafetyConfig | None = None) -> RunSummary:
+        safety: SafetyConfig | None = None, overwrite: bool = False) -> RunSummary:
     """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
 
     The MCAP gets the messages the ROS graph would publish, on its topics and in the same grouping: per frame a
@@ -161,7 +212,20 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     config's static poses, evaluated at the stamp of the newest frame read when the temporal stage released it
     (so its look-ahead shows as the skeletons' age, as on ROS); its SafetyStateArray goes to the MCAP, its arrays to
     skeletons.npz, its zones and distances into the rendered video, its time per state into the summary.
+
+    ``out_dir`` is checked first (:func:`~pose3d_ros.pipeline.outputs.prepare_output_dir`: never an input, never
+    mixed with an earlier run's files unless ``overwrite``). SIGINT and SIGTERM end the run after the frame in
+    progress, with every output complete (:mod:`~pose3d_ros.pipeline.stopping`).
     """
+    stop = StopRequest()
+    with stop.on_signals():
+        return _run(source, pipeline, Path(out_dir), stop, max_frames=max_frames, render=render, show=show,
+                    write_images=write_images, progress=progress, safety=safety, overwrite=overwrite)
+
+
+def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopRequest, *, max_frames: int | None,
+         render: bool, show: bool, write_images: bool, progress: bool, safety: SafetyConfig | None,
+         overwrite: bool) -> RunSummary:
     from tqdm import tqdm
 
     from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
@@ -177,7 +241,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
     safety_run = _SafetyRun(safety) if safety is not None else None
     window = LiveWindow() if show else None
-    out_dir = Path(out_dir)
+    prepare_output_dir(out_dir, [source.path] if source.path is not None else [], overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     types = load_message_types()
     temporal = pipeline.temporal is not None
@@ -193,11 +257,12 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     raw_markers = marker_builder(pipeline.settings.lifter)
     refined_markers = marker_builder(pipeline.settings.temporal) if temporal else None
     summary = RunSummary(source.description)
+    left_out = GapLog()  # frames read but not processed: out of order, or refused by a stage
     records: list[FrameRecord] = []
     waiting: dict[int, _Waiting] = {}  # by stamp, oldest first
     drawing = render or show
     renderer = Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)") if drawing else None
-    video = VideoSink(out_dir / "render.mp4", source.fps or 30.0) if render else None
+    video = VideoSink(out_dir / RENDER_NAME, source.fps or 30.0) if render else None
     if safety_run is not None:
         summary.safety = safety_run.summary
     newest_stamp_ns = 0  # of the newest frame read
@@ -247,8 +312,8 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                                         safety=None if report is None else (safety_run.outlines, report))
                 if video is not None:
                     video.write(image)
-            if window is not None:
-                window.show(image)
+            if window is not None and window.show(image):
+                stop.request("q in the live window")
 
     def released(frames: list, recorder: McapRecorder) -> None:
         for refined in frames:
@@ -265,18 +330,17 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
 
     total = getattr(source, "frame_count", None)
     total = min(total, max_frames) if total and max_frames else (total or max_frames)
-    start = time.perf_counter()
+    start = logged = time.perf_counter()
     with McapRecorder(out_dir, types.typestore) as recorder, \
             tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
         try:
             last_stamp_ns = None
-            for frame in islice(source, max_frames):
+            for frame in _until(stop, islice(source, max_frames)):
                 if last_stamp_ns is not None and frame.stamp_ns <= last_stamp_ns:
                     # Rows, messages and the temporal stage are keyed by stamp: a repeated or earlier stamp (a
                     # driver's duplicate, a recording that loops) cannot be placed, so it is skipped and counted.
                     summary.out_of_order += 1
-                    LOG.warning("skipping frame %d: its stamp %d ns is not after the previous frame's %d ns",
-                                frame.index, frame.stamp_ns, last_stamp_ns)
+                    left_out.add(frame.index, "its stamp is not after the previous frame's", frame.stamp_ns)
                     continue
                 last_stamp_ns = newest_stamp_ns = frame.stamp_ns
                 try:
@@ -288,7 +352,7 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                         messages = frame_messages(frame, keypoints, raw)
                 except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
                     summary.failed += 1
-                    LOG.warning("skipping frame %d: %s", frame.index, err)
+                    left_out.add(frame.index, f"refused by a stage: {err}", frame.stamp_ns)
                     continue
                 with _Timer(summary, "write"):
                     for topic, msg in messages:
@@ -309,9 +373,13 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
                 summary.max_people = max(summary.max_people, people)
                 bar.update(1)
                 bar.set_postfix(people=people, refresh=False)
-        except KeyboardInterrupt:
-            summary.interrupted = True
-            LOG.warning("interrupted: finishing the outputs of the %d frames read", summary.frames)
+                if not progress and (summary.frames == 1 or time.perf_counter() - logged >= PROGRESS_LOG_S):
+                    LOG.info("processed %d frames (the last: frame %d)", summary.frames, frame.index)
+                    logged = time.perf_counter()
+        except BaseException:
+            if video is not None:
+                video.abort()
+            raise
         finally:
             if window is not None:  # the frames still held back are written, not shown
                 window.close()
@@ -326,9 +394,13 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         summary.safety.finish(1.0 / source.fps if source.fps else 0.0)
     summary.wall_s = time.perf_counter() - start
     summary.skipped = source.skipped
+    summary.gaps = sorted(source.gaps + left_out.gaps, key=lambda gap: gap.first)
+    summary.ended_early = source.ended_early
+    summary.stopped_by, summary.stop_signal = stop.reason, stop.signal
+    summary.manifest = _manifest(source, pipeline, max_frames=max_frames, render=render, write_images=write_images)
     summary.demo_truth = _score_against_truth(source, records)
 
-    npz_path = out_dir / "skeletons.npz"
+    npz_path = out_dir / NPZ_NAME
     write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps,
                         safety_names=None if safety_run is None else safety_run.monitor.names)
     summary.outputs["skeletons"] = str(npz_path)
@@ -337,10 +409,44 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
         video.close()
         if video.frames:
             summary.outputs["render"] = str(video.path)
-    summary_path = out_dir / "summary.json"
+    summary_path = out_dir / SUMMARY_NAME
     summary.outputs["summary"] = str(summary_path)
-    summary_path.write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
+    partial_path(summary_path).write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
+    publish(summary_path)
     return summary
+
+
+def _until(stop: StopRequest, frames: Iterator[Frame]) -> Iterator[Frame]:
+    """The frames, until a stop is requested: checked after each frame is processed, before the next is read."""
+    for frame in frames:
+        yield frame
+        if stop:
+            return
+
+
+def _manifest(source: FrameSource, pipeline: PosePipeline, **options) -> dict:
+    """What the outputs were made from and with, so that a run can be checked and repeated: the input file or
+    folder (size and modification time), the options, every stage parameter, and the software versions.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    inputs = []
+    if source.path is not None:
+        status = source.path.stat()
+        inputs.append({"path": str(source.path.resolve()), "bytes": status.st_size if source.path.is_file() else None,
+                       "modified": datetime.fromtimestamp(status.st_mtime, timezone.utc).isoformat()})
+    return {
+        "inputs": inputs,
+        "options": options,
+        "settings": dataclasses.asdict(pipeline.settings),
+        "versions": {"python": platform.python_version(), **{name: installed(name) for name in VERSIONS_OF}},
+    }
 
 
 def _score_against_truth(source: FrameSource, records: list[FrameRecord]) -> dict | None:
@@ -396,12 +502,12 @@ class LiveWindow:
                              "write render.mp4 instead")
         cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
 
-    def show(self, image: np.ndarray) -> None:
+    def show(self, image: np.ndarray) -> bool:
+        """Show the frame; True when q or Esc was pressed."""
         import cv2
 
         cv2.imshow(self.NAME, image)
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            raise KeyboardInterrupt
+        return cv2.waitKey(1) & 0xFF in (ord("q"), 27)
 
     def close(self) -> None:
         import cv2

@@ -115,8 +115,8 @@ class GapLog:
             LOG.debug("skipping frame %d: %s", index, reason)
             return
         self.gaps.append(Gap(index, index, reason, stamp_ns, stamp_ns))
-        at = "" if stamp_ns is None else f" ({stamp_ns * 1e-9:.2f} s)"
-        LOG.warning("skipping frame %d%s: %s", index, at, reason)
+        at = "" if stamp_ns is None else f" (at {stamp_ns * 1e-9:.2f} s)"
+        LOG.warning("skipping frame %d: %s%s", index, reason, at)
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,8 @@ class FrameSource:
     """Base of all sources: iterate to get frames; ``close()`` releases the device or file."""
 
     description: str = ""
+    path: Path | None = None
+    """The file or folder read; None for cameras and the demo."""
     fps: float | None = None
     """Nominal frame rate when the source knows it (video files), else None."""
 
