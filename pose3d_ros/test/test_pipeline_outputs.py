@@ -21,7 +21,7 @@ from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
 from pose3d_ros.pipeline.render import Renderer, safety_outlines
 from pose3d_ros.pipeline.run import TOPICS, run
-from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource
+from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource, VideoFileSource
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyState
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 from pose3d_ros.temporal.streaming import RefinedPose
@@ -390,6 +390,21 @@ def test_a_signal_ends_the_run_after_the_frame_in_progress_with_complete_outputs
     assert int(cv2.VideoCapture(str(tmp_path / "render.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 4
     report = json.loads((tmp_path / "summary.json").read_text())
     assert report["stopped_by"] == signum.name and report["exit_code"] == 128 + signum
+
+
+def test_a_damaged_video_runs_to_its_end_says_where_frames_were_lost_and_exits_1(tmp_path):
+    from test_pipeline_sources import damaged_video
+
+    with VideoFileSource(damaged_video(tmp_path / "clip.mp4", "mp4v")) as source:
+        summary = run(source, PosePipeline(PipelineSettings.defaults().without_temporal(), detector=StubDetector(),
+                                           lifter=StubLifter()), tmp_path / "out", progress=False)
+    assert summary.frames + summary.lost == 90 and summary.lost > 0 and summary.exit_code() == 1
+    gap = summary.gaps[0]
+    assert f"lost     frames {gap.first}-{gap.last} ({gap.count}) {gap.first / 15:.2f}-{gap.last / 15:.2f} s: " \
+           "could not decode" in summary.text()
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert report["gaps"][0]["first_frame"] == gap.first and report["exit_code"] == 1
+    assert np.load(tmp_path / "out" / "skeletons.npz")["frame_index"][-1] == 89
 
 
 def test_the_summary_is_a_manifest_of_the_run(tmp_path):
