@@ -217,3 +217,17 @@ def test_cli_keypoints_writes_json_and_drawings_and_skips_unreadable_files(tmp_p
     assert len(person["keypoints"]) == 133 and len(person["confidence"]) == 133
     assert (tmp_path / "drawn" / "astronaut_keypoints.png").is_file()
     assert main(["keypoints", str(broken)]) == 2
+
+
+def test_cli_keypoints_gives_images_that_share_a_stem_distinct_drawings(tmp_path, astronaut_rgb, caplog):
+    (tmp_path / "b").mkdir()
+    small = cv2.resize(astronaut_rgb[..., ::-1], (128, 128))
+    paths = [tmp_path / "a.jpg", tmp_path / "a.png", tmp_path / "b" / "a.png", tmp_path / "c.png"]
+    for k, path in enumerate(paths):
+        cv2.imwrite(str(path), np.roll(small, 10 * k, axis=1))
+    draw = tmp_path / "drawn"
+    assert main(["keypoints", *map(str, paths), "--draw", str(draw)]) == 0
+    assert sorted(p.name for p in draw.iterdir()) == ["a.jpg_keypoints.png", "a.png_keypoints.png",
+                                                      "a.png_keypoints_2.png", "c_keypoints.png"]
+    assert main(["keypoints", str(tmp_path / "b")]) == 2
+    assert "is a folder, not an image" in caplog.text

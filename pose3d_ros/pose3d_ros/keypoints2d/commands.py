@@ -23,7 +23,9 @@ def register(add_command) -> None:
     parser = add_command("keypoints", run_keypoints, "2D whole-body keypoints (COCO-WholeBody 133) of image files")
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (anything OpenCV reads)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write every person's keypoints to this JSON file")
-    parser.add_argument("--draw", type=Path, metavar="DIR", help="write each image with its keypoints drawn into DIR")
+    parser.add_argument("--draw", type=Path, metavar="DIR",
+                        help="write each image with its keypoints drawn into DIR as <stem>_keypoints.png (images "
+                             "that share a stem: <name.ext>_keypoints.png)")
     _add_backend_arguments(parser, still_images=True)
 
     parser = add_command("eval keypoints2d", run_eval,
@@ -98,12 +100,34 @@ def _read_image(path: Path):
     """Colour (EXIF orientation applied) at the file's bit depth; ValueError when it cannot be read."""
     import cv2
 
+    if path.is_dir():
+        raise ValueError("is a folder, not an image")
     if not path.is_file():
         raise ValueError("no such file")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise ValueError("not an image OpenCV can read")
     return image
+
+
+def drawing_names(paths: list[Path]) -> list[str]:
+    """A distinct file name for each image's drawing: ``<stem>_keypoints.png``; where images share a stem,
+    ``<name with extension>_keypoints.png`` (a.jpg_keypoints.png, a.png_keypoints.png); where they share even that
+    (one name in two folders, or an image given twice), those are numbered in command-line order (_2, _3, ...).
+    """
+    def name(path: Path) -> str:
+        return f"{path.stem}_keypoints.png" if stems.count(path.stem) == 1 else f"{path.name}_keypoints.png"
+
+    stems = [path.stem for path in paths]
+    names = [name(path) for path in paths]
+    seen: dict[str, int] = {}
+    distinct = []
+    for candidate in names:
+        seen[candidate] = seen.get(candidate, 0) + 1
+        if names.count(candidate) > 1 and seen[candidate] > 1:
+            candidate = candidate.replace("_keypoints.png", f"_keypoints_{seen[candidate]}.png")
+        distinct.append(candidate)
+    return distinct
 
 
 def run_keypoints(args: argparse.Namespace) -> int:
@@ -116,7 +140,7 @@ def run_keypoints(args: argparse.Namespace) -> int:
         args.draw.mkdir(parents=True, exist_ok=True)
     images, skipped = [], []
     with create_detector(args.backend, **_detector_options(args, static_image_mode=True)) as detector:
-        for path in args.images:
+        for path, drawing_name in zip(args.images, drawing_names(args.images), strict=True):
             try:
                 image = _read_image(path)
                 result = detector(image)
@@ -128,7 +152,10 @@ def run_keypoints(args: argparse.Namespace) -> int:
             print("\n".join(_summary(result)))
             images.append({"path": str(path), **result.to_dict()})
             if args.draw is not None:
-                cv2.imwrite(str(args.draw / f"{path.stem}_keypoints.png"), draw_keypoints(image, result))
+                drawing = args.draw / drawing_name
+                cv2.imwrite(str(drawing), draw_keypoints(image, result))
+                images[-1]["drawing"] = str(drawing)
+                print(f"  drawn to {drawing}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"backend": args.backend, "images": images, "skipped": skipped}))
