@@ -48,6 +48,30 @@ def test_ids_survive_a_crossing_in_which_the_farther_person_is_hidden():
     assert a_ids == {1} and b_ids == {0}
 
 
+def test_ids_survive_a_crossing_at_two_depths_in_which_the_nearer_person_is_missed_once():
+    # As on the demo at 15 fps: a near person (420 px tall) walks right in front of a far one (260 px) standing
+    # behind them, who had been seen only briefly before being covered. The frame the far person steps out, the
+    # detector misses the near one. Their boxes overlap and their heads are at the same height, so by place alone
+    # the far person's detection is closer to the near person's prediction than any other track: without the
+    # size term it takes the near person's id. It must get back their own (re-identification), and the near
+    # person keep theirs.
+    tracker = PersonTracker()
+    near_ids, far_ids = [], []
+    for frame in range(30):
+        t = frame / 15.0
+        near = _person(200 + 240 * t, feet_y=690, height=420)
+        far = _person(420, feet_y=520, height=260)
+        covered = 3 <= frame <= 12
+        near_missed = frame == 13  # the far person's first frame back
+        people = ([] if near_missed else [near]) + ([] if covered else [far])
+        ids = tracker.update(*_frame(people), t).tolist()
+        if not near_missed:
+            near_ids.append(ids[0])
+        if not covered:
+            far_ids.append(ids[-1])
+    assert set(near_ids) == {0} and set(far_ids) == {1}
+
+
 def test_a_person_who_leaves_and_returns_within_max_lost_s_gets_the_old_id_back():
     tracker = PersonTracker(max_lost_s=5.0)
     stay = _person(900)
