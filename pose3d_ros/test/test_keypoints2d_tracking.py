@@ -9,9 +9,12 @@ from pose3d_ros.cli import main
 from pose3d_ros.keypoints2d.tracking import PersonTracker
 from pose3d_ros.keypoints2d.tracking_bench import (
     BODY_TEMPLATE,
+    DetectionFrame,
     IouTracker,
     box_iou,
     make_sequence,
+    run_demo_benchmark,
+    score_demo_ids,
     score_ids,
 )
 
@@ -194,3 +197,58 @@ def test_bench_tracking_command_writes_json(tmp_path, capsys):
     assert all(row["update_ms"] > 0 for row in report["summary"])
     assert "PersonTracker (norfair)" in capsys.readouterr().out
     assert main(["bench", "tracking", "--seeds", "0"]) == 2
+
+
+def _perfect_demo_detections(frames: int) -> list[DetectionFrame]:
+    """The demo's first frames with a detection of every person whose 17 body joints are mostly visible, exact."""
+    from pose3d_ros.pipeline.demo import DemoSource
+
+    source, out = DemoSource(), []
+    for index in range(frames):
+        truth = source.truth(index)
+        visible = truth.visible[:, :17]
+        people = np.flatnonzero(visible.sum(axis=1) >= 12)
+        keypoints = np.nan_to_num(truth.kp2d[people, :17])
+        scores = visible[people].astype(float)
+        seen = scores[..., None] > 0
+        boxes = np.concatenate([np.where(seen, keypoints, np.inf).min(axis=1),
+                                np.where(seen, keypoints, -np.inf).max(axis=1)], axis=1).reshape(-1, 4)
+        out.append(DetectionFrame(index / 15.0, boxes, keypoints, scores, truth))
+    return out
+
+
+def test_score_demo_ids_counts_switches_and_reuses_like_a_demo_run():
+    frames = _perfect_demo_detections(20)
+    truth_ids = [frame.truth.person_ids[np.flatnonzero(frame.truth.visible[:, :17].sum(axis=1) >= 12)]
+                 for frame in frames]
+    assert min(len(ids) for ids in truth_ids) >= 2
+    counts = score_demo_ids(frames, [100 + ids for ids in truth_ids])
+    assert counts["found"] == sum(len(ids) for ids in truth_ids)
+    assert counts["switches"] == counts["reuses"] == 0 and counts["switches_per_100"] == 0
+    # from frame 10 on the first two people's ids are swapped: two switches, two reuses
+    swapped = [np.r_[ids[1], ids[0], ids[2:]] + 100 if frame >= 10 else ids + 100
+               for frame, ids in enumerate(truth_ids)]
+    counts = score_demo_ids(frames, swapped)
+    assert counts["switches"] == 2 and counts["reuses"] == 2
+    assert counts["switches_per_100"] == pytest.approx(200 / counts["found"])
+
+
+def test_demo_benchmark_runs_every_tracker_on_the_same_detections():
+    report = run_demo_benchmark(frames=_perfect_demo_detections(30))
+    rows = {row["tracker"]: row for row in report["trackers"]}
+    assert report["frames"] == 30 and {"PersonTracker (norfair)", "IouTracker (baseline)"} <= set(rows)
+    assert rows["PersonTracker (norfair)"]["switches"] == 0 and rows["PersonTracker (norfair)"]["found"] > 60
+
+
+def test_bench_tracking_demo_command_prints_and_writes_the_demo_table(tmp_path, capsys, monkeypatch):
+    import json
+
+    from pose3d_ros.keypoints2d import tracking_bench
+
+    frames = _perfect_demo_detections(10)  # stands in for MoveNet's detections, which need its model
+    monkeypatch.setattr(tracking_bench, "demo_detections", lambda: frames)
+    out = tmp_path / "demo.json"
+    assert main(["bench", "tracking", "--demo", "--json", str(out)]) == 0
+    assert "switches/100" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["frames"] == 10 and report["trackers"][0]["tracker"] == "PersonTracker (norfair)"
