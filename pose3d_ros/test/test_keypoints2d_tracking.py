@@ -110,6 +110,9 @@ def test_empty_frames_nan_keypoints_and_bad_input():
         tracker.update(np.zeros((2, 4)), np.zeros((1, 17, 2)), np.zeros((1, 17)), 1.0)
     with pytest.raises(ValueError, match="finite"):
         tracker.update(np.full((1, 4), np.nan), np.zeros((1, 17, 2)), np.ones((1, 17)), 1.0)
+    for bad in ({"size_weight": -0.1}, {"reid_size_weight": -1.0}, {"reid_size_ratio": 0.9}):
+        with pytest.raises(ValueError, match="size"):
+            PersonTracker(**bad)
 
 
 def test_time_going_backwards_resets_the_tracker_with_new_ids(caplog):
