@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import norfair
 import numpy as np
@@ -69,15 +70,20 @@ class PersonTracker:
 
     norfair follows each person as their 17 COCO body keypoints plus the two corners of their box, with a
     constant-velocity Kalman filter per point, and matches this frame's detections to the tracks' predictions
-    (greedily, smallest distance first) by the mean distance of the steady points (STEADY_POINTS) seen in both,
-    relative to the detection's box diagonal; a match needs a distance below ``match_distance``. The prediction
-    lets ids survive a crossing in which one person is hidden. norfair counts frames: it keeps predicting a lost
-    track for as many frames as the track had been seen, at most ``predict_frames``. After norfair gives up, this
-    class keeps the track's last seen box until ``max_lost_s`` seconds (time, not frames) after it was last seen:
-    a newly found person whose box centre lies within ``reid_distance`` box heights of such a box, and whose
-    height is within a factor ``reid_size_ratio`` of its height, gets that id back (nearest first). That brings
-    back a person who left the image and returned at the same edge, or came out from behind someone later than
-    predicted.
+    (greedily, smallest distance first). The distance is the mean distance of the steady points (STEADY_POINTS)
+    seen in both, relative to the detection's box diagonal, plus ``size_weight`` times the absolute log ratio of
+    the detection's box height to the track's last matched box height; a match needs a distance below
+    ``match_distance``. The size term keeps people at different depths apart where they cross: the nearer one is
+    taller in the image, so a hidden person's track does not take the detection of the person in front of them
+    (nor the reverse), and coasts on its prediction instead. The prediction lets ids survive a crossing in which
+    one person is hidden. norfair counts frames: it keeps predicting a lost track for as many frames as the track
+    had been seen, at most ``predict_frames``. After norfair gives up, this class keeps the track's last seen box
+    until ``max_lost_s`` seconds (time, not frames) after it was last seen: a newly found person gets such a
+    box's id back if their box height is within a factor ``reid_size_ratio`` of it and the distance of the box
+    centres in its box heights, plus ``reid_size_weight`` times the absolute log height ratio, is below
+    ``reid_distance`` (least total first, one each). That brings back a person who left the image and returned at
+    the same edge, or came out from behind someone later than predicted, and the size term picks the right one
+    when two people were lost close together.
 
     Ids start at 0 and are never reused within a tracker's life. Keypoints that are NaN/inf or whose score is at
     most ``min_keypoint_score`` count as unseen. A timestamp earlier than the previous one (a bag played in a loop)
@@ -85,11 +91,16 @@ class PersonTracker:
     in the new one. Equal timestamps are allowed.
     """
 
-    def __init__(self, max_lost_s: float = 5.0, match_distance: float = 0.3, reid_distance: float = 1.0,
-                 predict_frames: int = 30, min_keypoint_score: float = 0.1, reid_size_ratio: float = 1.5) -> None:
+    def __init__(self, max_lost_s: float = 5.0, match_distance: float = 0.3, reid_distance: float = 1.5,
+                 predict_frames: int = 30, min_keypoint_score: float = 0.1, reid_size_ratio: float = 1.5,
+                 size_weight: float = 0.5, reid_size_weight: float = 3.0) -> None:
+        if (max_lost_s < 0 or match_distance <= 0 or reid_distance < 0 or predict_frames < 1 or size_weight < 0
+                or reid_size_weight < 0 or reid_size_ratio < 1):
+            raise ValueError("max_lost_s, reid_distance, size_weight and reid_size_weight must be >= 0, "
+                             "match_distance > 0, predict_frames >= 1, reid_size_ratio >= 1")
         self.reid_size_ratio = reid_size_ratio
-        if max_lost_s < 0 or match_distance <= 0 or reid_distance < 0 or predict_frames < 1:
-            raise ValueError("max_lost_s and reid_distance must be >= 0, match_distance > 0, predict_frames >= 1")
+        self.size_weight = size_weight
+        self.reid_size_weight = reid_size_weight
         self.max_lost_s = max_lost_s
         self.match_distance = match_distance
         self.reid_distance = reid_distance
@@ -104,7 +115,8 @@ class PersonTracker:
                                         hit_counter_max=self.predict_frames, initialization_delay=0)
         # Set after construction: norfair's constructor logs a warning for any callable (it prefers vectorised
         # distances, which cannot see the per-point scores this distance needs).
-        self._norfair.distance_function = norfair.distances.ScalarDistance(_relative_keypoint_distance)
+        self._norfair.distance_function = norfair.distances.ScalarDistance(
+            partial(_relative_keypoint_distance, size_weight=self.size_weight))
         self._id_of_object: dict[int, int] = {}  # norfair object id -> our id
         self._last_box: dict[int, np.ndarray] = {}  # our id -> box when last seen
         self._last_seen_s: dict[int, float] = {}  # our id -> time when last seen
@@ -125,7 +137,9 @@ class PersonTracker:
         points = np.concatenate([np.where(seen[..., None], keypoints, 0.0), boxes.reshape(-1, 2, 2)], axis=1)
         point_scores = np.concatenate([seen, np.ones((len(boxes), 2), bool)], axis=1).astype(np.float64)
         diagonals = np.maximum(np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=1), 1.0)
-        detections = [Detection(points[i], scores=point_scores[i], data=(i, diagonals[i])) for i in range(len(boxes))]
+        heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+        detections = [Detection(points[i], scores=point_scores[i], data=(i, diagonals[i], heights[i]))
+                      for i in range(len(boxes))]
         objects = self._norfair.update(detections)
 
         ids = np.full(len(boxes), -1, np.int64)
@@ -144,7 +158,7 @@ class PersonTracker:
         return ids
 
     def _give_ids(self, new_objects: list, boxes: np.ndarray, ids: np.ndarray, timestamp_s: float) -> None:
-        """Ids for norfair's new objects: a lost person's id if the box is where they were last seen, else a new one."""
+        """Ids for norfair's new objects: a lost person's id if the box has their place and size, else a new one."""
         alive = {obj.id for obj in self._norfair.tracked_objects}
         predicted = {pid for obj_id, pid in self._id_of_object.items() if obj_id in alive}
         lost = [person_id for person_id in self._last_box if person_id not in ids and person_id not in predicted]
@@ -152,9 +166,10 @@ class PersonTracker:
         lost_boxes = np.array([self._last_box[person_id] for person_id in lost]).reshape(-1, 4)
         lost_heights = np.maximum(lost_boxes[:, 3] - lost_boxes[:, 1], 1.0)
         centre_distance = np.linalg.norm(_centres(new_boxes)[:, None] - _centres(lost_boxes)[None], axis=-1)
-        height_ratio = (new_boxes[:, 3] - new_boxes[:, 1])[:, None] / lost_heights[None]
-        similar_size = (height_ratio > 1 / self.reid_size_ratio) & (height_ratio < self.reid_size_ratio)
-        cost = np.where(similar_size, centre_distance / lost_heights[None], np.inf)
+        new_heights = np.maximum(new_boxes[:, 3] - new_boxes[:, 1], 1.0)
+        log_ratio = np.abs(np.log(new_heights[:, None] / lost_heights[None]))
+        cost = np.where(log_ratio < np.log(self.reid_size_ratio),
+                        centre_distance / lost_heights[None] + self.reid_size_weight * log_ratio, np.inf)
         reidentified = dict(_assign(cost, np.full(len(lost), self.reid_distance)))
         for row, obj in enumerate(new_objects):
             if row in reidentified:
@@ -182,12 +197,19 @@ class PersonTracker:
         self._id_of_object = {obj_id: pid for obj_id, pid in self._id_of_object.items() if obj_id in alive}
 
 
-def _relative_keypoint_distance(detection, tracked_object) -> float:
-    """Mean distance of the steady points seen in the detection and ever seen in the track, over the box diagonal."""
+def _relative_keypoint_distance(detection, tracked_object, size_weight: float) -> float:
+    """Mean distance of the steady points seen in the detection and ever seen in the track, over the box diagonal,
+    plus ``size_weight`` times the absolute log ratio of the detection's box height to the track's last matched one.
+
+    The track's height is its last detection's, not the Kalman estimate of its box corners: while a person is
+    hidden, the corners' noisy velocities make the predicted box grow or shrink, whereas their height hardly
+    changes in the second or so a crossing hides them.
+    """
     both = ((detection.scores > 0) & tracked_object.detected_at_least_once_points)[STEADY_POINTS]
     error = np.linalg.norm(detection.points[STEADY_POINTS][both] - tracked_object.estimate[STEADY_POINTS][both],
                            axis=-1).mean()
-    return float(error / detection.data[1])
+    size_change = abs(np.log(detection.data[2] / tracked_object.last_detection.data[2]))
+    return float(error / detection.data[1] + size_weight * size_change)
 
 
 def _centres(boxes: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 ``make_sequence(seed, rate)`` draws one scene, ``score_ids`` counts a tracker's id errors against its truth and
 ``run_benchmark`` runs every candidate on the same sequences (`pose3d bench tracking`, docs/keypoints2d.md).
+``demo_detections`` runs MoveNet MultiPose on the four-person demo and ``run_demo_benchmark`` every candidate on
+those detections, scored against the demo's truth as a demo run scores it (`pose3d bench tracking --demo`).
 """
 
 from __future__ import annotations
@@ -316,3 +318,78 @@ def _summarise(rows: list[dict]) -> list[dict]:
                 "update_ms": sum(row["update_ms"] * row["updates"] for row in chosen) / max(total["updates"], 1),
             })
     return summary
+
+
+@dataclass
+class DetectionFrame:
+    """One frame's people as the movenet backend hands them to its tracker, and what the frame really shows."""
+
+    timestamp_s: float
+    boxes: np.ndarray  # (N, 4) x0, y0, x1, y1 pixels
+    keypoints: np.ndarray  # (N, 17, 2) pixels
+    scores: np.ndarray  # (N, 17)
+    truth: object  # pipeline.sources.FrameTruth
+
+
+def demo_detections(max_people: int = 6) -> list[DetectionFrame]:
+    """MoveNet MultiPose's people (``MoveNetDetector.find_people``) on every frame of the four-person demo."""
+    from pose3d_ros.keypoints2d.image import to_rgb
+    from pose3d_ros.keypoints2d.movenet import MoveNetDetector
+    from pose3d_ros.pipeline.demo import DemoSource
+
+    source = DemoSource()
+    detector = MoveNetDetector(max_people=max_people, feet_per_frame=0)
+    frames = []
+    try:
+        for frame in source:
+            people = detector.find_people(to_rgb(frame.image))
+            frames.append(DetectionFrame(frame.stamp_ns / 1e9, people.boxes, people.keypoints, people.scores,
+                                         source.truth(frame.index)))
+    finally:
+        detector.close()
+    return frames
+
+
+def score_demo_ids(frames: list[DetectionFrame], ids: list[np.ndarray]) -> dict:
+    """Id switches and reuses of one tracker's ``ids`` on ``frames``, counted as a demo run counts them.
+
+    Each frame the detections are matched to the true people by ``pipeline.demo_metrics.match_people`` (their
+    17 body keypoints, scored above 0, against the visible true body joints); a *switch* is a true person matched
+    to another id than at their previous matched frame, a *reuse* an id matched to another true person than
+    before. ``switches_per_100`` is per 100 found (matched) person-frames, like a demo run's summary.
+    """
+    from pose3d_ros.pipeline.demo_metrics import FrameOutput, match_people
+
+    last_id_of_person: dict[int, int] = {}
+    last_person_of_id: dict[int, int] = {}
+    counts = {"found": 0, "switches": 0, "reuses": 0}
+    for frame, frame_ids in zip(frames, ids, strict=True):
+        truth, people = frame.truth, len(frame_ids)
+        kp2d = np.zeros((people, truth.kp2d.shape[1], 2))
+        conf = np.zeros((people, truth.kp2d.shape[1]))
+        kp2d[:, :17] = np.nan_to_num(frame.keypoints)
+        conf[:, :17] = np.clip(np.nan_to_num(frame.scores), 0.0, None)
+        for row, column in match_people(truth, FrameOutput(np.asarray(frame_ids), kp2d, conf)):
+            person, person_id = int(truth.person_ids[row]), int(frame_ids[column])
+            counts["found"] += 1
+            counts["switches"] += last_id_of_person.get(person, person_id) != person_id
+            counts["reuses"] += last_person_of_id.get(person_id, person) != person
+            last_id_of_person[person], last_person_of_id[person_id] = person_id, person
+    found = max(counts["found"], 1)
+    return {**counts, "switches_per_100": 100.0 * counts["switches"] / found,
+            "id_switches_per_100": 100.0 * (counts["switches"] + counts["reuses"]) / found}
+
+
+def run_demo_benchmark(max_lost_s: float = 5.0, frames: list[DetectionFrame] | None = None) -> dict:
+    """Every candidate tracker on the same detections of the demo (``demo_detections()`` unless given)."""
+    frames = demo_detections() if frames is None else frames
+    frame_rate = 1.0 / float(np.median(np.diff([frame.timestamp_s for frame in frames]))) if len(frames) > 1 else 15.0
+    rows = []
+    for name, make in candidates(max_lost_s, frame_rate).items():
+        tracker = make()
+        start = time.perf_counter()
+        ids = [tracker.update(frame.boxes, frame.keypoints, frame.scores, frame.timestamp_s) for frame in frames]
+        elapsed_s = time.perf_counter() - start
+        rows.append({"tracker": name, "updates": len(ids), "update_ms": 1000 * elapsed_s / max(len(ids), 1),
+                     **score_demo_ids(frames, ids)})
+    return {"frames": len(frames), "max_lost_s": max_lost_s, "trackers": rows}
