@@ -100,6 +100,32 @@ def normalised_coordinates(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.stack([x, y], axis=-1)
 
 
+def rotation_towards(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Rotations R (..., 3, 3) from a camera to virtual cameras at the same centre that look along the rays of
+    ``pixels`` (..., 2), K (3, 3) or (..., 3, 3): ``R @ K^-1 (u, v, 1)`` lies on +z.
+
+    The virtual camera pans about the real camera's y axis, then tilts about its own x axis, so its x axis stays
+    perpendicular to the real camera's y axis: a level camera's virtual cameras are level too (no roll), as the
+    lifter's training cameras are.
+    """
+    x, y = np.moveaxis(normalised_coordinates(pixels, K), -1, 0)
+    forward = np.stack([x, y, np.ones_like(x)], axis=-1)
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    right = np.stack([forward[..., 2], np.zeros_like(x), -forward[..., 0]], axis=-1)  # (0, 1, 0) x forward
+    right /= np.linalg.norm(right, axis=-1, keepdims=True)  # never 0: a ray through the image has z > 0
+    return np.stack([right, np.cross(forward, right), forward], axis=-2)
+
+
+def rotate_pixels(pixels: np.ndarray, K: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Where the rays of ``pixels`` (P, J, 2) land in cameras with the same intrinsics K (3, 3) or (P, 3, 3),
+    rotated by R (P, 3, 3) (camera -> rotated camera): the homography ``K R K^-1``, exact for any scene because the
+    centre does not move. A ray at 90 degrees or more from a rotated camera's axis has no image there: NaN.
+    """
+    xy = normalised_coordinates(pixels, K)
+    rays = np.concatenate([xy, np.ones_like(xy[..., :1])], axis=-1)
+    return project(np.einsum("pij,pkj->pki", np.asarray(R, dtype=np.float64), rays), K)
+
+
 def look_at_rotation(eye: np.ndarray, target: np.ndarray, roll_rad: np.ndarray | float = 0.0) -> np.ndarray:
     """World-to-camera rotations (N, 3, 3) for cameras at ``eye`` (N, 3) looking at ``target`` (N, 3), world z up,
     then rolled about the optical axis by ``roll_rad``. The rows are the camera's x (right), y (down), z (forward)
