@@ -25,13 +25,16 @@ def aim_points(kp2d: np.ndarray, conf: np.ndarray, layout: Layout) -> np.ndarray
     put it); else the median of all observed joints; for a person with nothing observed, the root centre.
     """
     observed = conf > 0
-    body = np.zeros(layout.num_joints, dtype=bool)
-    body[layout.parts.get("body", slice(0, layout.num_joints))] = True
-    centre = root_centre(kp2d, layout)
-    for joints in (observed, observed & body):  # later choices win where they exist
-        centre = np.where(joints.any(-1, keepdims=True), _masked_median(kp2d, joints), centre)
-    root_seen = observed[:, list(ROOT_JOINTS[layout.name])].all(-1, keepdims=True)
-    return np.where(root_seen, root_centre(kp2d, layout), centre)
+    aim = root_centre(kp2d, layout)
+    lost = ~observed[:, list(ROOT_JOINTS[layout.name])].all(-1)
+    if lost.any():  # medians only for the people who need them: they cost far more than the rest of the correction
+        body = np.zeros(layout.num_joints, dtype=bool)
+        body[layout.parts.get("body", slice(0, layout.num_joints))] = True
+        fallback = aim[lost]
+        for joints in (observed[lost], observed[lost] & body):  # later choices win where they exist
+            fallback = np.where(joints.any(-1, keepdims=True), _masked_median(kp2d[lost], joints), fallback)
+        aim[lost] = fallback
+    return aim
 
 
 def _masked_median(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
