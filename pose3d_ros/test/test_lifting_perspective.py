@@ -17,6 +17,7 @@ from pose3d_ros.data.sets import poses_in_layout
 from pose3d_ros.data.synthetic import synthetic_walk
 from pose3d_ros.lifting import Lifter
 from pose3d_ros.lifting.config import LifterConfig
+from pose3d_ros.lifting.evaluation import evaluate_setups, torso_lean_errors_deg
 from pose3d_ros.lifting.models import build_model
 from pose3d_ros.lifting.normalization import root_centre
 from pose3d_ros.lifting.perspective import aim_points, rotate_back, virtual_views
@@ -195,3 +196,33 @@ def test_the_network_gets_the_confidences_unchanged_and_the_missing_joints_on_th
     assert np.abs(seen["kp2d"] - kp2d).max() > 10.0  # the view was turned ...
     parents = [WHOLEBODY133.parents[j] for j in (91, 100)]  # ... and a filled-in joint still lies on its ancestor
     np.testing.assert_allclose(seen["kp2d"][0, [91, 100]], seen["kp2d"][0, parents], atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The camera set-up evaluation
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_torso_lean_error_is_the_angle_between_the_torsos():
+    people = people_on_axis("h36m17") - people_on_axis("h36m17")[:, :1]
+    torso = people[:, 8] / np.linalg.norm(people[:, 8], axis=-1, keepdims=True)
+    np.testing.assert_allclose(torso_lean_errors_deg(people, people, H36M17), 0.0, atol=1e-5)
+    side = np.cross(torso, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    angle = np.radians(12.0)  # Rodrigues about an axis perpendicular to the torso: the torso turns by the angle
+    leaned = (people * np.cos(angle) + np.cross(side[:, None], people) * np.sin(angle)
+              + side[:, None] * (people * side[:, None]).sum(-1, keepdims=True) * (1 - np.cos(angle)))
+    np.testing.assert_allclose(torso_lean_errors_deg(leaned, people, H36M17), 12.0, atol=1e-6)
+
+
+def test_setup_evaluation_reports_both_settings_and_restores_the_lifter(tmp_path):
+    lifter = small_lifter("h36m17", perspective_correction=False)
+    people = turn_away(people_on_axis("h36m17"), np.array([[100.0, 240.0], [560.0, 240.0], [320.0, 240.0]]))
+    data = {"kp2d": project(people, K).astype(np.float32), "conf": np.ones((3, 17), np.float32),
+            "K": np.broadcast_to(K, (3, 3, 3)).astype(np.float32), "pose3d": people.astype(np.float32)}
+    report = evaluate_setups(lifter, {"here": data})
+    assert set(report["here"]) == {"off", "on"} and lifter.perspective_correction is False
+    for result in report["here"].values():
+        assert set(result) == {"mpjpe_mm", "body17_mm", "torso_lean_deg", "pelvis_depth_error_mm"}
+        assert result["mpjpe_mm"] == pytest.approx(result["body17_mm"])  # H36M-17: the body is everything
+    assert report["here"]["off"]["mpjpe_mm"] != pytest.approx(report["here"]["on"]["mpjpe_mm"])
