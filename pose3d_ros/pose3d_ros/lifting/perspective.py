@@ -20,9 +20,10 @@ from .normalization import ROOT_JOINTS, root_centre
 
 
 def aim_points(kp2d: np.ndarray, conf: np.ndarray, layout: Layout) -> np.ndarray:
-    """The pixel (P, 2) each person's virtual camera looks at: the root centre (pelvis) where all its joints are
-    observed (conf > 0); else the median of the observed body joints (a missing hip lies wherever ``fill_missing``
-    put it); else the median of all observed joints; for a person with nothing observed, the root centre.
+    """The pixel (P, 2) each person's virtual camera looks at: the root centre (pelvis) where its root joints (the
+    hips; the pelvis of h36m17) are observed (conf > 0); else the median of the observed body joints (a missing hip
+    lies wherever ``fill_missing`` put it); else the median of all observed joints; for a person with nothing
+    observed, the root centre.
     """
     observed = conf > 0
     aim = root_centre(kp2d, layout)
@@ -48,8 +49,8 @@ def virtual_views(kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray, layout: Lay
     """Keypoints (P, J, 2) px seen by each person's virtual camera (the same K (3, 3) or (P, 3, 3), rotated onto
     the person's :func:`aim_points` ray), float64, and the rotations R (P, 3, 3) from the camera to them.
 
-    A person with a keypoint 90 degrees or more off their own ray (possible only through a lens wider than 180
-    degrees or with keypoints far outside the image) has no complete virtual view: they keep the real one (R = I).
+    A person with a keypoint 90 degrees or more off their own ray (someone spanning a wide-angle image, or a
+    keypoint far outside it) has no complete virtual view: they keep the real one (R = I).
     """
     kp2d = np.asarray(kp2d, dtype=np.float64)
     rotation = rotation_towards(aim_points(kp2d, np.asarray(conf), layout), K)
