@@ -100,6 +100,32 @@ def normalised_coordinates(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.stack([x, y], axis=-1)
 
 
+def rotation_towards(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Rotations R (..., 3, 3) from a camera to virtual cameras at the same centre that look along the rays of
+    ``pixels`` (..., 2), K (3, 3) or (..., 3, 3): ``R @ K^-1 (u, v, 1)`` lies on +z.
+
+    The virtual camera pans about the real camera's y axis, then tilts about its own x axis, so its x axis stays
+    perpendicular to the real camera's y axis: a level camera's virtual cameras are level too (no roll), as the
+    lifter's training cameras are.
+    """
+    x, y = np.moveaxis(normalised_coordinates(pixels, K), -1, 0)
+    forward = np.stack([x, y, np.ones_like(x)], axis=-1)
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    right = np.stack([forward[..., 2], np.zeros_like(x), -forward[..., 0]], axis=-1)  # (0, 1, 0) x forward
+    right /= np.linalg.norm(right, axis=-1, keepdims=True)  # never 0: a ray through the image has z > 0
+    return np.stack([right, np.cross(forward, right), forward], axis=-2)
+
+
+def rotate_pixels(pixels: np.ndarray, K: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Where the rays of ``pixels`` (P, J, 2) land in cameras with the same intrinsics K (3, 3) or (P, 3, 3),
+    rotated by R (P, 3, 3) (camera -> rotated camera): the homography ``K R K^-1``, exact for any scene because the
+    centre does not move. A ray at 90 degrees or more from a rotated camera's axis has no image there: NaN.
+    """
+    xy = normalised_coordinates(pixels, K)
+    rays = np.concatenate([xy, np.ones_like(xy[..., :1])], axis=-1)
+    return project(np.einsum("pij,pkj->pki", np.asarray(R, dtype=np.float64), rays), K)
+
+
 def look_at_rotation(eye: np.ndarray, target: np.ndarray, roll_rad: np.ndarray | float = 0.0) -> np.ndarray:
     """World-to-camera rotations (N, 3, 3) for cameras at ``eye`` (N, 3) looking at ``target`` (N, 3), world z up,
     then rolled about the optical axis by ``roll_rad``. The rows are the camera's x (right), y (down), z (forward)
@@ -203,3 +229,52 @@ def sample_cameras(targets: np.ndarray, kind: str, rng: np.random.Generator) -> 
     t = -np.einsum("nij,nj->ni", R, eye)
     image_size = np.stack([width, height], axis=-1).astype(np.int64)
     return Cameras(K=K, R=R, t=t, image_size=image_size)
+
+
+@dataclass(frozen=True)
+class CameraSetup:
+    """A fixed way of mounting a camera and of where the person stands in its picture (evaluation of the lifter
+    where it goes wrong, issue #17): a 640 x 480 camera with a 70 degree horizontal FoV, no roll.
+    """
+
+    height_m: float
+    """Camera height above the floor (z = 0 in the motion data)."""
+    pitch_deg: float
+    """Downward pitch of the optical axis; 0 is level."""
+    off_axis_deg: float
+    """Horizontal angle between the optical axis and the direction to the pelvis (its side drawn at random)."""
+    distance_range_m: tuple[float, float]
+    """Horizontal distance from the camera to the pelvis, drawn uniformly."""
+
+
+SETUP_IMAGE_SIZE = (640, 480)
+SETUP_HFOV_DEG = 70.0
+CAMERA_SETUPS = {
+    "level_centred": CameraSetup(1.2, 0.0, 0.0, (3.0, 5.0)),
+    "level_off_axis_25": CameraSetup(1.2, 0.0, 25.0, (3.0, 5.0)),
+    # 2.3-2.8 m puts the ankles of someone standing 1.2 m below a level camera in the lowest 15 % of the image.
+    "level_close": CameraSetup(1.2, 0.0, 0.0, (2.3, 2.8)),
+    "overhead_35": CameraSetup(3.0, 35.0, 0.0, (3.0, 5.0)),
+}
+
+
+def setup_cameras(targets: np.ndarray, setup: CameraSetup, rng: np.random.Generator) -> Cameras:
+    """Cameras of ``setup`` for people whose pelvis (world, z up, floor at 0) is at ``targets`` (N, 3), each at a
+    random azimuth around the person (random yaw of the body), a random distance in the set-up's range, and turned
+    so that the pelvis is ``off_axis_deg`` to the left or right of the optical axis.
+    """
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, 3)
+    n = len(targets)
+    distance = rng.uniform(*setup.distance_range_m, n)
+    azimuth = rng.uniform(0.0, 2.0 * np.pi, n)
+    side = rng.choice([-1.0, 1.0], n)
+    eye = np.stack([targets[:, 0] + distance * np.cos(azimuth), targets[:, 1] + distance * np.sin(azimuth),
+                    np.full(n, setup.height_m)], axis=-1)
+    heading = azimuth + np.pi + side * np.radians(setup.off_axis_deg)
+    pitch = -np.radians(setup.pitch_deg)
+    forward = np.stack([np.cos(pitch) * np.cos(heading), np.cos(pitch) * np.sin(heading),
+                        np.full(n, np.sin(pitch))], axis=-1)
+    R = look_at_rotation(eye, eye + forward)
+    K = np.broadcast_to(intrinsics_from_fov(*SETUP_IMAGE_SIZE, SETUP_HFOV_DEG), (n, 3, 3)).copy()
+    return Cameras(K=K, R=R, t=-np.einsum("nij,nj->ni", R, eye),
+                   image_size=np.tile(np.array(SETUP_IMAGE_SIZE, dtype=np.int64), (n, 1)))

@@ -108,6 +108,9 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         Parameter("cpu_threads", 1, "Torch CPU threads of this process; 1 keeps a one-person step fastest and "
                   "steadiest next to MediaPipe and other nodes (more only helps large batches of people)"),
         Parameter("flip_test", True, "Average each pose with its mirrored prediction (more accurate, 2x compute)"),
+        Parameter("perspective_correction", True, "Lift each person in a virtual camera turned to look straight at "
+                  "them, then rotate the result back (people off the image centre or below a pitched camera come "
+                  "out upright)"),
         Parameter("conf_threshold", 0.3, "2D confidence above which a joint is reported OBSERVED, else INFERRED"),
         Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and use the default "
                   "intrinsics of pose3d_ros.camera"),

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from pose3d_ros.camera import (
+    CAMERA_SETUPS,
     DEFAULT_HORIZONTAL_FOV_DEG,
     Cameras,
     default_intrinsics,
@@ -10,6 +11,7 @@ from pose3d_ros.camera import (
     normalised_coordinates,
     project,
     sample_cameras,
+    setup_cameras,
 )
 
 
@@ -119,3 +121,23 @@ def test_world_to_camera_matches_R_t_and_mixed_kind_has_both():
     np.testing.assert_allclose(cams.world_to_camera(cams.centers[:, None])[:, 0], 0.0, atol=1e-9)
     with pytest.raises(ValueError, match="unknown camera kind"):
         sample_cameras(targets, "fisheye", rng)
+
+
+@pytest.mark.parametrize("name", sorted(CAMERA_SETUPS))
+def test_setup_cameras_are_mounted_and_turned_as_named(name):
+    setup = CAMERA_SETUPS[name]
+    rng = np.random.default_rng(0)
+    targets = np.column_stack([rng.uniform(-2, 2, 300), rng.uniform(-2, 2, 300), rng.uniform(0.5, 1.0, 300)])
+    cameras = setup_cameras(targets, setup, np.random.default_rng(1))
+    np.testing.assert_allclose(cameras.K, np.broadcast_to(intrinsics_from_fov(640, 480, 70.0), (300, 3, 3)))
+    np.testing.assert_array_equal(cameras.image_size, np.tile([640, 480], (300, 1)))
+    np.testing.assert_allclose(cameras.centers[:, 2], setup.height_m)
+    np.testing.assert_allclose(cameras.R[:, 2, 2], -np.sin(np.radians(setup.pitch_deg)), atol=1e-12)  # pitch down
+    np.testing.assert_allclose(cameras.R[:, 0, 2], 0.0, atol=1e-12)  # no roll
+    distance = np.linalg.norm(cameras.centers[:, :2] - targets[:, :2], axis=-1)
+    assert (distance >= setup.distance_range_m[0]).all() and (distance <= setup.distance_range_m[1]).all()
+    pelvis = cameras.world_to_camera(targets)
+    bearing = np.degrees(np.arctan2(pelvis[:, 0], pelvis[:, 2]))  # horizontal for the level ones; 0 on the axis
+    np.testing.assert_allclose(np.abs(bearing), setup.off_axis_deg, atol=1e-9)
+    if setup.off_axis_deg:
+        assert 100 < (bearing > 0).sum() < 200  # either side

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from pose3d_ros.camera import project
+from pose3d_ros.camera import CAMERA_SETUPS, project
 from pose3d_ros.data import (
     load_set,
     make_lifting_set,
     make_sequence_set,
+    make_setup_sets,
     save_set,
     synthetic_walk,
     write_motion_file,
@@ -200,3 +201,19 @@ def test_cached_sets_round_trip(motion, tmp_path):
         load_set(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="missing"):
         save_set(tmp_path / "x.npz", {"kp2d": data["kp2d"]}, {})
+
+
+def test_setup_sets_show_the_same_poses_through_each_camera(motion):
+    sets = make_setup_sets(motion, "wholebody133", "S9", frame_step=5, max_samples=20, seed=0)
+    assert list(sets) == list(CAMERA_SETUPS)
+    for data in sets.values():
+        assert {key: value.shape for key, value in data.items()} == {
+            "kp2d": (20, 133, 2), "conf": (20, 133), "K": (20, 3, 3), "image_size": (20, 2), "pose3d": (20, 133, 3)}
+        np.testing.assert_array_equal(data["conf"], 1.0)  # exact 2D: every joint, in the image or not
+        np.testing.assert_allclose(data["kp2d"], project(data["pose3d"], data["K"]), atol=1e-3)
+    centred, overhead = sets["level_centred"]["pose3d"], sets["overhead_35"]["pose3d"]
+    np.testing.assert_allclose(np.linalg.norm(centred - centred[:, :1], axis=-1),
+                               np.linalg.norm(overhead - overhead[:, :1], axis=-1), atol=1e-5)  # one rigid motion
+    assert not np.allclose(centred, overhead, atol=0.1)
+    again = make_setup_sets(motion, "wholebody133", "S9", frame_step=5, max_samples=20, seed=0)
+    np.testing.assert_array_equal(again["overhead_35"]["kp2d"], sets["overhead_35"]["kp2d"])  # seeded

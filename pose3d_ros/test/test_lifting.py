@@ -16,6 +16,7 @@ from pose3d_ros.lifting.lifter import LiftGraph
 from pose3d_ros.lifting.losses import LossWeights, bone_loss, error_loss, lifting_losses, normal_loss, position_loss
 from pose3d_ros.lifting.models import build_model
 from pose3d_ros.lifting.normalization import camera_coordinates, joint_features, normalise_keypoints, root_centre
+from pose3d_ros.lifting.perspective import rotate_back, virtual_views
 from pose3d_ros.lifting.placement import solve_root_translation
 from pose3d_ros.lifting.weights_io import DEFAULT_WEIGHTS, load_lifter, save_lifter
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus, get_layout
@@ -424,11 +425,13 @@ def lifter_h36m17():
     return Lifter(build_model(config), config, device="cpu")
 
 
-def test_lift_shapes_status_and_placement(lifter_h36m17):
+@pytest.mark.parametrize("perspective_correction", [True, False])
+def test_lift_shapes_status_and_placement(lifter_h36m17, perspective_correction):
     rng = np.random.default_rng(3)
     K = K_matrix()
     kp2d = project(random_people(H36M17, 3, rng), K).astype(np.float32)
     conf = rng.uniform(0.0, 1.0, (3, 17)).astype(np.float32)
+    lifter_h36m17.perspective_correction = perspective_correction
     result = lifter_h36m17.lift(kp2d, conf, K)
     assert isinstance(result, LiftResult)
     assert result.positions.shape == (3, 17, 3) and result.root_relative.shape == (3, 17, 3)
@@ -436,9 +439,13 @@ def test_lift_shapes_status_and_placement(lifter_h36m17):
     np.testing.assert_array_equal(result.status, np.where(conf > 0.3, JointStatus.OBSERVED, JointStatus.INFERRED))
     np.testing.assert_allclose(result.root_relative[:, 0], 0.0, atol=1e-6)  # pelvis at the origin
     np.testing.assert_allclose(result.positions, result.root_relative + result.root_translation[:, None], atol=1e-5)
-    # The placed skeleton reprojects onto the keypoints as well as its shape allows: its pelvis lies on the ray.
+    # The placed skeleton reprojects onto the keypoints as well as its shape allows, measured in the view it was
+    # lifted in (each person's virtual camera with the perspective correction, tests in test_lifting_perspective).
+    view, R = virtual_views(kp2d, conf, K, H36M17) if perspective_correction else (kp2d, np.eye(3)[None])
+    pose_in_view = np.einsum("pij,pkj->pki", R, result.root_relative)
     np.testing.assert_allclose(result.root_translation,
-                               solve_root_translation(kp2d, conf, result.root_relative, K), rtol=1e-5, atol=1e-5)
+                               rotate_back(solve_root_translation(view, conf, pose_in_view, K), R), rtol=1e-5,
+                               atol=1e-5)
 
 
 

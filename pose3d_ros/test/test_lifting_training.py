@@ -11,6 +11,7 @@ from pose3d_ros.checkpoint import load_checkpoint, save_checkpoint
 from pose3d_ros.cli import main
 from pose3d_ros.lifting import Lifter
 from pose3d_ros.lifting.config import LifterConfig
+from pose3d_ros.lifting.perspective import virtual_views
 from pose3d_ros.lifting.training import TrainOptions, prepare_samples, train_lifter
 from pose3d_ros.skeleton import H36M17
 
@@ -49,6 +50,21 @@ def test_prepare_samples_checks_its_input():
         prepare_samples({**data, "kp2d": data["kp2d"][:, :16], "conf": data["conf"][:, :16]}, H36M17)
     prepared = prepare_samples(data, H36M17)
     assert torch.allclose(prepared.target[:, 0], torch.zeros(4, 3))  # root-relative targets
+
+
+def test_training_samples_are_seen_by_each_persons_virtual_camera():
+    """With the perspective correction (the default) a sample is what the lifter will be given: the person as
+    their virtual camera sees them, the 3D target in that camera's orientation; without it, the real view."""
+    data = synthetic_set(6, 2)
+    view, rotation = virtual_views(data["kp2d"], data["conf"], data["K"], H36M17)
+    pose3d = np.einsum("pij,pkj->pki", rotation, data["pose3d"])
+    virtual = {**data, "kp2d": view.astype(np.float32), "pose3d": pose3d.astype(np.float32)}
+    corrected = prepare_samples(data, H36M17)
+    expected = prepare_samples(virtual, H36M17, perspective_correction=False)
+    torch.testing.assert_close(corrected.coords, expected.coords, rtol=0, atol=1e-5)
+    torch.testing.assert_close(corrected.target, expected.target, rtol=0, atol=1e-6)
+    plain = prepare_samples(data, H36M17, perspective_correction=False)
+    assert not torch.allclose(plain.target, corrected.target, atol=1e-3)
 
 
 @pytest.mark.parametrize("model", ["semgan", "semgcn", "simplebaseline"])
@@ -127,6 +143,7 @@ def test_train_eval_bench_commands(tmp_path, mocap_path, capsys):
     assert code == 0
     weights = out / "lifter.safetensors"
     assert weights.is_file() and (out / "checkpoint.safetensors").is_file()
+    assert json.loads((out / "lifter.json").read_text())["record"]["data"]["perspective_correction"] is True
     report = tmp_path / "eval.json"
     assert main(["eval", "lifter", "--weights", str(weights), "--data", str(mocap_path), "--subjects", "S9",
                  "--max-frames", "100", "--noise", "detector", "--json", str(report)]) == 0
@@ -137,6 +154,14 @@ def test_train_eval_bench_commands(tmp_path, mocap_path, capsys):
     assert main(["bench", "lifter", "--weights", str(weights), "--iterations", "5", "--json", str(bench)]) == 0
     assert json.loads(bench.read_text())["latency_ms"]["lift_flip"]["p50"] > 0
     assert "MPJPE" in capsys.readouterr().out or "mpjpe" in json.dumps(metrics)
+    setups = tmp_path / "setups.json"
+    assert main(["eval", "lifter", "--setups", "--weights", str(weights), "--data", str(mocap_path), "--max-frames",
+                 "30", "--json", str(setups)]) == 0
+    report = json.loads(setups.read_text())
+    assert report["data"]["samples"] == 30 and report["data"]["subjects"] == "S9"
+    assert list(report["setups"]) == ["level_centred", "level_off_axis_25", "level_close", "overhead_35"]
+    assert report["setups"]["overhead_35"]["on"]["torso_lean_deg"] > 0
+    assert "level_off_axis_25" in capsys.readouterr().out
     assert Lifter.load(weights).layout.name == "h36m17"
     # A bad setting is a clear error, not a crash.
     assert main(["train", "lifter", "--layout", "h36m17", "--data", str(mocap_path), "--arch", "width=3",

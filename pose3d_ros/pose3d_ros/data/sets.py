@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera import sample_cameras
+from ..camera import CAMERA_SETUPS, Cameras, sample_cameras, setup_cameras
 from ..skeleton import get_layout
 from .detector import NOISE_KINDS, detect, random_occlusion
 from .h36m import SOURCE_FPS, TRAIN_SUBJECTS, load_h36m, to_h36m17
@@ -45,11 +45,10 @@ def poses_in_layout(poses32: np.ndarray, times_s: np.ndarray, layout: str, key: 
     return synthesize_wholebody(poses32, times_s, sample_identity(_rng(seed, key, "identity")))
 
 
-def _finish(points_world: np.ndarray, targets: np.ndarray, layout_name: str, camera_kind: str, noise: str,
-            rng: np.random.Generator, occluded: np.ndarray | None, fps: float | None) -> dict[str, np.ndarray]:
-    """Cameras, camera-frame poses and detections for world poses (B, T, J, 3) aimed at ``targets`` (B, 3)."""
+def _finish(points_world: np.ndarray, cameras: Cameras, layout_name: str, noise: str, rng: np.random.Generator,
+            occluded: np.ndarray | None, fps: float | None) -> dict[str, np.ndarray]:
+    """Camera-frame poses and detections for world poses (B, T, J, 3), one camera per leading index."""
     layout = get_layout(layout_name)
-    cameras = sample_cameras(targets, camera_kind, rng)
     points_cam = cameras.world_to_camera(points_world)
     kp2d, conf = detect(points_cam, cameras.K, cameras.image_size, layout, rng, noise=noise, occluded=occluded,
                         fps=fps)
@@ -100,10 +99,45 @@ def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subje
         world = np.repeat(world, cameras_per_pose, axis=0)[:, None]  # (N, 1, J, 3): one frame per sample
         targets = np.repeat(poses32[frames, PELVIS_32], cameras_per_pose, axis=0)
         occluded = random_occlusion(get_layout(layout), rng, len(world), 1, None) if noise == "detector" else None
-        parts.append(_finish(world, targets, layout, camera_kind, noise, rng, occluded, None))
+        cameras = sample_cameras(targets, camera_kind, rng)
+        parts.append(_finish(world, cameras, layout, noise, rng, occluded, None))
     out = _concatenate(parts, layout, 1)
     out.pop("observed", None)
     return {key: value[:, 0] for key, value in out.items()}
+
+
+def make_setup_sets(mocap_path: str | Path, layout: str = "wholebody133", subjects="S9", *, frame_step: int = 5,
+                    max_samples: int = 0, noise: str = "none", seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """The same poses seen through each camera set-up of :data:`pose3d_ros.camera.CAMERA_SETUPS`, for comparing
+    where the camera is and where the person stands in its picture.
+
+    Every ``frame_step``-th frame of the subjects' sequences (from a random offset per sequence), at most
+    ``max_samples`` of them spread evenly (0: all). Every set-up draws its distances, azimuths and sides from the
+    same seed, so the set-ups differ only by the camera. Returns ``{set-up name: arrays}``, the arrays of
+    :func:`make_lifting_set`; ``noise`` as there, without the extra random occlusions.
+    """
+    _check_layout(layout)
+    if frame_step < 1 or max_samples < 0:
+        raise ValueError(f"need frame_step >= 1 and max_samples >= 0, got {frame_step} and {max_samples}")
+    motion = load_h36m(mocap_path, subjects)
+    frames = {key: np.arange(_rng(seed, key, "setups").integers(frame_step), len(poses32), frame_step)
+              for key, poses32 in motion.items()}
+    total = sum(len(f) for f in frames.values())
+    if max_samples and total > max_samples:  # thinned out before the whole body is synthesised (the slow part)
+        keep = np.zeros(total, dtype=bool)
+        keep[np.linspace(0, total - 1, max_samples).round().astype(int)] = True
+        parts = np.split(keep, np.cumsum([len(f) for f in frames.values()])[:-1])
+        frames = {key: f[kept] for (key, f), kept in zip(frames.items(), parts, strict=True)}
+    frames = {key: f for key, f in frames.items() if len(f)}
+    world = np.concatenate([poses_in_layout(motion[key][f], f / SOURCE_FPS, layout, key, seed)
+                            for key, f in frames.items()])[:, None]  # (N, 1, J, 3): one frame per sample
+    targets = np.concatenate([motion[key][f, PELVIS_32] for key, f in frames.items()])
+    sets = {}
+    for name, setup in CAMERA_SETUPS.items():
+        rng = np.random.default_rng(seed)
+        sample = _finish(world, setup_cameras(targets, setup, rng), layout, noise, rng, None, None)
+        sets[name] = {key: value[:, 0] for key, value in sample.items()}
+    return sets
 
 
 def resample(poses: np.ndarray, times_s: np.ndarray, source_fps: float = SOURCE_FPS) -> np.ndarray:
@@ -153,7 +187,7 @@ def make_sequence_set(mocap_path: str | Path, layout: str = "wholebody133", subj
         world = world.reshape(len(starts), window, layout_obj.num_joints, 3)
         targets = window32.reshape(len(starts), window, 32, 3)[:, :, PELVIS_32].mean(axis=1)
         occluded = random_occlusion(layout_obj, rng, len(starts), window, fps) if occlusion else None
-        sample = _finish(world, targets, layout, camera_kind, noise, rng, occluded, fps)
+        sample = _finish(world, sample_cameras(targets, camera_kind, rng), layout, noise, rng, occluded, fps)
         sample["observed"] = sample["conf"] > 0
         parts.append(sample)
     return _concatenate(parts, layout, window)

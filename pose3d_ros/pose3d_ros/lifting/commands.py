@@ -95,13 +95,16 @@ def run_train(args) -> int:
     started = time.perf_counter()
     train_data, train_record = _lifting_data(args, args.layout, args.train_subjects)
     val_data, val_record = _lifting_data(args, args.layout, args.val_subjects)
-    train, val = prepare_samples(train_data, config.skeleton), prepare_samples(val_data, config.skeleton)
+    correction = not args.no_perspective_correction
+    train = prepare_samples(train_data, config.skeleton, perspective_correction=correction)
+    val = prepare_samples(val_data, config.skeleton, perspective_correction=correction)
     del train_data, val_data
     LOG.info("data ready in %.0f s: %d training, %d validation samples", time.perf_counter() - started,
              len(train), len(val))
     out = args.out or Path("runs") / f"lifter_{args.model}_{args.layout}"
     train_lifter(config, train, val, options, out, resume=args.resume, device=device,
-                 progress=not args.no_progress, data_record={"train": train_record, "validation": val_record})
+                 progress=not args.no_progress,
+                 data_record={"train": train_record, "validation": val_record, "perspective_correction": correction})
     print(f"weights: {out / 'lifter.safetensors'} (+ .json); curves: {out / 'curves.png'}")
     return 0
 
@@ -157,7 +160,10 @@ def run_eval(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    lifter = Lifter.load(args.weights, device=args.device, flip_test=not args.no_flip_test)
+    lifter = Lifter.load(args.weights, device=args.device, flip_test=not args.no_flip_test,
+                         perspective_correction=not args.no_perspective_correction)
+    if args.setups:
+        return _run_setups(args, lifter)
     h3wb = _is_h3wb(args.data)
     if h3wb:
         data, record = _h3wb_data(args)
@@ -181,6 +187,7 @@ def run_eval(args) -> int:
     metrics, _ = evaluate_lifter(lifter, data, placement=not h3wb)
     report = {"weights": str(args.weights or "shipped default"), "model": lifter.config.model,
               "layout": lifter.layout.name, "flip_test": not args.no_flip_test,
+              "perspective_correction": not args.no_perspective_correction,
               "protocol": "h3wb" if h3wb else "synthetic views of Human3.6M motion", "data": record, **metrics}
     pose = ", ".join(f"{k} {v:.1f}" for k, v in metrics["pose_mm"].items())
     source = record.get("subjects", record.get("h3wb"))
@@ -195,6 +202,33 @@ def run_eval(args) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _run_setups(args, lifter) -> int:
+    """``eval lifter --setups``: the camera set-ups of issue #17, the perspective correction off and on."""
+    from ..data import make_setup_sets
+    from .evaluation import evaluate_setups
+
+    sets = make_setup_sets(args.data, lifter.layout.name, args.subjects, frame_step=args.frame_step,
+                           max_samples=args.max_frames, noise=args.noise, seed=args.seed)
+    report = evaluate_setups(lifter, sets)
+    samples = len(next(iter(sets.values()))["kp2d"])
+    print(f"{lifter.config.model} / {lifter.layout.name} on {args.subjects} ({samples} samples per set-up, noise "
+          f"{args.noise}), perspective correction off -> on:")
+    print(f"  {'set-up':18s} {'MPJPE mm':>15s} {'body-17 mm':>15s} {'torso lean deg':>15s} {'pelvis depth mm':>15s}")
+    for name, result in report.items():
+        cells = [f"{result['off'][key]:6.1f} -> {result['on'][key]:5.1f}"
+                 for key in ("mpjpe_mm", "body17_mm", "torso_lean_deg", "pelvis_depth_error_mm")]
+        print(f"  {name:18s} " + " ".join(f"{cell:>15s}" for cell in cells))
+    if args.json:
+        record = {"mocap": str(args.data), "subjects": args.subjects, "frame_step": args.frame_step,
+                  "max_frames": args.max_frames, "noise": args.noise, "seed": args.seed, "samples": samples}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"weights": str(args.weights or "shipped default"),
+                                         "model": lifter.config.model, "layout": lifter.layout.name,
+                                         "flip_test": not args.no_flip_test, "data": record, "setups": report},
+                                        indent=2) + "\n")
     return 0
 
 
@@ -276,6 +310,9 @@ def register(add_command) -> None:
     train.add_argument("--part-offsets", action="store_true",
                        help="add each face/hand joint's 2D offset from its nose/wrist as input channels")
     train.add_argument("--no-flip-augment", action="store_true", help="do not mirror half of each batch")
+    train.add_argument("--no-perspective-correction", action="store_true",
+                       help="train on the real cameras' views, not each person's virtual camera (the lifters shipped "
+                       "before issue #17)")
     train.add_argument("--max-val-samples", type=int, default=4000)
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     train.add_argument("--device", default="auto", help="auto | cuda | cpu (default auto)")
@@ -290,6 +327,12 @@ def register(add_command) -> None:
     evaluate.add_argument("--h3wb-predictions", type=Path, help="H3WB JSON: write an official submission file")
     evaluate.add_argument("--max-frames", type=int, default=0, help="evaluate on at most N samples (evenly spread)")
     evaluate.add_argument("--no-flip-test", action="store_true", help="no flip test-time augmentation")
+    evaluate.add_argument("--setups", action="store_true",
+                          help="instead: the camera set-ups of pose3d_ros.camera.CAMERA_SETUPS (level, off axis, "
+                          "close, overhead), the perspective correction off and on side by side (--max-frames poses "
+                          "each)")
+    evaluate.add_argument("--no-perspective-correction", action="store_true",
+                          help="lift every person as seen by the real camera (the lifter before issue #17)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int, default=0)
     evaluate.add_argument("--json", type=Path, help="write the metrics here")

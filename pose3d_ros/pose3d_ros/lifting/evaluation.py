@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import h3wb_errors, h36m17_errors
+from ..skeleton import Layout
 from .lifter import Lifter
 from .normalization import root_centre
 
@@ -73,3 +74,48 @@ def predict_only(lifter: Lifter, data: dict[str, np.ndarray], batch: int = 2048)
     """Root-relative poses (N, J, 3) for data without 3D (e.g. an H3WB test file)."""
     return np.concatenate([lifter.lift(data["kp2d"][s], data["conf"][s], data["K"][s]).root_relative
                            for s in (slice(i, i + batch) for i in range(0, len(data["kp2d"]), batch))])
+
+
+TORSO_TOP = {"wholebody133": (5, 6), "h36m17": (8,)}
+"""The top of the torso, whose direction from the pelvis is the torso's lean: the thorax of H36M-17, the midpoint of
+the shoulders for wholebody133 (COCO-WholeBody has no neck or thorax joint)."""
+BODY17 = slice(0, 17)
+"""The 17 COCO body joints of wholebody133 (all of H36M-17)."""
+
+
+def torso_lean_errors_deg(pred: np.ndarray, gt: np.ndarray, layout: Layout) -> np.ndarray:
+    """Angles (N,) in degrees between the predicted and the true pelvis -> torso-top directions of poses (N, J, 3)
+    in the same frame: how far the lifted person leans wrongly, which no root-relative error shows on its own.
+    """
+    directions = []
+    for poses in (np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)):
+        up = poses[:, list(TORSO_TOP[layout.name])].mean(1) - root_centre(poses, layout)
+        directions.append(up / np.linalg.norm(up, axis=-1, keepdims=True))
+    return np.degrees(np.arccos(np.clip((directions[0] * directions[1]).sum(-1), -1.0, 1.0)))
+
+
+def evaluate_setups(lifter: Lifter, sets: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, dict]]:
+    """Per camera set-up (``pose3d_ros.data.make_setup_sets``), the lifter with its perspective correction off and
+    on: ``{set-up: {"off" | "on": {"mpjpe_mm", "body17_mm", "torso_lean_deg", "pelvis_depth_error_mm"}}}``, means
+    over the samples; MPJPE root-relative (pelvis-aligned), depth error of the placed pelvis.
+    """
+    initial = lifter.perspective_correction
+    report = {}
+    try:
+        for name, data in sets.items():
+            gt = np.asarray(data["pose3d"], dtype=np.float64)
+            gt = gt - root_centre(gt, lifter.layout)[:, None]
+            report[name] = {}
+            for correction in (False, True):
+                lifter.perspective_correction = correction
+                metrics, pred = evaluate_lifter(lifter, data)
+                error = np.linalg.norm(pred.astype(np.float64) - gt, axis=-1) * 1000.0
+                report[name]["on" if correction else "off"] = {
+                    "mpjpe_mm": float(error.mean()),
+                    "body17_mm": float(error[:, BODY17].mean()),
+                    "torso_lean_deg": float(torso_lean_errors_deg(pred, gt, lifter.layout).mean()),
+                    "pelvis_depth_error_mm": metrics["placement"]["depth_error_mm"],
+                }
+    finally:
+        lifter.perspective_correction = initial
+    return report

@@ -4,9 +4,10 @@
     result = lifter.lift(kp2d, conf, K)         # (P, J, 2) px, (P, J), (3, 3)
     result.positions                            # (P, J, 3) metres, camera optical frame
 
-Steps: normalise the keypoints (:mod:`.normalization`), run the network on the pose and on its mirror image and
-average the two (flip test-time augmentation), then place each root-relative pose in the camera frame by solving
-for its root translation from the 2D keypoints (:mod:`.placement`).
+Steps: map each person's keypoints into a virtual camera that looks straight at them (:mod:`.perspective`; off
+with ``perspective_correction=False``), normalise them (:mod:`.normalization`), run the network on the pose and on
+its mirror image and average the two (flip test-time augmentation), place each root-relative pose by solving for
+its root translation from the 2D keypoints (:mod:`.placement`), and rotate it back into the camera frame.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..inference import frozen_trace, resolve_device
 from ..skeleton import JointStatus, Layout
 from .config import LifterConfig
 from .normalization import centre_on_root, flip_coordinates, flip_poses, joint_features, normalise_keypoints
+from .perspective import rotate_back, virtual_views
 from .placement import solve_root_translation
 from .weights_io import DEFAULT_WEIGHTS, load_lifter
 
@@ -74,15 +76,19 @@ class LiftGraph(nn.Module):
 
 
 class Lifter:
-    """A trained lifting network with its input normalisation, flip augmentation and camera-frame placement."""
+    """A trained lifting network with its input normalisation, flip augmentation, perspective correction and
+    camera-frame placement.
+    """
 
     def __init__(self, model: nn.Module, config: LifterConfig, *, device: str | torch.device = "auto",
-                 flip_test: bool = True, conf_threshold: float = DEFAULT_CONF_THRESHOLD, record: dict | None = None):
+                 flip_test: bool = True, perspective_correction: bool = True,
+                 conf_threshold: float = DEFAULT_CONF_THRESHOLD, record: dict | None = None):
         self.config = config
         self.layout: Layout = config.skeleton
         self.device = resolve_device(device, "the lifter")
         self.model = model.to(self.device).eval()
         self.flip_test = flip_test
+        self.perspective_correction = perspective_correction
         self._graphs: dict[bool, torch.jit.ScriptModule] = {}
         self._graph()  # traced now, so that the first lift is as fast as the others
         self.conf_threshold = conf_threshold
@@ -91,7 +97,8 @@ class Lifter:
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", **options) -> Lifter:
         """Load a weights file (``None``: the shipped wholebody133 SemGAN); the layout comes from its config.
-        ``options``: ``flip_test`` (default True), ``conf_threshold`` (default 0.3).
+        ``options``: ``flip_test`` (default True), ``perspective_correction`` (default True), ``conf_threshold``
+        (default 0.3).
         """
         model, config, record = load_lifter(DEFAULT_WEIGHTS if weights is None else weights)
         return cls(model, config, device=device, record=record, **options)
@@ -150,10 +157,18 @@ class Lifter:
                               error=np.zeros((0, joints), np.float32), status=np.zeros((0, joints), np.uint8),
                               root_translation=np.zeros((0, 3), np.float32))
         K_batch = np.broadcast_to(K, (count, 3, 3))
-        pose, error = self.predict(torch.from_numpy(kp2d).to(self.device), torch.from_numpy(conf).to(self.device),
+        view = kp2d
+        if self.perspective_correction:
+            view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
+        pose, error = self.predict(torch.from_numpy(view.astype(np.float32)).to(self.device),
+                                   torch.from_numpy(conf).to(self.device),
                                    torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device))
         root_relative = pose.float().cpu().numpy()
-        translation = solve_root_translation(kp2d, conf, root_relative, K_batch)
+        # Placed where it was lifted: the virtual view's rays are those the pose was predicted from.
+        translation = solve_root_translation(view, conf, root_relative, K_batch)
+        if self.perspective_correction:
+            root_relative = rotate_back(root_relative, rotation).astype(np.float32)
+            translation = rotate_back(translation, rotation)
         status = np.where(conf > self.conf_threshold, JointStatus.OBSERVED, JointStatus.INFERRED).astype(np.uint8)
         return LiftResult(
             positions=(root_relative + translation[:, None]).astype(np.float32),

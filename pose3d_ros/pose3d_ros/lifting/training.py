@@ -34,6 +34,7 @@ from .normalization import (
     normalise_keypoints,
     root_centre,
 )
+from .perspective import virtual_views
 from .weights_io import save_lifter
 
 LOG = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ class LiftingSamples:
         return LiftingSamples(self.coords[index], self.conf[index], self.target[index])
 
 
-def prepare_samples(data: dict[str, np.ndarray], layout: Layout, chunk: int = 65536) -> LiftingSamples:
-    """Normalise a lifting set (``pose3d_ros.data.make_lifting_set``'s arrays) once, up front."""
+def prepare_samples(data: dict[str, np.ndarray], layout: Layout, chunk: int = 65536, *,
+                    perspective_correction: bool = True) -> LiftingSamples:
+    """Normalise a lifting set (``pose3d_ros.data.make_lifting_set``'s arrays) once, up front. With
+    ``perspective_correction`` (as :class:`~pose3d_ros.lifting.Lifter` lifts by default) each sample is first seen
+    by its virtual camera (:mod:`.perspective`): the network learns the views it will be given.
+    """
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
         raise ValueError(f"lifting data lacks {', '.join(missing)} (needs {', '.join(REQUIRED_KEYS)})")
@@ -78,13 +83,18 @@ def prepare_samples(data: dict[str, np.ndarray], layout: Layout, chunk: int = 65
                          f"{layout.name} needs {layout.num_joints} joints")
     if count == 0:
         raise ValueError("lifting data is empty")
-    coords = []
+    coords, poses = [], []
     for start in range(0, count, chunk):
         part = slice(start, start + chunk)
-        coords.append(normalise_keypoints(torch.as_tensor(data["kp2d"][part], dtype=torch.float32),
+        kp2d, pose3d = data["kp2d"][part], data["pose3d"][part]
+        if perspective_correction:
+            kp2d, rotation = virtual_views(kp2d, data["conf"][part], data["K"][part], layout)
+            pose3d = np.einsum("pij,pkj->pki", rotation, pose3d)
+        coords.append(normalise_keypoints(torch.as_tensor(kp2d, dtype=torch.float32),
                                           torch.as_tensor(data["conf"][part], dtype=torch.float32),
                                           torch.as_tensor(data["K"][part], dtype=torch.float32), layout))
-    pose3d = torch.as_tensor(data["pose3d"], dtype=torch.float32)
+        poses.append(torch.as_tensor(pose3d, dtype=torch.float32))
+    pose3d = torch.cat(poses)
     return LiftingSamples(torch.cat(coords), torch.as_tensor(data["conf"], dtype=torch.float32),
                           pose3d - root_centre(pose3d, layout)[:, None])
 

@@ -170,7 +170,9 @@ class PosePipeline:
 
             parameters = settings.lifter
             lifter = Lifter.load(parameters["weights"] or None, device=parameters["device"],
-                                 flip_test=parameters["flip_test"], conf_threshold=parameters["conf_threshold"])
+                                 flip_test=parameters["flip_test"],
+                                 perspective_correction=parameters["perspective_correction"],
+                                 conf_threshold=parameters["conf_threshold"])
         self.lifter = lifter
         self.layout = get_layout(lifter.layout.name)
         if detector is None and self.layout.name != WHOLEBODY133.name:

@@ -41,7 +41,9 @@ class LifterNode(PipelineNode):
         torch.set_num_threads(self.param("cpu_threads"))
         # a CUDA fallback warns through the core's log
         self.lifter = Lifter.load(self.param("weights") or None, device=self.param("device"),
-                                  flip_test=self.param("flip_test"), conf_threshold=self.param("conf_threshold"))
+                                  flip_test=self.param("flip_test"),
+                                  perspective_correction=self.param("perspective_correction"),
+                                  conf_threshold=self.param("conf_threshold"))
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)
