@@ -19,6 +19,9 @@ from pose3d_ros.keypoints2d.mapping import BODY_FROM_POSE, FACE_MESH_USED, FACE_
 from pose3d_ros.keypoints2d.tracking import NUM_BODY_KEYPOINTS, PersonTracker, associate_parts
 
 log = logging.getLogger(__name__)
+
+TRACKED_VISIBILITY = 0.5
+"""Pose landmarks above this visibility make the box the tracker follows."""
 _COCO_BODY_LANDMARKS = [landmark for _, landmark in BODY_FROM_POSE[:NUM_BODY_KEYPOINTS]]  # COCO body 0..16
 
 # Model file names as Google publishes them, in order of preference when a directory holds several.
@@ -154,8 +157,13 @@ class TasksDetector(KeypointDetector):
     def _person_ids(self, raw: Any, landmarks: MediaPipeLandmarks) -> np.ndarray:
         if self._static:
             return np.arange(landmarks.num_people, dtype=np.int64)
+        # The box of the landmarks the model sees: it extrapolates a body cut off by the frame far beyond it,
+        # differently each frame, and the tracker compares box heights.
         xy = landmarks.pose[..., :2]
-        boxes = np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=-1)
+        seen = landmarks.pose[..., 3:] > TRACKED_VISIBILITY
+        seen |= ~seen.any(axis=1, keepdims=True)  # nobody invisible: then the box of them all
+        boxes = np.concatenate([np.where(seen, xy, np.inf).min(axis=1), np.where(seen, xy, -np.inf).max(axis=1)],
+                               axis=-1)
         body = landmarks.pose[:, _COCO_BODY_LANDMARKS]
         return self._tracker.update(boxes, body[..., :2], body[..., 3], self._last_timestamp_ms / 1000)
 
