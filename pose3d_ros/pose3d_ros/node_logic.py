@@ -709,6 +709,7 @@ class TemporalFrames:
         self._origin_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
         self._pending: deque[int] = deque()  # input stamps not yet output, in input order
+        self._answers: dict[int, list] = {}  # the refiner's poses of pending stamps, by stamp
 
     def _seconds(self, stamp_ns: int) -> float:
         return (stamp_ns - self._origin_ns) / 1e9
@@ -734,19 +735,21 @@ class TemporalFrames:
         return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
 
     def _due(self, refined: list, final: bool) -> list[SkeletonFrame]:
-        by_stamp: dict[int, list] = {}
         for pose in refined:
-            by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
-        # Output up to the newest stamp the refiner answered for, and every stamp lookahead frames old.
-        answered = [index for index, stamp in enumerate(self._pending) if stamp in by_stamp]
-        count = len(self._pending) if final else max(max(answered, default=-1) + 1,
-                                                     len(self._pending) - self.lookahead)
+            self._answers.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
+        # Output every stamp lookahead frames old: the first moment every person's pose of it is known. An earlier
+        # answer (a person who left, or whose track restarted, releases their pending poses at once) waits here for
+        # the other people's poses of its stamp; output at once, the stamp would come out again with the others,
+        # after newer stamps.
+        count = len(self._pending) if final else max(len(self._pending) - self.lookahead, 0)
         frames = []
         for _ in range(count):
             stamp = self._pending.popleft()
-            frames.append(self._frame(stamp, by_stamp.pop(stamp, [])))
+            frames.append(self._frame(stamp, self._answers.pop(stamp, [])))
         # Poses of a stamp already output (not expected from the refiner's contract): late rather than lost.
-        frames += [self._frame(stamp, poses) for stamp, poses in sorted(by_stamp.items())]
+        waiting = set(self._pending)
+        frames += [self._frame(stamp, self._answers.pop(stamp)) for stamp in sorted(self._answers)
+                   if stamp not in waiting]
         return frames
 
     def _frame(self, stamp: int, poses: list) -> SkeletonFrame:
