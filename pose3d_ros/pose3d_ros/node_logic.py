@@ -35,6 +35,15 @@ class Parameter:
     def type_name(self) -> str:
         return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
 
+    @property
+    def dynamic_typing(self) -> bool:
+        """Whether the node declares it with ROS dynamic typing: the doubles, so that an integer written for one
+        (``-p fps:=10`` or ``movenet.feet_per_frame: 1`` in a params file with ros2 run, ``ros2 param set ... 1``)
+        is taken as that number; rclpy refuses an INTEGER for a DOUBLE parameter, and at start-up the node dies.
+        :func:`parameter_update_error` then refuses what :func:`check_parameter` does not take.
+        """
+        return type(self.default) is float
+
 
 _AUTOSTART = Parameter("autostart", False, "Configure and activate by itself at start-up (for ros2 run; the launch "
                        "files drive the lifecycle and leave this false)")
@@ -162,6 +171,20 @@ def check_parameter(node: str, name: str, value: Any) -> Any:
     if spec.choices and value not in spec.choices:
         raise ValueError(f"{node}: parameter {name} must be one of {', '.join(spec.choices)}, got {value!r}")
     return value
+
+
+def parameter_update_error(node: str, name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be set on parameter ``name`` of ``node`` (the node refuses the update with this reason),
+    or None when :func:`check_parameter` takes it; names that are not in PARAMETERS (``diagnostic_updater.period``,
+    ``use_sim_time``) are left to whoever declared them.
+    """
+    if name not in parameter_defaults(node):
+        return None
+    try:
+        check_parameter(node, name, value)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

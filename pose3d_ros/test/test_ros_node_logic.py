@@ -84,6 +84,26 @@ def test_check_parameter():
         node_logic.parameter_defaults("detector_node")
 
 
+def test_doubles_take_integers_and_updates_are_checked_like_the_params_file():
+    """rclpy refuses an INTEGER for a DOUBLE parameter (``-p movenet.feet_per_frame:=1`` killed the node at start-up):
+    the doubles are declared with dynamic typing, and every update goes through check_parameter instead.
+    """
+    specs = [(node, spec) for node, specs in node_logic.PARAMETERS.items() for spec in specs]
+    dynamic = {(node, spec.name) for node, spec in specs if spec.dynamic_typing}
+    assert dynamic == {(node, spec.name) for node, spec in specs if spec.type_name == "double"}
+    assert {("keypoints2d_node", "movenet.feet_per_frame"), ("video_source_node", "fps")} <= dynamic
+    assert ("keypoints2d_node", "movenet.parts_per_frame") not in dynamic  # an int stays an int
+    error = node_logic.parameter_update_error
+    assert error("keypoints2d_node", "movenet.feet_per_frame", 1) is None
+    value = check_parameter("keypoints2d_node", "movenet.feet_per_frame", 1)
+    assert value == 1.0 and type(value) is float
+    assert "movenet.feet_per_frame must be a double, got 'half'" in error("keypoints2d_node", "movenet.feet_per_frame",
+                                                                           "half")
+    assert "must be a int" in error("keypoints2d_node", "movenet.parts_per_frame", 2.5)
+    assert "must be one of" in error("keypoints2d_node", "backend", "openpose")
+    assert error("keypoints2d_node", "diagnostic_updater.period", 2) is None  # declared by diagnostic_updater
+
+
 # ------------------------------------------------------------------------------------------------
 # QoS and device
 # ------------------------------------------------------------------------------------------------
