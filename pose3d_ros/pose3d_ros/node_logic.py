@@ -35,6 +35,15 @@ class Parameter:
     def type_name(self) -> str:
         return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
 
+    @property
+    def dynamic_typing(self) -> bool:
+        """Whether the node declares it with ROS dynamic typing: the doubles, so that an integer written for one
+        (``-p fps:=10`` or ``movenet.feet_per_frame: 1`` in a params file with ros2 run, ``ros2 param set ... 1``)
+        is taken as that number; rclpy refuses an INTEGER for a DOUBLE parameter, and at start-up the node dies.
+        :func:`parameter_update_error` then refuses what :func:`check_parameter` does not take.
+        """
+        return type(self.default) is float
+
 
 _AUTOSTART = Parameter("autostart", False, "Configure and activate by itself at start-up (for ros2 run; the launch "
                        "files drive the lifecycle and leave this false)")
@@ -165,6 +174,20 @@ def check_parameter(node: str, name: str, value: Any) -> Any:
     if spec.choices and value not in spec.choices:
         raise ValueError(f"{node}: parameter {name} must be one of {', '.join(spec.choices)}, got {value!r}")
     return value
+
+
+def parameter_update_error(node: str, name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be set on parameter ``name`` of ``node`` (the node refuses the update with this reason),
+    or None when :func:`check_parameter` takes it; names that are not in PARAMETERS (``diagnostic_updater.period``,
+    ``use_sim_time``) are left to whoever declared them.
+    """
+    if name not in parameter_defaults(node):
+        return None
+    try:
+        check_parameter(node, name, value)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -712,6 +735,7 @@ class TemporalFrames:
         self._origin_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
         self._pending: deque[int] = deque()  # input stamps not yet output, in input order
+        self._answers: dict[int, list] = {}  # the refiner's poses of pending stamps, by stamp
 
     def _seconds(self, stamp_ns: int) -> float:
         return (stamp_ns - self._origin_ns) / 1e9
@@ -737,19 +761,21 @@ class TemporalFrames:
         return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
 
     def _due(self, refined: list, final: bool) -> list[SkeletonFrame]:
-        by_stamp: dict[int, list] = {}
         for pose in refined:
-            by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
-        # Output up to the newest stamp the refiner answered for, and every stamp lookahead frames old.
-        answered = [index for index, stamp in enumerate(self._pending) if stamp in by_stamp]
-        count = len(self._pending) if final else max(max(answered, default=-1) + 1,
-                                                     len(self._pending) - self.lookahead)
+            self._answers.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
+        # Output every stamp lookahead frames old: the first moment every person's pose of it is known. An earlier
+        # answer (a person who left, or whose track restarted, releases their pending poses at once) waits here for
+        # the other people's poses of its stamp; output at once, the stamp would come out again with the others,
+        # after newer stamps.
+        count = len(self._pending) if final else max(len(self._pending) - self.lookahead, 0)
         frames = []
         for _ in range(count):
             stamp = self._pending.popleft()
-            frames.append(self._frame(stamp, by_stamp.pop(stamp, [])))
+            frames.append(self._frame(stamp, self._answers.pop(stamp, [])))
         # Poses of a stamp already output (not expected from the refiner's contract): late rather than lost.
-        frames += [self._frame(stamp, poses) for stamp, poses in sorted(by_stamp.items())]
+        waiting = set(self._pending)
+        frames += [self._frame(stamp, self._answers.pop(stamp)) for stamp in sorted(self._answers)
+                   if stamp not in waiting]
         return frames
 
     def _frame(self, stamp: int, poses: list) -> SkeletonFrame:

@@ -72,6 +72,36 @@ def test_node_attributes_do_not_shadow_rclpy_ones():
     assert ours and not ours & rclpy_names, f"attributes that shadow rclpy's: {sorted(ours & rclpy_names)}"
 
 
+def test_a_double_parameter_takes_an_integer_and_a_bad_update_is_refused_with_its_reason():
+    """``ros2 run pose3d_ros keypoints2d_node --ros-args -p movenet.feet_per_frame:=1`` died in declare_parameter
+    (rclpy refuses an INTEGER for a DOUBLE); ``ros2 param set`` is checked like the params file.
+    """
+    pytest.importorskip("rclpy.lifecycle", reason="rclpy (ROS 2) is not installed")
+    pytest.importorskip("cv_bridge", reason="cv_bridge (ROS 2) is not installed")
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from pose3d_ros.ros.keypoints2d_node import Keypoints2DNode
+
+    rclpy.init(args=["--ros-args", "-p", "movenet.feet_per_frame:=1", "-p", "movenet.part_max_age_s:=0.25"])
+    try:
+        node = Keypoints2DNode()  # the models load on configure, not here
+        try:
+            assert node.param("movenet.feet_per_frame") == 1.0 and type(node.param("movenet.feet_per_frame")) is float
+            assert node.param("movenet.part_max_age_s") == 0.25
+            assert node.set_parameters([Parameter("movenet.feet_per_frame", value=2)])[0].successful
+            assert node.param("movenet.feet_per_frame") == 2.0
+            refused = node.set_parameters([Parameter("movenet.feet_per_frame", value="half")])[0]
+            assert not refused.successful and "must be a double" in refused.reason
+            assert not node.set_parameters([Parameter("movenet.parts_per_frame", value=2.5)])[0].successful  # rclpy
+            assert not node.set_parameters([Parameter("backend", value="openpose")])[0].successful
+            assert node.param("backend") == "movenet"
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown()
+
+
 def test_rviz_config_shows_the_topics_the_nodes_publish():
     rviz = (PACKAGE / "config" / "pose3d.rviz").read_text()
     for topic in ("/temporal_node/markers", "/lifter_node/markers", "/keypoints2d_node/debug_image"):

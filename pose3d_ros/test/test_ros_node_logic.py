@@ -84,6 +84,26 @@ def test_check_parameter():
         node_logic.parameter_defaults("detector_node")
 
 
+def test_doubles_take_integers_and_updates_are_checked_like_the_params_file():
+    """rclpy refuses an INTEGER for a DOUBLE parameter (``-p movenet.feet_per_frame:=1`` killed the node at start-up):
+    the doubles are declared with dynamic typing, and every update goes through check_parameter instead.
+    """
+    specs = [(node, spec) for node, specs in node_logic.PARAMETERS.items() for spec in specs]
+    dynamic = {(node, spec.name) for node, spec in specs if spec.dynamic_typing}
+    assert dynamic == {(node, spec.name) for node, spec in specs if spec.type_name == "double"}
+    assert {("keypoints2d_node", "movenet.feet_per_frame"), ("video_source_node", "fps")} <= dynamic
+    assert ("keypoints2d_node", "movenet.parts_per_frame") not in dynamic  # an int stays an int
+    error = node_logic.parameter_update_error
+    assert error("keypoints2d_node", "movenet.feet_per_frame", 1) is None
+    value = check_parameter("keypoints2d_node", "movenet.feet_per_frame", 1)
+    assert value == 1.0 and type(value) is float
+    assert "movenet.feet_per_frame must be a double, got 'half'" in error("keypoints2d_node", "movenet.feet_per_frame",
+                                                                           "half")
+    assert "must be a int" in error("keypoints2d_node", "movenet.parts_per_frame", 2.5)
+    assert "must be one of" in error("keypoints2d_node", "backend", "openpose")
+    assert error("keypoints2d_node", "diagnostic_updater.period", 2) is None  # declared by diagnostic_updater
+
+
 # ------------------------------------------------------------------------------------------------
 # QoS and device
 # ------------------------------------------------------------------------------------------------
@@ -372,6 +392,29 @@ def test_with_the_shipped_refiner_a_person_who_leaves_is_filled_then_frames_have
     assert kinds[:8] == [(JointStatus.REFINED,)] * 8 and kinds[20:] == [(JointStatus.REFINED,)] * 10
     assert kinds[8] == (JointStatus.FILLED,) and () in kinds[8:20]  # filled at first, then nobody
     assert all(np.isnan(frame.error).all() for frame in out[8:20])
+
+
+def test_with_the_shipped_refiner_a_person_who_leaves_while_another_stays_splits_no_frame():
+    """Several people: the refiner releases the pending poses of a person it drops (1 s unseen) at once, before the
+    other people's poses of the same stamps; each stamp must still come out once, in order, with everyone.
+    """
+    temporal = pytest.importorskip("pose3d_ros.temporal")
+    refiner = temporal.StreamingRefiner.load(None, lookahead=4, max_gap=10, device="cpu")
+    frames = TemporalFrames(refiner, num_joints=133)
+    pose = np.random.default_rng(0).normal(0.0, 0.3, (133, 3)).astype(np.float32) + [0.0, 0.0, 3.0]
+    period, out = 200_000_000, []
+    for k in range(30):
+        ids = [0, 1] if k < 8 or k >= 16 else [0]  # person 1 away for 8 frames (1.6 s), person 0 stays
+        people = len(ids)
+        out += frames.push(k * period, "cam", np.array(ids), pose + np.arange(people)[:, None, None],
+                           np.full((people, 133), 0.9), np.full((people, 133), 0.05),
+                           np.ones((people, 133), np.uint8))
+    out += frames.flush()
+    assert [frame.stamp_ns for frame in out] == [k * period for k in range(30)]  # each input frame once, in order
+    assert all(0 in frame.person_ids for frame in out)
+    present = [1 in frame.person_ids for frame in out]
+    assert present[:8] == [True] * 8 and present[16:] == [True] * 14  # filled for a while in between, then gone
+    assert not all(present[8:16])
 
 
 def test_a_person_filled_in_where_the_lifter_had_none_has_an_unknown_error():

@@ -17,7 +17,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_updater import Updater
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
@@ -34,6 +34,7 @@ from pose3d_ros.node_logic import (
     check_parameter,
     forward_core_logs,
     hri_body_id,
+    parameter_update_error,
     qos_mismatch_hint,
     qos_settings,
 )
@@ -78,7 +79,10 @@ class PipelineNode(LifecycleNode):
         self.kind = kind  # the key of PARAMETERS, whatever name the node was given
         forward_core_logs(self.get_logger())
         for spec in PARAMETERS[kind]:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
+                description=spec.description, dynamic_typing=spec.dynamic_typing))
+        # after the declarations: a bad value given at start-up fails configure with its reason, not the process
+        self.add_on_set_parameters_callback(self._refuse_bad_parameters)
         self.types = rclpy_message_types()
         self.monitor: StageMonitor | None = None
         self.slot = LatestSlot()
@@ -93,6 +97,13 @@ class PipelineNode(LifecycleNode):
 
     def param(self, name: str) -> Any:
         return check_parameter(self.kind, name, self.get_parameter(name).value)
+
+    def _refuse_bad_parameters(self, parameters: list) -> SetParametersResult:
+        for parameter in parameters:
+            reason = parameter_update_error(self.kind, parameter.name, parameter.value)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
 
     def input_qos(self) -> QoSProfile:
         settings = qos_settings(self.param("qos.reliability"), self.param("qos.depth"))
