@@ -20,13 +20,14 @@ import numpy as np
 
 from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor
+from pose3d_ros.safety.markers import object_outlines
 from pose3d_ros.safety.summary import SafetySummary
 
 from .core import PosePipeline
 from .demo_metrics import FrameOutput, score_against_truth, score_lines
 from .outputs import FrameRecord, write_skeletons_npz
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
-from .render import Renderer, VideoSink, safety_outlines
+from .render import Renderer, VideoSink
 from .sources import Frame, FrameSource
 
 LOG = logging.getLogger(__name__)
@@ -365,7 +366,7 @@ class _SafetyRun:
         self.poses = config.static_poses()
         self.monitor = SafetyMonitor(config)
         self.summary = SafetySummary(self.monitor.names)
-        self.outlines = safety_outlines(config, self.poses)
+        self.outlines = object_outlines(config, self.poses)
         self._lost = 0
         self._warned_frame = False
 
