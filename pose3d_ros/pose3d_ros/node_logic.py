@@ -136,8 +136,8 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         Parameter("check_period_s", 0.1, "Between skeleton messages, the monitor's check is published after this "
                   "long without a message, so that silence turns into unknown (keep it below the YAML's "
                   "failsafe.skeleton_timeout_s)"),
-        Parameter("tf_timeout_s", 0.05, "How long the TF lookup of an object's frame at the skeletons' stamp may "
-                  "wait; a failed lookup makes that object unknown"),
+        Parameter("tf_timeout_s", 0.05, "How long the TF lookups of the objects' frames at a skeleton message's "
+                  "stamp may wait, all together; a failed lookup makes that object unknown"),
         Parameter("publish_config_transforms", False, "Broadcast the YAML's transforms: section on /tf_static, to "
                   "try the monitor without a robot (leave false where the robot publishes those frames)"),
         Parameter("dropped_frames_status", "keypoints2d_node: keypoints2d_node stage", "Name of the 2D stage's "

@@ -11,6 +11,7 @@ whenever nothing was published for ``check_period_s``, so that silence turns int
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -93,13 +94,15 @@ class SafetyNode(PipelineNode):
         for status in msg.status:
             self.drops.read(status.name, {value.key: value.value for value in status.values})
 
-    def _lookup(self, target: str, source: str, stamp_ns: int) -> SafetyPose | None:
-        """The pose of ``source`` in ``target`` at the stamp; None (logged) when TF cannot give it."""
+    def _lookup(self, target: str, source: str, stamp_ns: int, wait_s: float) -> SafetyPose | None:
+        """The pose of ``source`` in ``target`` at the stamp, waiting up to ``wait_s`` for TF; None (logged) when
+        TF cannot give it.
+        """
         from tf2_ros import TransformException
 
         try:
             transform = self.tf_buffer.lookup_transform(target, source, Time(nanoseconds=stamp_ns),
-                                                        Duration(seconds=self.param("tf_timeout_s"))).transform
+                                                        Duration(seconds=max(wait_s, 0.0))).transform
         except TransformException as err:
             self.get_logger().warning(f"no transform {target} <- {source}: {err}", throttle_duration_sec=5.0)
             return None
@@ -108,7 +111,10 @@ class SafetyNode(PipelineNode):
 
     def process(self, msg: Any) -> bool:
         skeletons = skeleton3d_to_frame(msg)
-        poses = {frame: self._lookup(skeletons.frame_id, frame, skeletons.stamp_ns) for frame in self.config.frames}
+        # One wait of tf_timeout_s per message, shared by its lookups: missing frames must not add up to a lag.
+        deadline = time.monotonic() + self.param("tf_timeout_s")
+        poses = {frame: self._lookup(skeletons.frame_id, frame, skeletons.stamp_ns, deadline - time.monotonic())
+                 for frame in self.config.frames}
         with self.lock:
             dropped = self.drops.take() if self.drops is not None else 0
             report = self.safety.update(skeletons, self._now_ns(), poses, dropped_frames=dropped)
@@ -135,7 +141,7 @@ class SafetyNode(PipelineNode):
     def _publish_joints(self, skeletons: SkeletonFrame) -> None:
         target = self.param("joints_frame") or skeletons.frame_id
         to_target = (SafetyPose.identity() if target == skeletons.frame_id
-                     else self._lookup(target, skeletons.frame_id, skeletons.stamp_ns))
+                     else self._lookup(target, skeletons.frame_id, skeletons.stamp_ns, self.param("tf_timeout_s")))
         if to_target is None:
             return
         points = monitored_points(skeletons, self.config.joints, to_target)
