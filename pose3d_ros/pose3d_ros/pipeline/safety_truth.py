@@ -119,7 +119,7 @@ def plot_states(path: Path, times_s: np.ndarray, names: tuple[str, ...], truth: 
         distances.axhline(0.0, color="tab:red", linewidth=1)
         distances.set_ylabel("m")
         distances.set_title(f"{name}: deciding joint's signed distance (negative: inside)")
-        distances.legend(loc="upper right")
+        distances.legend(loc="upper center")
         distances.grid(alpha=0.3)
     axes[-1].set_xlabel("time (s)")
     figure.suptitle(title)
