@@ -54,6 +54,7 @@ setup(
             "lifter_node = pose3d_ros.ros.lifter_node:main",
             "temporal_node = pose3d_ros.ros.temporal_node:main",
             "video_source_node = pose3d_ros.ros.video_source_node:main",
+            "safety_node = pose3d_ros.ros.safety_node:main",
         ],
     },
 )

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.safety import SafetyReport, SafetyState
 from pose3d_ros.skeleton import JointStatus, Layout, get_layout
 
@@ -410,6 +411,17 @@ def skeleton3d_to_numpy(msg: Any, layout: str | None = "wholebody133") -> Skelet
     ids = np.array([int(person.person_id) for person in skeletons], dtype=np.int64)
     return Skeletons3DFrame(layout=None if skeleton is None else skeleton.name, positions=positions,
                             confidence=confidence, error=error, status=status, person_ids=ids)
+
+
+def skeleton3d_to_frame(msg: Any, layout: str = "wholebody133") -> SkeletonFrame:
+    """The :class:`~pose3d_ros.node_logic.SkeletonFrame` of a Skeleton3DArray (what the safety monitor takes): its
+    stamp, frame and arrays, shaped (0, J, ...) when nobody is in it.
+    """
+    frame = skeleton3d_to_numpy(msg, layout)
+    people, joints = len(frame.person_ids), get_layout(layout).num_joints
+    return SkeletonFrame(stamp_ns(msg.header), msg.header.frame_id, frame.person_ids,
+                         frame.positions.reshape(people, joints, 3), frame.confidence.reshape(people, joints),
+                         frame.error.reshape(people, joints), frame.status.reshape(people, joints))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -141,6 +141,29 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "are reported MISSING"),
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
     ),
+    "safety_node": (
+        _AUTOSTART,
+        Parameter("config", "", "Safety YAML (docs/safety.md, e.g. the package's config/safety_example.yaml); "
+                  "required"),
+        Parameter("check_period_s", 0.1, "Between skeleton messages, the monitor's check is published after this "
+                  "long without a message, so that silence turns into unknown (keep it below the YAML's "
+                  "failsafe.skeleton_timeout_s)"),
+        Parameter("tf_timeout_s", 0.05, "How long the TF lookups of the objects' frames at a skeleton message's "
+                  "stamp may wait, all together; a failed lookup makes that object unknown"),
+        Parameter("publish_config_transforms", False, "Broadcast the YAML's transforms: section on /tf_static, to "
+                  "try the monitor without a robot (leave false where the robot publishes those frames)"),
+        Parameter("dropped_frames_status", "keypoints2d_node: keypoints2d_node stage", "Name of the 2D stage's "
+                  "status on /diagnostics whose 'total dropped' feeds the monitor's dropped-frames check (with "
+                  "diagnostic_updater.use_fqn: '/<namespace>/keypoints2d_node: keypoints2d_node stage'); empty = "
+                  "not watched"),
+        Parameter("joints_frame", "", "Frame of the monitored joints on safety/monitored_joints (PoseArray, the "
+                  "input of speed-and-separation controllers); empty = the skeletons' frame"),
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS,
+        Parameter("markers.enabled", True, "Publish RViz markers on ~/markers: objects coloured by state, a line "
+                  "from the deciding joint to each object, labels"),
+        Parameter("markers.lifetime_s", 0.5, "Lifetime of each marker (0 = forever)"),
+        Parameter("markers.line_width", 0.01, "Width of a clear object's outline, metres (other states: twice)"),
+    ),
     "video_source_node": (
         _AUTOSTART,
         Parameter("source", "", "Video file path, or a webcam index such as 0"),
@@ -209,6 +232,8 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "rviz": ("false", "Start RViz with config/pose3d.rviz"),
     "params_file": ("<share>/config/pipeline.yaml", "YAML file with the nodes' parameters"),
     "namespace": ("", "Namespace of every node and of its relative topics"),
+    "safety_config": ("", "Safety YAML (docs/safety.md): starts safety_node on the last stage's skeletons; empty = "
+                          "no safety node"),
 }
 # The arguments of each launch file, in order (pipeline.launch.py includes the other two).
 LAUNCH_FILES: dict[str, tuple[str, ...]] = {
@@ -272,7 +297,8 @@ def rviz_config(document: dict, namespace: str, image_topic: str, use_temporal: 
     """config/pose3d.rviz (parsed) for one launch: the displays of the pipeline's own topics (``/<node>/...``) moved
     under ``namespace`` (RViz needs absolute topics, and a namespaced launch must not show another robot's
     skeletons), the camera display on ``image_topic``, and the skeleton display of the last stage enabled: the
-    refined one, or the lifter's without the temporal stage. Returns a new document.
+    refined one, or the lifter's without the temporal stage (safety_node's markers stay as they are). Returns a new
+    document.
     """
     document = copy.deepcopy(document)
     for display in document["Visualization Manager"]["Displays"]:
@@ -284,7 +310,7 @@ def rviz_config(document: dict, namespace: str, image_topic: str, use_temporal: 
             topic["Value"] = resolve_topic(image_topic, namespace)
         elif node in PARAMETERS:
             topic["Value"] = resolve_topic(topic["Value"].lstrip("/"), namespace)
-        if topic["Value"].endswith("/markers"):
+        if topic["Value"].endswith("/markers") and node in ("lifter_node", "temporal_node"):
             display["Enabled"] = display["Value"] = node == hri_owner(use_temporal)
     return document
 
@@ -296,16 +322,23 @@ def hri_owner(use_temporal: bool) -> str:
     return "temporal_node" if use_temporal else "lifter_node"
 
 
+def safety_remappings(use_temporal: bool) -> list[tuple[str, str]]:
+    """safety_node's input remapped to the last stage's skeletons: the refined ones, or the lifter's."""
+    return [] if use_temporal else [("skeletons3d_refined", "skeletons3d")]
+
+
 def launch_parameters(document: dict, node: str, arguments: dict[str, str]) -> dict[str, Any]:
     """What a launch file hands ``node``: its section of the params file, overridden by the non-empty launch
-    arguments that concern it (source, loop, device, hri), with REP-155 enabled on :func:`hri_owner` only.
+    arguments that concern it (source, loop, device, hri, safety_config), with REP-155 enabled on
+    :func:`hri_owner` only.
     """
     if node not in PARAMETERS:
         raise ValueError(f"unknown node {node!r}; nodes: {', '.join(PARAMETERS)}")
     parameters = file_parameters(document, node)
     overrides = {"video_source_node": {"source": arguments.get("source", ""), "loop": arguments.get("loop", "")},
                  "lifter_node": {"device": arguments.get("device", "")},
-                 "temporal_node": {"device": arguments.get("device", "")}}.get(node, {})
+                 "temporal_node": {"device": arguments.get("device", "")},
+                 "safety_node": {"config": arguments.get("safety_config", "")}}.get(node, {})
     for name, value in overrides.items():
         if value != "":
             parameters[name] = is_true(value) if type(parameter_defaults(node)[name]) is bool else value

@@ -19,10 +19,11 @@ from pose3d_ros.messages import load_message_types, make_header, safety_state_to
 from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
-from pose3d_ros.pipeline.render import Renderer, safety_outlines
+from pose3d_ros.pipeline.render import Renderer
 from pose3d_ros.pipeline.run import TOPICS, run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource, VideoFileSource
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyState
+from pose3d_ros.safety.markers import object_outlines
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 from pose3d_ros.temporal.streaming import RefinedPose
 
@@ -505,7 +506,7 @@ def test_renderer_draws_safety_objects_by_state():
     image = np.zeros((360, 480, 3), np.uint8)
     empty = np.zeros((1, J, 2), np.float32), np.zeros((1, J), np.float32), np.array([0])
     out = Renderer().render(image, *empty, positions, status, np.array([0]), 0.0,
-                            safety=(safety_outlines(config, config.static_poses()), report))
+                            safety=(object_outlines(config, config.static_poses()), report))
     plain = Renderer().render(image, *empty, positions, status, np.array([0]), 0.0)
     red = np.abs(out[:, 480:].astype(int) - [50, 50, 240]).sum(axis=-1) < 40
     assert red.sum() > 100 + (np.abs(plain[:, 480:].astype(int) - [50, 50, 240]).sum(axis=-1) < 40).sum()

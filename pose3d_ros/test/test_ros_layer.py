@@ -23,14 +23,16 @@ def test_every_console_script_has_its_main():
     setup = (PACKAGE / "setup.py").read_text()
     scripts = re.findall(r'"(\w+) = pose3d_ros\.ros\.(\w+):main"', setup)
     assert {name for name, _ in scripts} == {"keypoints2d_node", "lifter_node", "temporal_node",
-                                              "video_source_node"}
+                                              "video_source_node", "safety_node"}
     for _, module in scripts:
         tree = ast.parse((PACKAGE / "pose3d_ros" / "ros" / f"{module}.py").read_text())
         assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body), module
 
 
 def test_the_core_never_imports_rclpy():
-    code = ("import sys, pose3d_ros.messages, pose3d_ros.markers, pose3d_ros.node_logic; "
+    code = ("import sys, pose3d_ros.messages, pose3d_ros.markers, pose3d_ros.node_logic, pose3d_ros.safety.markers, "
+            "pose3d_ros.safety.diagnostics, pose3d_ros.safety.heartbeat, pose3d_ros.safety.points, "
+            "pose3d_ros.safety.upstream; "
             "assert not [m for m in sys.modules if m.startswith(('rclpy', 'rosidl'))], 'rclpy imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
@@ -104,12 +106,14 @@ def test_a_double_parameter_takes_an_integer_and_a_bad_update_is_refused_with_it
 
 def test_rviz_config_shows_the_topics_the_nodes_publish():
     rviz = (PACKAGE / "config" / "pose3d.rviz").read_text()
-    for topic in ("/temporal_node/markers", "/lifter_node/markers", "/keypoints2d_node/debug_image"):
+    for topic in ("/temporal_node/markers", "/lifter_node/markers", "/keypoints2d_node/debug_image",
+                  "/safety_node/markers"):
         assert f"Value: {topic}" in rviz
     sources = {path.stem: path.read_text() for path in (PACKAGE / "pose3d_ros" / "ros").glob("*.py")}
     assert '"~/markers"' in sources["base"].split("class SkeletonOutput")[1]
     assert "SkeletonOutput(self" in sources["lifter_node"] and "SkeletonOutput(self" in sources["temporal_node"]
     assert '"~/debug_image"' in sources["keypoints2d_node"]
+    assert '"~/markers"' in sources["safety_node"]
 
 
 def test_ruff_with_the_repository_configuration():

@@ -467,11 +467,13 @@ def test_rviz_config_follows_the_namespace_the_image_topic_and_the_last_stage():
     topics = _rviz_topics(node_logic.rviz_config(shipped, "/robot1/", "cam/image"))
     assert topics == {"Skeletons (refined)": ("/robot1/temporal_node/markers", True),
                       "Skeletons (per frame, lifter)": ("/robot1/lifter_node/markers", False),
+                      "Safety": ("/robot1/safety_node/markers", True),
                       "Camera": ("/robot1/cam/image", True),
                       "2D keypoints": ("/robot1/keypoints2d_node/debug_image", False)}
     topics = _rviz_topics(node_logic.rviz_config(shipped, "robot1", "/cam/image", use_temporal=False))
     assert topics["Camera"] == ("/cam/image", True)  # an absolute image topic stays as it is
     assert topics["Skeletons (refined)"][1] is False and topics["Skeletons (per frame, lifter)"][1] is True
+    assert topics["Safety"] == ("/robot1/safety_node/markers", True)
     assert _rviz_topics(shipped) == before  # the parsed file itself is left alone
 
 

@@ -19,7 +19,8 @@ def register(add_command) -> None:
     source = parser.add_argument_group("input")
     source.add_argument("--source", metavar="SRC",
                         help="video file, webcam index (0, 1, ...), rosbag2 folder, .mcap/.db3 file, or 'demo' "
-                             "(a synthetic clip made on the fly, four people; demo:N for N = 1-4); default: webcam 0")
+                             "(a synthetic clip made on the fly, four people; demo:N for N = 1-4; demo:reach, one "
+                             "person reaching into a zone, for --safety); default: webcam 0")
     source.add_argument("--max-frames", type=_positive_int, metavar="N",
                         help="stop after N frames (default: the whole source; Ctrl-C also stops cleanly)")
     source.add_argument("--image-topic", metavar="T", help="recordings: sensor_msgs/Image or CompressedImage topic "

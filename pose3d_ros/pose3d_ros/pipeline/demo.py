@@ -35,6 +35,8 @@ HEAD_RADIUS_M = 0.105
 STRIDE_M = 1.05  # one gait cycle (two steps) of the unscaled figure, so that its feet keep pace with the floor
 WALKING_SPEED = 0.75  # m/s at which the figure takes full strides
 GAIT_PERIOD_S = 1.4  # of walking in place, and of the wave
+REACH_ANGLE = 1.45  # radians the right arm is raised forward when reaching (83 degrees from hanging)
+REACH_RAMP_S = 0.5  # to raise the arm, and to lower it
 
 SKIN = (150, 180, 225)
 SHOES = (40, 40, 45)
@@ -100,10 +102,11 @@ def _hand(wrist: np.ndarray, along: np.ndarray, across: np.ndarray, spread: floa
     return points
 
 
-def figure_pose(phase: float, stride: float, clock: float, waves: bool) -> dict[str, np.ndarray]:
+def figure_pose(phase: float, stride: float, clock: float, waves: bool, reach: float = 0.0) -> dict[str, np.ndarray]:
     """Named 3D points of the unscaled (1.75 m) figure in its own frame: x to its left, y up from the floor,
     z forward, metres. ``phase`` (radians) is the gait cycle's, ``stride`` how far it walks (0 stands with straight
-    legs and hanging arms, 1 takes full strides); ``clock`` (s) drives the right hand's wave of a figure that waves.
+    legs and hanging arms, 1 takes full strides); ``clock`` (s) drives the right hand's wave of a figure that waves;
+    ``reach`` (0-1) raises the right arm straight forward, to just below shoulder height at 1.
     """
     p = {}
     pelvis = np.array([0.0, 0.95 + 0.015 * stride * math.cos(2 * phase), 0.0])
@@ -134,10 +137,11 @@ def figure_pose(phase: float, stride: float, clock: float, waves: bool) -> dict[
             swing = 0.35 * math.sin(2.5 * wave)
             wrist = elbow + [-0.26 * math.sin(swing), 0.26 * math.cos(swing), 0.05]
             hand = _hand(wrist, wrist - elbow, np.array([1.0, 0.0, 0.0]), spread=1.0)
-        else:  # swings against its leg, forearm slightly forward
-            swing = 0.35 * stride * math.sin(leg_phase)
+        else:  # swings against its leg, forearm slightly forward; the right one reaches forward
+            lift = reach if side == "right" else 0.0
+            swing = (1.0 - lift) * 0.35 * stride * math.sin(leg_phase) - lift * REACH_ANGLE
             elbow = shoulder + _rot_x(swing) @ [0.03 * sign, -0.29, 0.0]
-            wrist = elbow + _rot_x(swing - 0.5) @ [0.02 * sign, -0.26, 0.0]
+            wrist = elbow + _rot_x(swing - 0.5 * (1.0 - lift)) @ [0.02 * sign, -0.26, 0.0]
             hand = _hand(wrist, wrist - elbow, np.array([0.0, 0.0, 1.0]), spread=0.3)
         p[f"{side}_elbow"], p[f"{side}_wrist"] = elbow, wrist
         p.update({f"{side}_{name}" if name == "palm" else f"{side}_hand_{name}": point for name, point in hand.items()})
@@ -193,6 +197,9 @@ class DemoPerson:
     trousers: tuple[int, int, int] = (100, 60, 40)
     waves: bool = False
     walks_in_place: bool = False
+    reaches: tuple[tuple[float, float], ...] = ()
+    """(start, end) times (s) during which the right arm reaches forward: raised over REACH_RAMP_S from start,
+    lowered over REACH_RAMP_S until end."""
 
     def __post_init__(self) -> None:
         times = [waypoint[0] for waypoint in self.route]
@@ -200,6 +207,11 @@ class DemoPerson:
             raise ValueError(f"person {self.person_id}: a route is (time, x, depth, yaw) waypoints at increasing times")
         if not 0.5 < self.height_scale < 1.5:
             raise ValueError(f"person {self.person_id}: height scale {self.height_scale} is not a person's")
+
+    def reach(self, t: float) -> float:
+        """How far the right arm is raised at ``t`` (0-1)."""
+        return max((float(np.clip(min(t - start, end - t) / REACH_RAMP_S, 0.0, 1.0)) for start, end in self.reaches),
+                   default=0.0)
 
     def camera_points(self, t: float) -> np.ndarray:
         """The figure's points (rows of POINT_NAMES) at time ``t`` in the camera optical frame, metres."""
@@ -211,7 +223,7 @@ class DemoPerson:
             phase = 2 * math.pi * np.interp(t, times, travelled) / (STRIDE_M * self.height_scale)
             speed = (np.interp(t + 0.25, times, travelled) - np.interp(t - 0.25, times, travelled)) / 0.5
             stride = min(1.0, speed / WALKING_SPEED)
-        body = np.array(list(figure_pose(phase, stride, t, self.waves).values()))
+        body = np.array(list(figure_pose(phase, stride, t, self.waves, self.reach(t)).values()))
         # world: x to the camera's right, y up from the floor, z towards the camera; optical: y down, z forward
         rotation = np.diag([1.0, -1.0, -1.0]) @ _rot_y(math.radians(np.interp(t, times, yaws))) * self.height_scale
         return body @ rotation.T + [np.interp(t, times, xs), CAMERA_HEIGHT_M, np.interp(t, times, depths)]
@@ -241,6 +253,17 @@ _CROSSING_SECONDS = 14.0
 _SINGLE_PERSON = (DemoPerson(0, ((0.0, 0.0, 3.0, 0.0), (1.5, 0.0, 3.0, 34.0), (4.5, 0.0, 3.0, -34.0),
                                  (6.0, 0.0, 3.0, 0.0)), waves=True, walks_in_place=True),)
 _SINGLE_SECONDS = 6.0
+
+
+# Scenes for one purpose, ``--source demo:<name>``: (cast, seconds, what it shows)
+SCENES = {
+    # walks in from the left at 3.5 m, stops beside a machine's opening (config/safety_demo_reach.yaml), reaches
+    # into it with the right arm, and walks back out to the left
+    "reach": ((DemoPerson(0, ((0.0, -2.2, 3.5, RIGHT), (3.2, 0.1, 3.5, RIGHT), (7.3, 0.1, 3.5, RIGHT),
+                              (8.0, 0.1, 3.5, LEFT - 360), (11.0, -2.2, 3.5, LEFT - 360)),
+                          shirt=(170, 95, 45), trousers=(60, 50, 45), reaches=((4.3, 6.5),)),),
+              12.0, "demo (a person reaches into a zone)"),
+}
 
 
 def demo_people(people: int) -> tuple[DemoPerson, ...]:
@@ -442,18 +465,25 @@ def _draw_head(image: np.ndarray, scene: _Scene, k: int) -> None:
 class DemoSource(FrameSource):
     """The synthetic demo clip (``--source demo``) at FPS, with its true intrinsics and its ground truth.
 
-    ``people`` picks the cast (see :func:`demo_people`); ``seconds`` defaults to the length of its story (14 s for
-    the crossing people, 6 s for one), and a longer clip has everyone stand still at the end.
+    ``people`` picks the cast (see :func:`demo_people`), or ``scene`` one of :data:`SCENES`; ``seconds`` defaults
+    to the length of its story (14 s for the crossing people, 6 s for one), and a longer clip has everyone stand
+    still at the end.
     """
 
     def __init__(self, seconds: float | None = None, intrinsics: IntrinsicsOverride | None = None,
-                 people: int = len(_CROSSING_PEOPLE)) -> None:
+                 people: int = len(_CROSSING_PEOPLE), scene: str | None = None) -> None:
         super().__init__(intrinsics)
-        self.people = demo_people(people)
-        seconds = (_SINGLE_SECONDS if people == 1 else _CROSSING_SECONDS) if seconds is None else seconds
+        if scene is not None:
+            if scene not in SCENES:
+                raise ValueError(f"the demo has no scene {scene!r}; scenes: {', '.join(SCENES)}")
+            self.people, story_seconds, self.description = SCENES[scene]
+        else:
+            self.people = demo_people(people)
+            story_seconds = _SINGLE_SECONDS if people == 1 else _CROSSING_SECONDS
+            self.description = "demo (synthetic person)" if people == 1 else f"demo ({people} synthetic people)"
+        seconds = story_seconds if seconds is None else seconds
         if not seconds > 0:
             raise ValueError(f"the demo needs a positive length in seconds, not {seconds}")
-        self.description = "demo (synthetic person)" if people == 1 else f"demo ({people} synthetic people)"
         self.fps = FPS
         self.frame_count = int(round(seconds * FPS))
 

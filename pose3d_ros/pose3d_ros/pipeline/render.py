@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pose3d_ros.safety import Pose, SafetyConfig, SafetyReport, SafetyState
+from pose3d_ros.safety import SafetyReport, SafetyState
+from pose3d_ros.safety.markers import STATE_RGB
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus, Layout
 
 from .outputs import partial_path, publish
@@ -25,12 +26,7 @@ STATUS_COLOURS = {  # BGR
     JointStatus.FILLED: (200, 90, 220),
 }
 PERSON_COLOURS = [(60, 180, 255), (255, 140, 60), (120, 220, 120), (200, 120, 240), (80, 220, 230), (240, 90, 160)]
-SAFETY_COLOURS = {  # BGR, by state
-    SafetyState.CLEAR: (90, 200, 90),
-    SafetyState.WARNING: (0, 200, 255),
-    SafetyState.PROTECTIVE_STOP: (50, 50, 240),
-    SafetyState.UNKNOWN: (220, 80, 220),
-}
+SAFETY_COLOURS = {state: rgb[::-1] for state, rgb in STATE_RGB.items()}  # BGR, the colours of the RViz markers
 BACKGROUND_3D = (38, 34, 32)
 GRID_COLOUR = (80, 76, 72)
 GHOST_COLOUR = (150, 150, 150)
@@ -240,13 +236,6 @@ class Renderer:
         _label(left, f"t = {stamp_s:.2f} s", (10, 22), (255, 255, 255))
         right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s, ghost, safety)
         return np.hstack([left, right])
-
-
-def safety_outlines(config: SafetyConfig, poses: dict[str, Pose]) -> list[list[np.ndarray]]:
-    """Every monitored object's outline polylines in the camera frame, given its frame's pose there, for
-    :meth:`Renderer.draw_3d`.
-    """
-    return [[poses[obj.frame].apply(line) for line in obj.shape.outline()] for obj in config.objects]
 
 
 def _to_world(pose: np.ndarray) -> np.ndarray:

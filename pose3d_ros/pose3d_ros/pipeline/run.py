@@ -29,6 +29,7 @@ import numpy as np
 
 from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor
+from pose3d_ros.safety.markers import object_outlines
 from pose3d_ros.safety.summary import SafetySummary
 
 from .core import PosePipeline
@@ -44,7 +45,7 @@ from .outputs import (
     write_skeletons_npz,
 )
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
-from .render import Renderer, VideoSink, safety_outlines
+from .render import Renderer, VideoSink
 from .sources import Frame, FrameSource, Gap, GapLog
 from .stopping import StopRequest
 
@@ -471,7 +472,7 @@ class _SafetyRun:
         self.poses = config.static_poses()
         self.monitor = SafetyMonitor(config)
         self.summary = SafetySummary(self.monitor.names)
-        self.outlines = safety_outlines(config, self.poses)
+        self.outlines = object_outlines(config, self.poses)
         self._lost = 0
         self._warned_frame = False
 

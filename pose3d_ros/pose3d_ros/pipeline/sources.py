@@ -611,7 +611,7 @@ def _recording_path(path: Path) -> Path | None:
 def open_source(source: str | None, *, image_topic: str | None = None, camera_info_topic: str | None = None,
                 intrinsics: IntrinsicsOverride | None = None) -> FrameSource:
     """Open what ``pose3d run --source`` names: None (webcam 0), a webcam index, "demo" (or "demo:N" for the demo
-    with N people), a recording or a video.
+    with N people, "demo:<scene>" for one of its scenes), a recording or a video.
 
     Raises FileNotFoundError for a path that does not exist or a camera that is not there, ValueError for a file
     that cannot be read, each with a message that says what to do.
@@ -619,11 +619,14 @@ def open_source(source: str | None, *, image_topic: str | None = None, camera_in
     if source is None or source.isdigit():
         return WebcamSource(int(source or 0), intrinsics)
     if source == "demo" or source.startswith("demo:"):
-        from .demo import DemoSource
+        from .demo import SCENES, DemoSource
 
         people = source.partition(":")[2]
+        if people in SCENES:
+            return DemoSource(intrinsics=intrinsics, scene=people)
         if people and not people.isdigit():
-            raise ValueError(f"--source {source!r}: give the demo's number of people as demo:N, e.g. demo:2")
+            raise ValueError(f"--source {source!r}: give the demo's number of people as demo:N, e.g. demo:2, or a "
+                             f"scene: {', '.join(f'demo:{name}' for name in SCENES)}")
         return DemoSource(intrinsics=intrinsics) if not people else DemoSource(intrinsics=intrinsics,
                                                                                 people=int(people))
     path = Path(source).expanduser()

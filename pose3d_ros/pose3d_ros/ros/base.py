@@ -30,6 +30,7 @@ from pose3d_ros.node_logic import (
     PARAMETERS,
     LatestSlot,
     StageMonitor,
+    StageReport,
     body_frame,
     check_parameter,
     forward_core_logs,
@@ -69,6 +70,14 @@ def rclpy_message_types() -> MessageTypes:
                         Header=Header, Time=Time, Duration=Duration, Marker=Marker,
                         MarkerArray=MarkerArray, Point=Point, Pose=Pose, Quaternion=Quaternion, Vector3=Vector3,
                         ColorRGBA=ColorRGBA, sequences="array")
+
+
+def fill_status(stat: Any, report: StageReport) -> Any:
+    """A diagnostic_updater status from a node_logic.StageReport."""
+    stat.summary(_LEVELS[report.level], report.message)
+    for key, value in report.values.items():
+        stat.add(key, value)
+    return stat
 
 
 class PipelineNode(LifecycleNode):
@@ -126,11 +135,7 @@ class PipelineNode(LifecycleNode):
         if self.monitor is None:
             stat.summary(DiagnosticStatus.OK, "unconfigured")
             return stat
-        report = self.monitor.report(active=self._running)
-        stat.summary(_LEVELS[report.level], report.message)
-        for key, value in report.values.items():
-            stat.add(key, value)
-        return stat
+        return fill_status(stat, self.monitor.report(active=self._running))
 
     def marker_builder(self, layout: Layout) -> SkeletonMarkers | None:
         if not self.param("markers.enabled"):
