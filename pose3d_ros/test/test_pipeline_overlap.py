@@ -96,17 +96,45 @@ def test_an_error_in_the_2d_thread_reaches_the_caller_and_leaves_no_output(tmp_p
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def counting(network, batches: list):
+    """``network`` that notes the batch size of each call in ``batches``."""
+
+    def call(first, *rest):
+        batches.append(len(first))
+        return network(first, *rest)
+
+    return call
+
+
 def test_overlapped_and_one_after_the_other_give_the_same_skeletons(tmp_path):
-    """The shipped models on the first second of the two-person demo, each run with fresh stages."""
+    """The shipped models on the first second of the two-person demo, each run with fresh stages; every frame is
+    one call of the lifter's network and at most one of the refiner's, whatever the number of people.
+    """
     outputs = {}
     for overlap in (False, True):
         with PosePipeline() as pipeline:
+            lifter_batches, refiner_batches = [], []
+            lifter = pipeline.lifter
+            lifter._graphs[lifter.flip_test] = counting(lifter._graph(), lifter_batches)
+            pipeline.refiner._network = counting(pipeline.refiner._network, refiner_batches)
             summary = run(DemoSource(people=2), pipeline, tmp_path / str(overlap), max_frames=15, progress=False,
                           overlap=overlap)
         assert summary.frames == 15 and summary.exit_code() == 0
+        assert len(lifter_batches) == 15 and max(lifter_batches) == summary.max_people == 2
+        assert len(refiner_batches) <= 15 + 1 and max(refiner_batches[:-1]) == 2  # the last: the flush, all at once
         outputs[overlap] = np.load(tmp_path / str(overlap) / "skeletons.npz")
     sequential, overlapped = outputs[False], outputs[True]
     assert np.isfinite(sequential["refined_positions"]).any()
     for key in ("person_ids", "kp2d", "conf", "raw_positions", "raw_error", "raw_status", "refined_positions",
                 "refined_confidence", "refined_status"):
         np.testing.assert_allclose(overlapped[key], sequential[key], rtol=0, atol=1e-5, err_msg=key)
+
+
+def test_the_benchmark_reports_every_variant():
+    from pose3d_ros.pipeline.bench import report_lines, run_benchmark
+
+    report = run_benchmark(PipelineSettings.defaults(), people=[2], frames=4, rounds=1, threads=[1, 2])
+    result = report["people"]["2"]
+    assert set(result["over_2d_stage"]) == {"sequential", "overlapped_2d_threads_1", "overlapped_2d_threads_2"}
+    assert result["2d"]["fps"] > 0 and result["sequential"]["latency_ms"]["after_2d"]["p50"] > 0
+    assert "load average" in report_lines(report)[0] and report["machine"]["load_average_1min"] >= 0

@@ -5,8 +5,8 @@ rendering) would otherwise wait for them. LiteRT, torch and OpenCV release the G
 the 2D stage works on frame t + 1 the loop lifts, refines and writes frame t, and the reader decodes frame t + 2.
 
 * reader thread: the source's frames (up to ``max_frames``) into a :class:`FrameBuffer`. A live source (a camera)
-  does not wait for the pipeline: a full buffer drops its oldest frame, which is counted (``dropped``); any other
-  source waits, so a file or a recording never loses a frame to speed.
+  does not wait for the pipeline: its buffer holds the newest frame, and a frame the 2D stage had no time for is
+  dropped and counted (``dropped``); any other source waits, so a file or a recording never loses a frame to speed.
 * 2D thread: :class:`DetectionStep` on each frame, into a second buffer that the run loop reads; when the loop is
   slower than the 2D stage this buffer fills and the 2D thread waits (the reader then drops, or waits).
 * A stop request (signal, q in the live window) ends the reading; the frames already read are still finished.
@@ -28,7 +28,8 @@ from typing import Any
 from .sources import Frame, FrameSource
 
 BUFFER_FRAMES = 2
-"""Frames each buffer holds: enough to keep both threads busy, few enough to add little latency."""
+"""Frames each buffer holds: enough to keep both threads busy, few enough to add little latency. A live source's
+buffer holds one, its newest frame."""
 
 
 @dataclass
@@ -37,8 +38,11 @@ class Detected:
 
     frame: Frame
     read_s: float
-    """``time.perf_counter()`` when the frame was read: where its latency starts."""
+    """``time.perf_counter()`` when the frame was read."""
     keypoints: Any = None
+    started_s: float = float("nan")
+    """When the 2D stage took it: where its latency is counted from (a file is read ahead, a camera's newest frame
+    waits at most for the frame in the 2D stage)."""
     detected_s: float = float("nan")
     """``time.perf_counter()`` when the 2D stage was done with it."""
     refused: str | None = None
@@ -71,7 +75,7 @@ class DetectionStep:
             return Detected(frame, read_s, refused=str(err))
         finally:
             self.seconds += time.perf_counter() - start
-        return Detected(frame, read_s, keypoints, time.perf_counter())
+        return Detected(frame, read_s, keypoints, start, time.perf_counter())
 
 
 class FrameBuffer:
@@ -146,7 +150,7 @@ class Detections:
     def __init__(self, source: FrameSource, step: DetectionStep, stop, *, max_frames: int | None,
                  overlap: bool) -> None:
         self.frames, self.step, self.stop, self.overlap = islice(source, max_frames), step, stop, overlap
-        self.read = FrameBuffer(BUFFER_FRAMES, drop_oldest=source.live)
+        self.read = FrameBuffer(1, drop_oldest=True) if source.live else FrameBuffer(BUFFER_FRAMES)
         self.detected = FrameBuffer(BUFFER_FRAMES)
         self._threads = [threading.Thread(target=self._reader, name="pose3d-read", daemon=True),
                          threading.Thread(target=self._detector, name="pose3d-2d", daemon=True)] if overlap else []

@@ -72,12 +72,13 @@ PROGRESS_LOG_S = 10.0
 class LatencyLog:
     """p50 / p95 of a run's per-frame latencies, in constant memory: counts in log-spaced bins (2 % wide).
 
-    ``2d``: frame read -> 2D keypoints (with the wait for the 2D stage); ``after_2d``: 2D keypoints -> lifted,
-    written and through the temporal step (what the pipeline adds after the 2D stage, the look-ahead excluded);
-    ``raw_out``: read -> raw skeletons written; ``final_out``: read -> the row is final (the look-ahead included).
+    ``waited``: frame read -> the 2D stage takes it (a file is read ahead; a camera's newest frame waits for the
+    frame in the 2D stage); from then on: ``2d`` -> 2D keypoints; ``after_2d``: 2D keypoints -> lifted, written and
+    through the temporal step (what the pipeline adds after the 2D stage, the look-ahead excluded); ``raw_out``: 2D
+    start -> raw skeletons written; ``final_out``: 2D start -> the row is final (the look-ahead included).
     """
 
-    NAMES = ("2d", "after_2d", "raw_out", "final_out")
+    NAMES = ("waited", "2d", "after_2d", "raw_out", "final_out")
     _EDGES_S = np.geomspace(1e-5, 1e3, 932)
 
     def __init__(self) -> None:
@@ -209,8 +210,8 @@ class _Waiting:
     frame: Frame
     keypoints: object
     raw: SkeletonFrame
-    read_s: float
-    """When the frame was read (``time.perf_counter()``)."""
+    started_s: float
+    """When the 2D stage took the frame (``time.perf_counter()``)."""
     refined: dict[int, tuple] = field(default_factory=dict)
     """person id -> (positions, confidence, error, status), from one or more refined frames of this stamp."""
     released_ns: int | None = None
@@ -352,7 +353,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                 header = make_header(types, report.stamp_ns, report.frame_id)
                 recorder.write(TOPICS["safety"], safety_state_array(types, header, report), report.stamp_ns)
         records.append(FrameRecord.of(entry.frame, entry.keypoints, entry.raw, final if temporal else None, report))
-        summary.latency.add("final_out", time.perf_counter() - entry.read_s)
+        summary.latency.add("final_out", time.perf_counter() - entry.started_s)
         if renderer is not None:
             with _Timer(summary, "render"):
                 keypoints = entry.keypoints
@@ -410,16 +411,17 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     with _Timer(summary, "write"):
                         for topic, msg in messages:
                             recorder.write(topic, msg, frame.stamp_ns)
-                    summary.latency.add("raw_out", time.perf_counter() - detected.read_s)
+                    summary.latency.add("raw_out", time.perf_counter() - detected.started_s)
                     # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
                     frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
-                    waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw, detected.read_s)
+                    waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw, detected.started_s)
                     if temporal:
                         with _Timer(summary, "temporal"):
                             frames = pipeline.refine(raw)
                         released(frames, recorder)
                     now = time.perf_counter()
-                    summary.latency.add("2d", detected.detected_s - detected.read_s)
+                    summary.latency.add("waited", detected.started_s - detected.read_s)
+                    summary.latency.add("2d", detected.detected_s - detected.started_s)
                     summary.latency.add("after_2d", now - detected.detected_s)
                     while waiting and pipeline.is_settled(len(waiting) - 1):
                         settle(waiting.pop(next(iter(waiting))), recorder)
