@@ -112,16 +112,20 @@ def person_markers(types: MessageTypes, header: Any, positions: np.ndarray, conf
     markers = []
     bones = _bone_array(skeleton.name)
     bones = bones[drawn[bones[:, 0]] & drawn[bones[:, 1]]]
+    # One Point per drawn joint and one colour per bone, each listed wherever it appears (serialised alike, and
+    # half the messages to build, which is most of a frame's writing).
+    points = dict(zip(np.flatnonzero(drawn).tolist(), _points(types, positions[drawn]), strict=True))
     if len(bones):
         # Both ends of a bone take the child's part colour and the fainter of the two alphas.
-        bone_rgba = np.repeat(rgba[bones[:, 1]], 2, axis=0)
-        bone_rgba[:, 3] = np.repeat(np.minimum(rgba[bones[:, 0], 3], rgba[bones[:, 1], 3]), 2)
+        bone_rgba = rgba[bones[:, 1]].copy()
+        bone_rgba[:, 3] = np.minimum(rgba[bones[:, 0], 3], rgba[bones[:, 1], 3])
         markers.append(_marker(types, header, ns, BONES_ID, LINE_LIST, (style.bone_width, 0.0, 0.0),
-                               _points(types, positions[bones.reshape(-1)]), _colors(types, bone_rgba), style))
+                               [points[joint] for joint in bones.reshape(-1).tolist()],
+                               [color for color in _colors(types, bone_rgba) for _end in range(2)], style))
     if drawn.any():
         diameter = style.joint_diameter
         markers.append(_marker(types, header, ns, JOINTS_ID, SPHERE_LIST, (diameter, diameter, diameter),
-                               _points(types, positions[drawn]), _colors(types, rgba[drawn]), style))
+                               list(points.values()), _colors(types, rgba[drawn]), style))
     return markers
 
 
