@@ -15,6 +15,9 @@ from torch import nn
 
 LOG = logging.getLogger(__name__)
 
+WARM_UP_CALLS = 2
+"""Calls after which TorchScript's profiling executor has optimised a frozen graph."""
+
 
 def resolve_device(device: str | torch.device, what: str = "the network") -> torch.device:
     """``"auto"``: CUDA when available, else CPU; ``"cuda"`` without CUDA falls back to the CPU with a warning
@@ -43,12 +46,18 @@ def frozen_trace(model: nn.Module, example: tuple[torch.Tensor, ...]) -> torch.j
     A one-person step is dominated by per-operation overhead on a CPU: the frozen trace runs the same arithmetic in
     0.65x (3D-UGCN) to 0.8x (SemGAN) of eager PyTorch's time and needs no compiler, unlike ``torch.compile``. Our
     networks have no data-dependent control flow, so a trace holds for any batch size (tested). TorchScript is
-    deprecated as of torch 2.13 but still supported; its warnings are silenced here.
+    deprecated as of torch 2.13 but still supported; its warnings are silenced here. It comes back warm (see
+    WARM_UP_CALLS).
     """
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic recorded as constants
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
+        frozen = torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
+        # TorchScript's profiling executor runs a graph unoptimised on its first calls (5-10x slower): warm it here,
+        # so that the first frames of a stream do not stall.
+        for _ in range(WARM_UP_CALLS):
+            frozen(*example)
+        return frozen
 
 
 def machine_facts() -> dict:

@@ -10,6 +10,7 @@ person's namespace (DELETEALL with that ``ns``, which RViz 2 applies to the name
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,21 @@ def joint_colors(layout: Layout, confidence: np.ndarray, style: MarkerStyle) -> 
     return rgba
 
 
+@functools.cache
+def _bone_array(layout: str) -> np.ndarray:
+    """(B, 2) parent, child: the bones once per layout, not rebuilt for every person and frame."""
+    return np.array(get_layout(layout).bones, dtype=np.int64).reshape(-1, 2)
+
+
 def _points(types: MessageTypes, xyz: np.ndarray) -> list:
-    return [types.new(types.Point, x=float(x), y=float(y), z=float(z)) for x, y, z in xyz.tolist()]
+    # The classes themselves, not types.new: every field is given, and these are hundreds per person and frame.
+    point = types.Point
+    return [point(x=x, y=y, z=z) for x, y, z in np.asarray(xyz, dtype=np.float64).tolist()]
 
 
 def _colors(types: MessageTypes, rgba: np.ndarray) -> list:
-    return [types.new(types.ColorRGBA, r=float(r), g=float(g), b=float(b), a=float(a)) for r, g, b, a in rgba.tolist()]
+    color = types.ColorRGBA
+    return [color(r=r, g=g, b=b, a=a) for r, g, b, a in np.asarray(rgba, dtype=np.float64).tolist()]
 
 
 def _marker(types: MessageTypes, header: Any, ns: str, marker_id: int, marker_type: int, scale: tuple,
@@ -100,17 +110,22 @@ def person_markers(types: MessageTypes, header: Any, positions: np.ndarray, conf
     rgba = joint_colors(skeleton, np.asarray(confidence, dtype=np.float64), style)
     ns = namespace(style, person_id)
     markers = []
-    bones = np.array([(p, c) for p, c in skeleton.bones if drawn[p] and drawn[c]], dtype=np.int64).reshape(-1, 2)
+    bones = _bone_array(skeleton.name)
+    bones = bones[drawn[bones[:, 0]] & drawn[bones[:, 1]]]
+    # One Point per drawn joint and one colour per bone, each listed wherever it appears (serialised alike, and
+    # half the messages to build, which is most of a frame's writing).
+    points = dict(zip(np.flatnonzero(drawn).tolist(), _points(types, positions[drawn]), strict=True))
     if len(bones):
         # Both ends of a bone take the child's part colour and the fainter of the two alphas.
-        bone_rgba = np.repeat(rgba[bones[:, 1]], 2, axis=0)
-        bone_rgba[:, 3] = np.repeat(np.minimum(rgba[bones[:, 0], 3], rgba[bones[:, 1], 3]), 2)
+        bone_rgba = rgba[bones[:, 1]].copy()
+        bone_rgba[:, 3] = np.minimum(rgba[bones[:, 0], 3], rgba[bones[:, 1], 3])
         markers.append(_marker(types, header, ns, BONES_ID, LINE_LIST, (style.bone_width, 0.0, 0.0),
-                               _points(types, positions[bones.reshape(-1)]), _colors(types, bone_rgba), style))
+                               [points[joint] for joint in bones.reshape(-1).tolist()],
+                               [color for color in _colors(types, bone_rgba) for _end in range(2)], style))
     if drawn.any():
         diameter = style.joint_diameter
         markers.append(_marker(types, header, ns, JOINTS_ID, SPHERE_LIST, (diameter, diameter, diameter),
-                               _points(types, positions[drawn]), _colors(types, rgba[drawn]), style))
+                               list(points.values()), _colors(types, rgba[drawn]), style))
     return markers
 
 

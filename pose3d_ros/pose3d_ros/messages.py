@@ -69,8 +69,11 @@ class MessageTypes:
     def new(self, cls: type, **fields: Any) -> Any:
         """Build a message of ``cls`` from keyword fields; fields left out get their zero value."""
         if self.typestore is not None and dataclasses.is_dataclass(cls):
-            for name, value in _rosbags_defaults(self.typestore, cls.__msgtype__).items():
-                fields.setdefault(name, value)
+            # Only the fields left out get a zero value: a marker's hundreds of Points give every field.
+            _, definitions = self.typestore.fielddefs[cls.__msgtype__]
+            for name, desc in definitions:
+                if name not in fields:
+                    fields[name] = _rosbags_zero(self.typestore, desc)
         return cls(**fields)
 
     def float32_sequence(self, values: np.ndarray) -> Any:

@@ -1,7 +1,8 @@
 """The demo clip's people and their ground truth: what the truth says is what the image shows."""
 
 import json
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -106,15 +107,17 @@ def test_the_source_names_the_demo_and_its_people():
 
 @dataclass
 class Oracle:
-    """A 2D stage that reports exactly the truth (ids shifted by 10) of everyone with 3 visible body joints."""
+    """A 2D stage that reports exactly the truth (ids shifted by 10) of everyone with 3 visible body joints; it
+    queues their 3D joints for the oracle lifter (in frame order: the run detects ahead of lifting).
+    """
 
     source: DemoSource
-    last = None
+    joints: deque = field(default_factory=deque)
 
     def __call__(self, image, timestamp_s):
         truth = self.source.truth(round(timestamp_s * FPS))
         seen = truth.visible[:, :17].sum(axis=1) >= 3
-        self.last = truth.joints[seen]
+        self.joints.append(truth.joints[seen])
         return Keypoints2D(np.nan_to_num(truth.kp2d[seen]).astype(np.float32), truth.visible[seen].astype(np.float32),
                            truth.person_ids[seen] + 10, (960, 540))
 
@@ -136,7 +139,7 @@ class OracleLifter:
         self.oracle = oracle
 
     def lift(self, kp2d, conf, K):
-        positions = np.nan_to_num(self.oracle.last).astype(np.float32)
+        positions = np.nan_to_num(self.oracle.joints.popleft()).astype(np.float32)
         return OracleLift(positions, np.zeros(conf.shape, np.float32), np.ones(conf.shape, np.uint8))
 
 

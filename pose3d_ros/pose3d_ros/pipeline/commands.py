@@ -69,6 +69,36 @@ def register(add_command) -> None:
                              "skeletons.npz (safety_*), the rendered video and the summary")
 
 
+    bench = add_command("bench pipeline", run_bench,
+                        "frames per second and latency of pose3d run (one stage after the other, and overlapped) "
+                        "beside its 2D model and 2D stage alone, on the same frames of the demo with 1, 2, 4 people")
+    bench.add_argument("--people", type=int, nargs="+", default=[1, 2, 4], metavar="N", help="demo casts (1-4)")
+    bench.add_argument("--frames", type=_positive_int, default=60, help="frames per run (default 60: 4 s)")
+    bench.add_argument("--rounds", type=_positive_int, default=3, help="runs of every variant, interleaved")
+    bench.add_argument("--params-file", type=Path, metavar="YAML", help="the nodes' parameters (as pose3d run)")
+    bench.add_argument("--2d-threads", dest="threads", type=_positive_int, nargs="+", metavar="N",
+                       help="movenet: overlapped runs with the 2D stage on N threads (movenet.num_threads), one per N "
+                            "(default: the parameters' own)")
+    bench.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import report_lines, run_benchmark
+    from .core import PipelineSettings
+
+    settings = (PipelineSettings.defaults() if args.params_file is None
+                else PipelineSettings.from_params_file(args.params_file))
+    report = run_benchmark(settings, args.people, args.frames, args.rounds, args.threads)
+    print("\n".join(report_lines(report)))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -1,8 +1,10 @@
 """``pose3d run``: a source through the pipeline into DIR/skeletons.npz, DIR/pose3d.mcap and DIR/render.mp4.
 
-Frames go through the 2D stage and the lifter at once; the temporal stage releases each frame's refined
-skeletons ``lookahead`` frames later, so the frames wait in a queue (with their image when rendering) until
-then. SIGINT (Ctrl-C) and SIGTERM stop reading the source and still finish every output (stopping.py).
+The source is read and the 2D stage runs in threads of their own, beside this loop (overlap.py): while the 2D
+models work on the next frame, the loop lifts, refines and writes this one. Frames go through the lifter as they
+come; the temporal stage releases each frame's refined skeletons ``lookahead`` frames later, so the frames wait in
+a queue (with their image when rendering) until then. SIGINT (Ctrl-C) and SIGTERM stop reading the source and
+still finish the frames read and every output (stopping.py).
 
 Exit codes of ``pose3d run`` (:meth:`RunSummary.exit_code`): 0 every frame of the source is in the outputs; 1 the
 run finished, but frames were lost (unreadable, out of order, refused by a stage, or the source ended early; the
@@ -19,10 +21,8 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from .outputs import (
     publish,
     write_skeletons_npz,
 )
+from .overlap import Detections, DetectionStep
 from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
 from .render import Renderer, VideoSink
 from .sources import Frame, FrameSource, Gap, GapLog
@@ -69,6 +70,43 @@ SHOWN_GAPS = 10
 PROGRESS_LOG_S = 10.0
 
 
+class LatencyLog:
+    """p50 / p95 of a run's per-frame latencies, in constant memory: counts in log-spaced bins (2 % wide).
+
+    ``waited``: frame read -> the 2D stage takes it (a file is read ahead; a camera's newest frame waits for the
+    frame in the 2D stage); from then on: ``2d`` -> 2D keypoints; ``after_2d``: 2D keypoints -> lifted, written and
+    through the temporal step (what the pipeline adds after the 2D stage, the look-ahead excluded); ``raw_out``: 2D
+    start -> raw skeletons written; ``final_out``: 2D start -> the row is final (the look-ahead included).
+    """
+
+    NAMES = ("waited", "2d", "after_2d", "raw_out", "final_out")
+    _EDGES_S = np.geomspace(1e-5, 1e3, 932)
+
+    def __init__(self) -> None:
+        self._counts = {name: np.zeros(len(self._EDGES_S) + 1, np.int64) for name in self.NAMES}
+
+    def add(self, name: str, seconds: float) -> None:
+        self._counts[name][np.searchsorted(self._EDGES_S, seconds)] += 1
+
+    def percentile_ms(self, name: str, q: float) -> float | None:
+        counts = self._counts[name]
+        total = counts.sum()
+        if not total:
+            return None
+        bin_ = int(np.searchsorted(np.cumsum(counts), q / 100 * total))
+        upper = self._EDGES_S[min(bin_, len(self._EDGES_S) - 1)]
+        lower = self._EDGES_S[max(bin_ - 1, 0)]
+        return 1000 * float(np.sqrt(lower * upper))
+
+    def to_dict(self) -> dict:
+        return {name: {"p50": self.percentile_ms(name, 50), "p95": self.percentile_ms(name, 95)} for name in self.NAMES}
+
+    def text(self) -> str:
+        parts = [f"{name} {self.percentile_ms(name, 50):.1f} / {self.percentile_ms(name, 95):.1f}"
+                 for name in self.NAMES if self._counts[name].any()]
+        return "ms p50 / p95: " + (" | ".join(parts) or "-")
+
+
 @dataclass
 class RunSummary:
     """What a run did: counts, seconds spent per stage, and the files written."""
@@ -91,6 +129,9 @@ class RunSummary:
     stop_signal: int | None = None
     manifest: dict = field(default_factory=dict)
     """What the outputs were made from and with: inputs, options, settings, software versions."""
+    dropped: int = 0
+    """Frames of a live source dropped because the pipeline was busy (overlap.py); by design, not lost."""
+    latency: LatencyLog = field(default_factory=lambda: LatencyLog())
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     outputs: dict[str, str] = field(default_factory=dict)
@@ -118,11 +159,13 @@ class RunSummary:
             "source": self.source, "frames": self.frames, "skipped": self.skipped, "out_of_order": self.out_of_order,
             "failed": self.failed, "frames_with_people": self.frames_with_people, "person_frames": self.person_frames,
             "max_people": self.max_people, "late_refined": self.late_refined, "lost": self.lost,
+            "dropped": self.dropped,
             "gaps": [gap.to_dict() for gap in self.gaps], "ended_early": self.ended_early,
             "stopped_by": self.stopped_by, "exit_code": self.exit_code(),
             "wall_s": self.wall_s, "fps": self.frames / self.wall_s if self.wall_s > 0 else None,
             "stage_ms_per_frame": {k: 1000 * v / self.frames if self.frames else None for k, v in self.stage_s.items()},
-            "stage_fps": self.stage_fps(), "outputs": self.outputs, "topics": self.topics,
+            "stage_fps": self.stage_fps(), "latency_ms": self.latency.to_dict(), "outputs": self.outputs,
+            "topics": self.topics,
             **({"demo_truth": self.demo_truth} if self.demo_truth is not None else {}),
             "safety": None if self.safety is None else self.safety.to_dict(),
             **self.manifest,
@@ -140,7 +183,10 @@ class RunSummary:
             f"{self.max_people} in one frame)",
             f"  stages   {' | '.join(per_frame) or '-'}",
             f"  overall  {fps:.1f} fps ({self.wall_s:.1f} s wall clock, model loading excluded)",
+            f"  latency  {self.latency.text()}",
         ]
+        if self.dropped:
+            lines.append(f"  dropped  {self.dropped} frames of the live source while the pipeline was busy")
         lines += [f"  lost     {gap.text()}" for gap in self.gaps[:SHOWN_GAPS]]
         if len(self.gaps) > SHOWN_GAPS:
             lines.append(f"  lost     ... {len(self.gaps) - SHOWN_GAPS} more gaps (summary.json lists them all)")
@@ -165,6 +211,8 @@ class _Waiting:
     frame: Frame
     keypoints: object
     raw: SkeletonFrame
+    started_s: float
+    """When the 2D stage took the frame (``time.perf_counter()``)."""
     refined: dict[int, tuple] = field(default_factory=dict)
     """person id -> (positions, confidence, error, status), from one or more refined frames of this stamp."""
     released_ns: int | None = None
@@ -200,7 +248,7 @@ class _Timer:
 
 def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
         render: bool = False, show: bool = False, write_images: bool = False, progress: bool = True,
-        safety: SafetyConfig | None = None, overwrite: bool = False) -> RunSummary:
+        safety: SafetyConfig | None = None, overwrite: bool = False, overlap: bool = True) -> RunSummary:
     """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
 
     The MCAP gets the messages the ROS graph would publish, on its topics and in the same grouping: per frame a
@@ -215,18 +263,21 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     skeletons.npz, its zones and distances into the rendered video, its time per state into the summary.
 
     ``out_dir`` is checked first (:func:`~pose3d_ros.pipeline.outputs.prepare_output_dir`: never an input, never
-    mixed with an earlier run's files unless ``overwrite``). SIGINT and SIGTERM end the run after the frame in
-    progress, with every output complete (:mod:`~pose3d_ros.pipeline.stopping`).
+    mixed with an earlier run's files unless ``overwrite``). SIGINT and SIGTERM end the reading; the frames already
+    read (at most a few, see overlap.BUFFER_FRAMES) are finished, and every output is complete
+    (:mod:`~pose3d_ros.pipeline.stopping`). ``overlap`` False runs the reading and the 2D stage in this thread, one
+    frame after the other (the same skeletons, slower; for comparisons and tests).
     """
     stop = StopRequest()
     with stop.on_signals():
         return _run(source, pipeline, Path(out_dir), stop, max_frames=max_frames, render=render, show=show,
-                    write_images=write_images, progress=progress, safety=safety, overwrite=overwrite)
+                    write_images=write_images, progress=progress, safety=safety, overwrite=overwrite,
+                    overlap=overlap)
 
 
 def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopRequest, *, max_frames: int | None,
          render: bool, show: bool, write_images: bool, progress: bool, safety: SafetyConfig | None,
-         overwrite: bool) -> RunSummary:
+         overwrite: bool, overlap: bool) -> RunSummary:
     from tqdm import tqdm
 
     from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
@@ -303,6 +354,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                 header = make_header(types, report.stamp_ns, report.frame_id)
                 recorder.write(TOPICS["safety"], safety_state_array(types, header, report), report.stamp_ns)
         records.append(FrameRecord.of(entry.frame, entry.keypoints, entry.raw, final if temporal else None, report))
+        summary.latency.add("final_out", time.perf_counter() - entry.started_s)
         if renderer is not None:
             with _Timer(summary, "render"):
                 keypoints = entry.keypoints
@@ -331,52 +383,61 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
 
     total = getattr(source, "frame_count", None)
     total = min(total, max_frames) if total and max_frames else (total or max_frames)
+    detection = DetectionStep(pipeline.detect)
     start = logged = time.perf_counter()
     with McapRecorder(out_dir, types.typestore) as recorder, \
             tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
         try:
-            last_stamp_ns = None
-            for frame in _until(stop, islice(source, max_frames)):
-                if last_stamp_ns is not None and frame.stamp_ns <= last_stamp_ns:
-                    # Rows, messages and the temporal stage are keyed by stamp: a repeated or earlier stamp (a
-                    # driver's duplicate, a recording that loops) cannot be placed, so it is skipped and counted.
-                    summary.out_of_order += 1
-                    left_out.add(frame.index, "its stamp is not after the previous frame's", frame.stamp_ns)
-                    continue
-                last_stamp_ns = newest_stamp_ns = frame.stamp_ns
-                try:
-                    with _Timer(summary, "2d"):
-                        keypoints = pipeline.detect(frame.image, frame.stamp_ns)
-                    with _Timer(summary, "lift"):
-                        raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id)
+            with Detections(source, detection, stop, max_frames=max_frames, overlap=overlap) as detections:
+                for detected in detections:
+                    frame = detected.frame
+                    if detected.out_of_order:
+                        summary.out_of_order += 1
+                        left_out.add(frame.index, "its stamp is not after the previous frame's", frame.stamp_ns)
+                        continue
+                    newest_stamp_ns = frame.stamp_ns
+                    keypoints, refused = detected.keypoints, detected.refused
+                    if refused is None:
+                        try:
+                            with _Timer(summary, "lift"):
+                                raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id)
+                            with _Timer(summary, "write"):
+                                messages = frame_messages(frame, keypoints, raw)
+                        except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
+                            refused = str(err)
+                    if refused is not None:
+                        summary.failed += 1
+                        left_out.add(frame.index, f"refused by a stage: {refused}", frame.stamp_ns)
+                        continue
                     with _Timer(summary, "write"):
-                        messages = frame_messages(frame, keypoints, raw)
-                except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
-                    summary.failed += 1
-                    left_out.add(frame.index, f"refused by a stage: {err}", frame.stamp_ns)
-                    continue
-                with _Timer(summary, "write"):
-                    for topic, msg in messages:
-                        recorder.write(topic, msg, frame.stamp_ns)
-                # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
-                frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
-                waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw)
-                if temporal:
-                    with _Timer(summary, "temporal"):
-                        frames = pipeline.refine(raw)
-                    released(frames, recorder)
-                while waiting and pipeline.is_settled(len(waiting) - 1):
-                    settle(waiting.pop(next(iter(waiting))), recorder)
-                people = len(keypoints.person_ids)
-                summary.frames += 1
-                summary.frames_with_people += people > 0
-                summary.person_frames += people
-                summary.max_people = max(summary.max_people, people)
-                bar.update(1)
-                bar.set_postfix(people=people, refresh=False)
-                if not progress and (summary.frames == 1 or time.perf_counter() - logged >= PROGRESS_LOG_S):
-                    LOG.info("processed %d frames (the last: frame %d)", summary.frames, frame.index)
-                    logged = time.perf_counter()
+                        for topic, msg in messages:
+                            recorder.write(topic, msg, frame.stamp_ns)
+                    summary.latency.add("raw_out", time.perf_counter() - detected.started_s)
+                    # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
+                    frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
+                    waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw, detected.started_s)
+                    if temporal:
+                        with _Timer(summary, "temporal"):
+                            frames = pipeline.refine(raw)
+                        released(frames, recorder)
+                    now = time.perf_counter()
+                    summary.latency.add("waited", detected.started_s - detected.read_s)
+                    summary.latency.add("2d", detected.detected_s - detected.started_s)
+                    summary.latency.add("after_2d", now - detected.detected_s)
+                    while waiting and pipeline.is_settled(len(waiting) - 1):
+                        settle(waiting.pop(next(iter(waiting))), recorder)
+                    people = len(keypoints.person_ids)
+                    summary.frames += 1
+                    summary.frames_with_people += people > 0
+                    summary.person_frames += people
+                    summary.max_people = max(summary.max_people, people)
+                    bar.update(1)
+                    bar.set_postfix(people=people, refresh=False)
+                    if not progress and (summary.frames == 1 or time.perf_counter() - logged >= PROGRESS_LOG_S):
+                        LOG.info("processed %d frames (the last: frame %d)", summary.frames, frame.index)
+                        logged = time.perf_counter()
+            summary.dropped = detections.dropped
+            summary.stage_s["2d"] = detection.seconds
         except BaseException:
             if video is not None:
                 video.abort()
@@ -415,14 +476,6 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     partial_path(summary_path).write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
     publish(summary_path)
     return summary
-
-
-def _until(stop: StopRequest, frames: Iterator[Frame]) -> Iterator[Frame]:
-    """The frames, until a stop is requested: checked after each frame is processed, before the next is read."""
-    for frame in frames:
-        yield frame
-        if stop:
-            return
 
 
 def _manifest(source: FrameSource, pipeline: PosePipeline, **options) -> dict:

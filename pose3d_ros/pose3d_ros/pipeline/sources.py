@@ -188,6 +188,9 @@ class FrameSource:
     """The file or folder read; None for cameras and the demo."""
     fps: float | None = None
     """Nominal frame rate when the source knows it (video files), else None."""
+    live = False
+    """Frames come at the source's own pace (a camera) and are worth less as they age: a busy pipeline drops the
+    oldest waiting frame rather than fall behind. Files and recordings are never dropped from."""
 
     def __init__(self, intrinsics: IntrinsicsOverride | None = None) -> None:
         self.intrinsics = intrinsics or IntrinsicsOverride()
@@ -342,6 +345,8 @@ class VideoFileSource(FrameSource):
 
 class WebcamSource(FrameSource):
     """A camera device opened by index with OpenCV; stamps are the wall-clock time of capture."""
+
+    live = True
 
     def __init__(self, device: int, intrinsics: IntrinsicsOverride | None = None) -> None:
         super().__init__(intrinsics)

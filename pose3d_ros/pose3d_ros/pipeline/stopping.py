@@ -1,8 +1,9 @@
 """Ending a run early but cleanly, on SIGINT (Ctrl-C), SIGTERM (docker stop, systemd, timeout) or the live window.
 
-The signal handler only records the request; the run loop checks it between frames and then finishes every output
-as at the end of the source, so they hold every frame processed so far. A second signal ends the process at once
-with the signal's default action (outputs not yet finished stay under their temporary names).
+The signal handler only records the request; the reading of the source checks it between frames (overlap.py), and
+the frames already read and every output are then finished as at the end of the source, so they hold every frame
+read so far. A second signal ends the process at once with the signal's default action (outputs not yet finished
+stay under their temporary names).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class StopRequest:
             return
         self.signal = signum
         self.request(signal.Signals(signum).name)
-        LOG.warning("%s: stopping after this frame and finishing the outputs (send it again to stop at once)",
+        LOG.warning("%s: stopping: finishing the frames read and the outputs (send it again to stop at once)",
                     signal.Signals(signum).name)
 
     @contextmanager
