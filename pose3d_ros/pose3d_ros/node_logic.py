@@ -10,7 +10,7 @@ import copy
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -699,16 +699,30 @@ class TemporalFrames:
     stamp's frame_id and the lifter's error (the refiner does not predict one; NaN for a person filled in at a
     stamp where the lifter had no pose of them) until the stamp comes out, and keeps stamps exact to the
     nanosecond by giving the refiner seconds since the first frame.
+
+    Clock trouble, counted in ``events``: a stamp that is already pending or equal to the previous one
+    (``duplicate_stamp``) is skipped, since outputs are keyed by stamp; a stamp before the previous one
+    (``clock_jumped_back``: a bag played in a loop, a restarted simulation) or more than the refiner's
+    ``reset_after_s`` after it (``clock_jumped_forward``) first flushes everything held (every track would be
+    restarted or dropped there anyway) and restarts the seconds from that stamp, so that stamps stay exact.
     """
 
     def __init__(self, refiner: Any, num_joints: int, history: int = 512):
         self.refiner = refiner
         self.num_joints = num_joints
         self.lookahead = int(getattr(refiner, "lookahead", 0))
+        self.jump_ns = round(1e9 * float(getattr(refiner, "reset_after_s", 1.0)))
         self.history = history
         self._origin_ns: int | None = None
+        self._last_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
         self._pending: deque[int] = deque()  # input stamps not yet output, in input order
+        self._events: Counter[str] = Counter()
+
+    @property
+    def events(self) -> Counter[str]:
+        """This stage's clock events and the refiner's own (resets, drops, duplicates, people given up)."""
+        return self._events + Counter(getattr(self.refiner, "events", {}))
 
     def _seconds(self, stamp_ns: int) -> float:
         return (stamp_ns - self._origin_ns) / 1e9
@@ -719,15 +733,25 @@ class TemporalFrames:
     def push(self, stamp_ns: int, frame_id: str, person_ids: np.ndarray, positions: np.ndarray,
              confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[SkeletonFrame]:
         """One input frame (P people, P may be 0); returns the frames that became due, oldest first."""
+        stamp_ns = int(stamp_ns)
+        if stamp_ns == self._last_ns or stamp_ns in self._pending:
+            self._events["duplicate_stamp"] += 1
+            return []
+        flushed = []
+        if self._last_ns is not None and not 0 < stamp_ns - self._last_ns <= self.jump_ns:
+            self._events["clock_jumped_back" if stamp_ns < self._last_ns else "clock_jumped_forward"] += 1
+            flushed = self.flush()
+            self._origin_ns = None
         if self._origin_ns is None:
-            self._origin_ns = int(stamp_ns)
+            self._origin_ns = stamp_ns
+        self._last_ns = stamp_ns
         ids = [int(i) for i in np.asarray(person_ids).reshape(-1)]
-        self._frames[int(stamp_ns)] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
+        self._frames[stamp_ns] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
         while len(self._frames) > self.history:  # oldest first, also when a replay made stamps jump back
             del self._frames[next(iter(self._frames))]
-        refined = self.refiner.push_frame(self._seconds(int(stamp_ns)), ids, positions, confidence, status)
-        self._pending.append(int(stamp_ns))
-        return self._due(refined, final=False)
+        refined = self.refiner.push_frame(self._seconds(stamp_ns), ids, positions, confidence, status)
+        self._pending.append(stamp_ns)
+        return flushed + self._due(refined, final=False)
 
     def flush(self) -> list[SkeletonFrame]:
         """Every frame still held (end of stream or deactivation)."""

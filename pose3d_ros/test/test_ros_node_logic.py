@@ -334,6 +334,39 @@ def test_temporal_frames_regroup_by_exact_stamp_with_frame_and_error():
 
 
 
+def push_person(frames, stamp_ns, people=1):
+    return frames.push(stamp_ns, "cam", np.arange(people), np.ones((people, 17, 3)), np.ones((people, 17)),
+                       np.full((people, 17), 0.01), np.ones((people, 17), np.uint8))
+
+
+def test_temporal_frames_skip_a_duplicate_stamp_and_count_it():
+    """Regression (fuzzing): a stamp given twice came out twice, first with nobody, then with the person."""
+    frames = TemporalFrames(DelayByOneFrame(), num_joints=17)
+    out = []
+    for stamp in (0, 40, 40, 80, 80, 120):
+        out += push_person(frames, stamp * 1_000_000)
+    out += frames.flush()
+    assert [(frame.stamp_ns // 1_000_000, len(frame.person_ids)) for frame in out] == [(0, 1), (40, 1), (80, 1),
+                                                                                        (120, 1)]
+    assert frames.events["duplicate_stamp"] == 2
+
+
+def test_temporal_frames_reset_on_clock_jumps_and_keep_stamps_exact():
+    """Regression (fuzzing): after a jump from stamp 0 to the epoch, seconds since the first frame lost nanoseconds,
+    so every refined pose came out under a wrong stamp beside an empty frame of the right one. A jump either way
+    now flushes what is held and restarts the seconds; both are counted."""
+    frames = TemporalFrames(DelayByOneFrame(), num_joints=17)
+    epoch = 1_700_000_000_123_456_789
+    stamps = [0, epoch, epoch + 40_000_001, epoch + 300 * 10**9, epoch + 300 * 10**9 + 1, 7, 8]
+    out = []
+    for stamp in stamps:
+        out += push_person(frames, stamp)
+    out += frames.flush()
+    assert [frame.stamp_ns for frame in out] == stamps
+    assert all(len(frame.person_ids) == 1 for frame in out)
+    assert frames.events["clock_jumped_forward"] == 2 and frames.events["clock_jumped_back"] == 1
+
+
 def test_every_input_frame_comes_out_once_in_order_without_people_when_nobody_is_refined():
     class Silent:  # nobody tracked, or every joint MISSING: the refiner returns nothing
         lookahead = 2
