@@ -693,12 +693,13 @@ class TemporalFrames:
     """Feeds a StreamingRefiner frame by frame (``push_frame``: one batched pass, people missing from a frame are
     marked absent) and turns what it returns into one output frame per input frame, in input order.
 
-    The refiner answers ``lookahead`` frames late and returns nothing for a stamp at which nobody is tracked (or
-    every joint of everyone is MISSING); such a stamp still comes out, with no people, once it is ``lookahead``
-    frames old, so that consumers (and REP-155's tracked list) learn that nobody is there. This keeps each input
-    stamp's frame_id and the lifter's error (the refiner does not predict one; NaN for a person filled in at a
-    stamp where the lifter had no pose of them) until the stamp comes out, and keeps stamps exact to the
-    nanosecond by giving the refiner seconds since the first frame.
+    The refiner answers ``lookahead`` frames late (a person it drops or restarts: at once) and returns nothing for
+    a stamp at which nobody is tracked (or every joint of everyone is MISSING); every stamp comes out once, when it
+    is ``lookahead`` frames old, with the people refined there or with none, so that consumers (and REP-155's
+    tracked list) learn that nobody is there. This keeps each input stamp's frame_id and the lifter's error (the
+    refiner does not predict one; NaN for a person filled in at a stamp where the lifter had no pose of them) until
+    the stamp comes out, and keeps stamps exact to the nanosecond by giving the refiner seconds since the first
+    frame.
 
     Clock trouble, counted in ``events``: a stamp that is already pending or equal to the previous one
     (``duplicate_stamp``) is skipped, since outputs are keyed by stamp; a stamp before the previous one
@@ -717,6 +718,8 @@ class TemporalFrames:
         self._last_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
         self._pending: deque[int] = deque()  # input stamps not yet output, in input order
+        self._held: list[SkeletonFrame] = []  # flushed by a clock jump, returned with the next output
+        self._answers: dict[int, list] = {}  # refined poses by input stamp, until the stamp is due
         self._events: Counter[str] = Counter()
 
     @property
@@ -737,41 +740,43 @@ class TemporalFrames:
         if stamp_ns == self._last_ns or stamp_ns in self._pending:
             self._events["duplicate_stamp"] += 1
             return []
-        flushed = []
         if self._last_ns is not None and not 0 < stamp_ns - self._last_ns <= self.jump_ns:
             self._events["clock_jumped_back" if stamp_ns < self._last_ns else "clock_jumped_forward"] += 1
-            flushed = self.flush()
+            self._held += self._due(self.refiner.flush(), final=True)
             self._origin_ns = None
         if self._origin_ns is None:
             self._origin_ns = stamp_ns
-        self._last_ns = stamp_ns
         ids = [int(i) for i in np.asarray(person_ids).reshape(-1)]
+        # A frame the refiner refuses (ValueError) leaves no trace here; what a jump flushed waits in _held.
+        refined = self.refiner.push_frame(self._seconds(stamp_ns), ids, positions, confidence, status)
+        self._last_ns = stamp_ns
         self._frames[stamp_ns] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
         while len(self._frames) > self.history:  # oldest first, also when a replay made stamps jump back
             del self._frames[next(iter(self._frames))]
-        refined = self.refiner.push_frame(self._seconds(stamp_ns), ids, positions, confidence, status)
         self._pending.append(stamp_ns)
-        return flushed + self._due(refined, final=False)
+        due, self._held = self._held + self._due(refined, final=False), []
+        return due
 
     def flush(self) -> list[SkeletonFrame]:
         """Every frame still held (end of stream or deactivation)."""
-        return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
+        due, self._held = self._held + self._due(self.refiner.flush() if self._origin_ns is not None else [],
+                                                 final=True), []
+        return due
 
     def _due(self, refined: list, final: bool) -> list[SkeletonFrame]:
-        by_stamp: dict[int, list] = {}
         for pose in refined:
-            by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
-        # Output up to the newest stamp the refiner answered for, and every stamp lookahead frames old.
-        answered = [index for index, stamp in enumerate(self._pending) if stamp in by_stamp]
-        count = len(self._pending) if final else max(max(answered, default=-1) + 1,
-                                                     len(self._pending) - self.lookahead)
+            self._answers.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
+        # A stamp is complete once it is lookahead frames old: the refiner has then answered every tracked person's
+        # frame there. Answers that come earlier (a person dropped or restarted: their pending frames at once) wait
+        # for the others', or the stamp would come out twice.
+        count = len(self._pending) if final else max(0, len(self._pending) - self.lookahead)
         frames = []
         for _ in range(count):
             stamp = self._pending.popleft()
-            frames.append(self._frame(stamp, by_stamp.pop(stamp, [])))
+            frames.append(self._frame(stamp, self._answers.pop(stamp, [])))
         # Poses of a stamp already output (not expected from the refiner's contract): late rather than lost.
-        frames += [self._frame(stamp, poses) for stamp, poses in sorted(by_stamp.items())]
-        return frames
+        late = sorted(stamp for stamp in self._answers if stamp not in self._pending)
+        return frames + [self._frame(stamp, self._answers.pop(stamp)) for stamp in late]
 
     def _frame(self, stamp: int, poses: list) -> SkeletonFrame:
         poses = sorted(poses, key=lambda pose: int(pose.person_id))

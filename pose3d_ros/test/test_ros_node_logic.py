@@ -367,6 +367,28 @@ def test_temporal_frames_reset_on_clock_jumps_and_keep_stamps_exact():
     assert frames.events["clock_jumped_forward"] == 2 and frames.events["clock_jumped_back"] == 1
 
 
+def test_a_person_the_refiner_answers_early_waits_for_the_others_of_that_stamp():
+    """Regression (fuzzing): a person dropped by the refiner (max_people, a long absence) has their pending frames
+    answered at once; their stamps came out at once, and the other people's poses of those stamps came out again
+    later under the same stamps."""
+    class DropsPersonNineEarly(DelayByOneFrame):
+        lookahead = 2
+
+        def push_frame(self, stamp_s, person_ids, positions, confidence, status):
+            early = [RefinedPose(9, stamp_s, positions[0], confidence[0], status[0])] if 9 in person_ids else []
+            return early + super().push_frame(stamp_s, [p for p in person_ids if p != 9], positions, confidence,
+                                              status)
+
+    frames = TemporalFrames(DropsPersonNineEarly(), num_joints=17)
+    out = []
+    for k in range(4):
+        out += frames.push(k, "cam", np.array([1, 9]), np.ones((2, 17, 3)), np.ones((2, 17)), np.zeros((2, 17)),
+                           np.ones((2, 17), np.uint8))
+    out += frames.flush()
+    assert [frame.stamp_ns for frame in out] == [0, 1, 2, 3]
+    assert [frame.person_ids.tolist() for frame in out] == [[1, 9]] * 4
+
+
 def test_every_input_frame_comes_out_once_in_order_without_people_when_nobody_is_refined():
     class Silent:  # nobody tracked, or every joint MISSING: the refiner returns nothing
         lookahead = 2
