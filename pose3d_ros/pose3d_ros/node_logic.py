@@ -151,16 +151,43 @@ def parameter_defaults(node: str) -> dict[str, Any]:
     return {p.name: p.default for p in PARAMETERS[node]}
 
 
+# Bounds of the numeric parameters whose type allows values that would fail later, deep in a stage (torch with 0
+# threads, a queue of depth 0, a negative look-ahead, a diagnostics window of 0 s): (lowest, highest, lowest
+# excluded). Every double must also be finite, every int fit ROS's int64.
+_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    "cpu_threads": (1, 1024, False), "qos.depth": (1, 10, False), "max_people": (1, None, False),
+    "lookahead": (0, None, False), "max_gap": (0, None, False), "window": (0, None, False),
+    "model_complexity": (0, 2, False), "camera_info_timeout_s": (0.0, None, False), "sync_slop_s": (0.0, None, False),
+    "fps": (0.0, None, False), "horizontal_fov_deg": (0.0, 179.0, False),
+    "conf_threshold": (0.0, 1.0, False), "min_detection_confidence": (0.0, 1.0, False),
+    "min_tracking_confidence": (0.0, 1.0, False), "debug_min_confidence": (0.0, 1.0, False),
+    "diagnostics.window_s": (0.0, None, True), "diagnostics.max_latency_s": (0.0, None, True),
+    "diagnostics.stale_s": (0.0, None, True), "diagnostics.max_drop_ratio": (0.0, 1.0, False),
+    "markers.lifetime_s": (0.0, None, False), "markers.bone_width": (0.0, None, True),
+    "markers.joint_diameter": (0.0, None, True), "markers.min_alpha": (0.0, 1.0, True),
+}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def check_parameter(node: str, name: str, value: Any) -> Any:
-    """The value if it fits the parameter's type and choices, else a ValueError that says what fits."""
+    """The value if it fits the parameter's type, choices and bounds, else a ValueError that says what fits."""
     spec = {p.name: p for p in PARAMETERS[node]}[name]
     kind = type(spec.default)
-    if kind is float and type(value) is int:
+    if kind is float and type(value) is int and _INT64[0] <= value <= _INT64[1]:
         value = float(value)
     if type(value) is not kind:
         raise ValueError(f"{node}: parameter {name} must be a {spec.type_name}, got {value!r}")
+    if (kind is float and not np.isfinite(value)) or (kind is int and not _INT64[0] <= value <= _INT64[1]):
+        what = "a finite double" if kind is float else "an int within int64"
+        raise ValueError(f"{node}: parameter {name} must be {what}, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise ValueError(f"{node}: parameter {name} must be one of {', '.join(spec.choices)}, got {value!r}")
+    lowest, highest, lowest_excluded = _BOUNDS.get(name, (None, None, False))
+    if (lowest is not None and (value < lowest or (lowest_excluded and value == lowest))) or (
+            highest is not None and value > highest):
+        low = "" if lowest is None else f"{'above' if lowest_excluded else 'at least'} {lowest:g}"
+        high = "" if highest is None else f"at most {highest:g}"
+        raise ValueError(f"{node}: parameter {name} must be {' and '.join(filter(None, (low, high)))}, got {value!r}")
     return value
 
 
@@ -218,7 +245,9 @@ def file_sections(document: dict, node: str) -> tuple[dict[str, Any], dict[str, 
     for keys in (("/**",), (node, f"/{node}", f"/**/{node}")):
         parameters: dict[str, Any] = {}
         for key in keys:
-            section = document.get(key) or {}
+            section = document.get(key)
+            if section is None:
+                continue
             values = section.get("ros__parameters") or {} if isinstance(section, dict) else None
             if not isinstance(values, dict):
                 raise ValueError(f"parameters file: {key} must hold a ros__parameters mapping")

@@ -84,6 +84,40 @@ def test_check_parameter():
         node_logic.parameter_defaults("detector_node")
 
 
+def test_parameters_refuse_values_that_would_fail_deep_in_a_stage():
+    """Regression (fuzzing params files): .inf, .nan, 0 CPU threads, depth 0, a negative look-ahead and ints beyond
+    int64 were accepted, and failed later with another error (torch's RuntimeError for 0 threads) or not at all
+    (a timeout of NaN never expires)."""
+    for node, name, value, match in [("lifter_node", "camera_info_timeout_s", float("nan"), "finite double"),
+                                     ("lifter_node", "markers.lifetime_s", float("inf"), "finite double"),
+                                     ("lifter_node", "cpu_threads", 0, "at least 1"),
+                                     ("lifter_node", "cpu_threads", 10**30, "int64"),
+                                     ("lifter_node", "qos.depth", 0, "at least 1 and at most 10"),
+                                     ("temporal_node", "lookahead", -1, "at least 0"),
+                                     ("lifter_node", "diagnostics.window_s", 0.0, "above 0"),
+                                     ("video_source_node", "horizontal_fov_deg", 180.0, "at most 179")]:
+        with pytest.raises(ValueError, match=match):
+            check_parameter(node, name, value)
+    assert check_parameter("temporal_node", "lookahead", 0) == 0
+    assert check_parameter("lifter_node", "diagnostics.max_drop_ratio", 1) == 1.0
+
+
+def test_params_file_errors_are_value_errors_that_name_the_file(tmp_path):
+    """Regression (fuzzing params files): an alias inside its own anchor or deep nesting raised RecursionError; a
+    section that is a scalar (lifter_node: 0) was silently ignored."""
+    from pose3d_ros.pipeline.core import PipelineSettings
+
+    path = tmp_path / "params.yaml"
+    for text, match in [("lifter_node: &a {ros__parameters: {x: *a}}", "refer to themselves"),
+                        ("a: " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+                        ("lifter_node: 0", "must hold a ros__parameters mapping"),
+                        ("temporal_node: {ros__parameters: {lookahead: -2}}", "lookahead must be at least 0")]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=match) as caught:
+            PipelineSettings.from_params_file(path)
+        assert str(caught.value).startswith(str(path))
+
+
 # ------------------------------------------------------------------------------------------------
 # QoS and device
 # ------------------------------------------------------------------------------------------------
