@@ -280,6 +280,19 @@ def test_single_mcap_file_and_topic_choice(tmp_path):
         open_source(str(mcap_file), image_topic="/cam/image_raw", camera_info_topic="/other")
 
 
+def test_a_damaged_sqlite_bag_ends_early_and_keeps_the_frames_before_the_damage(tmp_path):
+    """Regression (fuzzing): a .db3 cut short or overwritten in the middle opens, then sqlite's IOError or
+    CorruptError escaped from the iteration and ended `pose3d run` with a traceback."""
+    write_bag(tmp_path / "bag", StoragePlugin.SQLITE3, ["/cam/image_raw"], frames=6)
+    data = next((tmp_path / "bag").glob("*.db3")).read_bytes()
+    damaged = tmp_path / "damaged.db3"
+    damaged.write_bytes(data[: len(data) - 2])
+    with open_source(str(damaged)) as source:
+        frames = list(source)
+    assert source.ended_early and "cannot be read" in source.ended_early
+    assert [f.index for f in frames] == list(range(len(frames))) and len(frames) < 6
+
+
 def test_bag_without_images_lists_its_topics(tmp_path):
     String = STORE.types["std_msgs/msg/String"]
     with Writer(tmp_path / "bag", version=8, storage_plugin=StoragePlugin.MCAP) as writer:

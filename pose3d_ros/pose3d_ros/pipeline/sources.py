@@ -551,7 +551,15 @@ class BagSource(FrameSource):
     def _first_camera_info(self):
         if self.camera_info_connection is None:
             return None
-        for connection, _, raw in self.reader.messages(connections=[self.camera_info_connection]):
+        messages = self.reader.messages(connections=[self.camera_info_connection])
+        while True:
+            try:
+                connection, _, raw = next(messages)
+            except StopIteration:
+                break
+            except Exception as err:  # noqa: BLE001 - damaged storage: the image loop says where it ends
+                LOG.warning("%s: CameraInfo unreadable (%s: %s)", self.path, type(err).__name__, err)
+                break
             try:
                 return self.reader.deserialize(raw, connection.msgtype)
             except Exception as err:  # a corrupt message: try the next one
@@ -563,7 +571,7 @@ class BagSource(FrameSource):
         camera_info = self._first_camera_info()
         connections = [self.image_connection] + ([self.camera_info_connection] if self.camera_info_connection else [])
         index = 0
-        for connection, bag_stamp_ns, raw in self.reader.messages(connections=connections):
+        for connection, bag_stamp_ns, raw in self._messages(connections):
             if connection is self.camera_info_connection:
                 try:
                     camera_info = self.reader.deserialize(raw, connection.msgtype)
@@ -585,6 +593,25 @@ class BagSource(FrameSource):
             yield Frame(index, stamp_ns, image, self._camera(width, height, stream),
                         msg.header.frame_id or DEFAULT_FRAME_ID)
             index += 1
+
+    def _messages(self, connections: list) -> Iterator[tuple]:
+        """The recording's messages, until its storage cannot be read further (a truncated or damaged .db3 or
+        .mcap raises sqlite's or the MCAP reader's own errors mid-way): then the source ends early, saying where,
+        and the frames read so far stay valid.
+        """
+        messages = self.reader.messages(connections=connections)
+        last_ns = None
+        while True:
+            try:
+                connection, stamp_ns, raw = next(messages)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - storage libraries raise many unrelated error types
+                where = "before its first message" if last_ns is None else f"after {last_ns * 1e-9:.3f} s"
+                self._end_early(f"the recording cannot be read {where}: {type(err).__name__}: {err}")
+                return
+            last_ns = stamp_ns
+            yield connection, stamp_ns, raw
 
     def close(self) -> None:
         self.reader.close()
