@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,6 +344,11 @@ class QosSettings:
     depth: int
 
 
+OUTPUT_QOS_SETTINGS = QosSettings("reliable", 1)
+"""Every node's outputs: reliable (matches reliable and best-effort subscribers), keep-last 1. A subscriber that
+never reads holds up nothing: a keep-last writer replaces its one sample instead of blocking or queueing."""
+
+
 def qos_settings(reliability: str, depth: int) -> QosSettings:
     if reliability not in ("best_effort", "reliable"):
         raise ValueError(f"qos.reliability must be best_effort or reliable, got {reliability!r}")
@@ -458,6 +465,56 @@ class LatestSlot:
             self._closed = False
 
 
+_NUMBER = re.compile(r"(?<![\w.])[-+]?[0-9]+([.][0-9]+)?(e[-+]?[0-9]+)?")  # not the 2 of "WholeBody2D"
+
+
+def error_kind(err: BaseException) -> str:
+    """What kind of failure ``err`` is, to log each kind once: its type and message with the numbers (person ids,
+    lengths, values) replaced by '#'.
+    """
+    return f"{type(err).__name__}: {_NUMBER.sub('#', str(err))}"[:160]
+
+
+class StageLoop:
+    """A node's processing thread, without ROS: subscription callbacks ``submit`` inputs (never blocking: a frame
+    replaced before it was processed is a counted drop), and ``step`` processes the newest one.
+
+    A frame whose processing raises (a malformed message's ValueError, a stage refusing its data) is skipped and
+    counted in the monitor by :func:`error_kind`; the first frame of each kind is logged with ``log``, the others
+    only counted, so that a publisher sending garbage at 200 Hz neither floods the log nor hides a new problem.
+    """
+
+    def __init__(self, process: Callable[..., bool], monitor: StageMonitor, log: Callable[[str], None],
+                 slot: LatestSlot | None = None, alive: Callable[[], bool] = lambda: True) -> None:
+        self.process, self.monitor, self.log, self.alive = process, monitor, log, alive
+        self.slot = slot or LatestSlot()
+
+    def submit(self, *messages: Any) -> None:
+        self.monitor.record_input()
+        if self.slot.put((time.monotonic(), messages)):
+            self.monitor.record_drop()
+
+    def step(self, timeout: float | None = 0.2) -> bool:
+        """Process the newest input that arrives within ``timeout`` s; False when none came (or the slot closed)."""
+        item = self.slot.take(timeout)
+        if item is None:
+            return False
+        arrived, messages = item
+        try:
+            if self.process(*messages):
+                self.monitor.record_output(time.monotonic() - arrived)
+        except Exception as err:  # noqa: BLE001 - a bad frame is logged and counted, never fatal
+            if not self.alive():  # the process is shutting down during this frame: nothing to report
+                return False
+            kind = error_kind(err)
+            first = kind not in self.monitor.errors_by_kind
+            self.monitor.record_error(str(err), kind=kind)
+            if first:
+                self.log(f"frame skipped: {err} (later frames failing the same way are counted in the "
+                         f"diagnostics, not logged)")
+        return True
+
+
 # Diagnostic levels, as in diagnostic_msgs/DiagnosticStatus.
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
@@ -490,6 +547,10 @@ class StageMonitor:
     total_dropped: int = 0
     total_errors: int = 0
     last_error: str = ""
+    errors_by_kind: Counter = field(default_factory=Counter)
+    """Failed frames by :func:`error_kind`, since configuration."""
+    events: dict = field(default_factory=dict)
+    """The stage's own counts (clock jumps, duplicate stamps, people given up), latest snapshot."""
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.stale_s <= 0 or self.max_latency_s <= 0:
@@ -517,11 +578,17 @@ class StageMonitor:
             self._drops.extend([self._now(now)] * count)
             self.total_dropped += count
 
-    def record_error(self, message: str, now: float | None = None) -> None:
+    def record_error(self, message: str, now: float | None = None, kind: str | None = None) -> None:
         with self._lock:
             self._errors.append(self._now(now))
             self.total_errors += 1
             self.last_error = message
+            self.errors_by_kind[kind or "error"] += 1
+
+    def record_events(self, counts: Mapping[str, int]) -> None:
+        """The stage's own event counts so far (e.g. TemporalFrames.events), reported as ``event: <name>``."""
+        with self._lock:
+            self.events = {name: int(count) for name, count in counts.items() if count}
 
     def report(self, now: float | None = None, active: bool = True) -> StageReport:
         now = self._now(now)
@@ -549,6 +616,8 @@ class StageMonitor:
             }
             if self.last_error:
                 values["last error"] = self.last_error
+            values.update({f"errors: {kind}": str(count) for kind, count in self.errors_by_kind.items()})
+            values.update({f"event: {name}": str(count) for name, count in sorted(self.events.items())})
         if not active:
             return StageReport(OK, "inactive", values)
         if errors:

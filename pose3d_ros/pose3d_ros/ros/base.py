@@ -9,8 +9,6 @@ diagnostics, latency never builds up in a queue, and every skipped frame is coun
 from __future__ import annotations
 
 import threading
-import time
-import traceback
 from typing import Any
 
 import rclpy
@@ -27,8 +25,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
 from pose3d_ros.messages import MessageTypes, skeleton3d_array
 from pose3d_ros.node_logic import (
+    OUTPUT_QOS_SETTINGS,
     PARAMETERS,
     LatestSlot,
+    StageLoop,
     StageMonitor,
     body_frame,
     check_parameter,
@@ -45,9 +45,9 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 _LEVELS = {0: DiagnosticStatus.OK, 1: DiagnosticStatus.WARN, 2: DiagnosticStatus.ERROR, 3: DiagnosticStatus.STALE}
-# Outputs: reliable (matches reliable and best-effort subscribers), newest message only.
-OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
+# Outputs: node_logic.OUTPUT_QOS_SETTINGS (reliable, keep-last 1).
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_QOS_SETTINGS.depth,
+                        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 def rclpy_message_types() -> MessageTypes:
@@ -82,6 +82,7 @@ class PipelineNode(LifecycleNode):
         self.types = rclpy_message_types()
         self.monitor: StageMonitor | None = None
         self.slot = LatestSlot()
+        self.loop: StageLoop | None = None
         self._worker: threading.Thread | None = None
         self._running = False
         self._inputs: list[Any] = []
@@ -138,6 +139,8 @@ class PipelineNode(LifecycleNode):
                                             max_latency_s=self.param("diagnostics.max_latency_s"),
                                             max_drop_ratio=self.param("diagnostics.max_drop_ratio"),
                                             stale_s=self.param("diagnostics.stale_s"))
+                self.loop = StageLoop(self.process, self.monitor, self.get_logger().error, self.slot,
+                                      alive=lambda: self.context.ok())
             self.configure()
         except Exception as err:  # noqa: BLE001 - a model that fails to load leaves the node unconfigured, alive
             self.get_logger().error(f"configuration failed: {type(err).__name__}: {err}")
@@ -192,26 +195,13 @@ class PipelineNode(LifecycleNode):
     # ------------------------------------------------------------------ processing thread
 
     def enqueue(self, *messages: Any) -> None:
-        """Subscription side: hand the newest input to the worker (never blocks)."""
-        self.monitor.record_input()
-        if self.slot.put((time.monotonic(), messages)):
-            self.monitor.record_drop()
+        """Subscription side: hand the newest input to the worker (never blocks; a replaced frame is a drop)."""
+        self.loop.submit(*messages)
 
     def _work(self) -> None:
+        """Process the newest input until deactivation; failing frames are skipped, counted, logged once per kind."""
         while self._running:
-            item = self.slot.take(timeout=0.2)
-            if item is None:
-                continue
-            arrived, messages = item
-            try:
-                if self.process(*messages):
-                    self.monitor.record_output(time.monotonic() - arrived)
-            except Exception as err:  # noqa: BLE001 - a bad frame is logged and counted, never fatal
-                if not self.context.ok():  # Ctrl-C shut ROS down during this frame: nothing to report
-                    return
-                self.monitor.record_error(str(err))
-                self.get_logger().error(f"frame skipped: {err}", throttle_duration_sec=5.0)
-                self.get_logger().debug(traceback.format_exc())
+            self.loop.step(timeout=0.2)
 
     # ------------------------------------------------------------------ for subclasses
 
