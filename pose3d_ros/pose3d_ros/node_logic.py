@@ -515,6 +515,29 @@ class StageLoop:
         return True
 
 
+def exit_status(signum: int | None) -> int:
+    """A node process's exit status: 0, or after a stop signal 128 + its number, as shells expect (130 SIGINT,
+    143 SIGTERM).
+    """
+    return 0 if signum is None else 128 + int(signum)
+
+
+def clean_up_steps(finalized: bool, context_ok: bool) -> tuple[str, ...]:
+    """The node's methods to call, in order, when its process ends (a stop signal, or ROS shut down elsewhere).
+
+    With ROS still running, the lifecycle shutdown transition (``trigger_shutdown``: the node's on_shutdown stops
+    the worker and the subscriptions, calls ``stopped()`` when it was active -- temporal_node publishes what it
+    holds, both skeleton nodes clear their markers -- and ``release()``), then ``destroy_node``. With the context
+    already shut down nothing may publish: the worker is stopped and the models and publishers released without
+    ``stopped()``. A node already finalized is only destroyed.
+    """
+    if finalized:
+        return ("destroy_node",)
+    if context_ok:
+        return ("trigger_shutdown", "destroy_node")
+    return ("stop_worker", "release", "destroy_node")
+
+
 # Diagnostic levels, as in diagnostic_msgs/DiagnosticStatus.
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 

@@ -3,6 +3,7 @@ subscriber that never reads, a clock that jumps. What needs ROS to test for real
 named in each test.
 """
 
+import signal
 import threading
 import time
 
@@ -18,7 +19,9 @@ from pose3d_ros.node_logic import (
     StageMonitor,
     TemporalFrames,
     check_parameter,
+    clean_up_steps,
     error_kind,
+    exit_status,
 )
 from pose3d_ros.skeleton import JointStatus
 from pose3d_ros.temporal.streaming import StreamingRefiner
@@ -144,3 +147,41 @@ def test_the_person_tracker_goes_on_after_a_jump_of_minutes_and_restarts_when_ti
     assert tracker.update(*_frame([_person(306)]), 300.0 + 1 / 30).tolist() == after_jump
     back = tracker.update(*_frame([_person(306)]), 1.0).tolist()
     assert len(back) == 1 and back[0] not in (0, *after_jump)
+
+
+class EndingNode:
+    """What ros/base.py's run() calls on a node at the end, recorded: trigger_shutdown runs on_shutdown's steps."""
+
+    def __init__(self, active):
+        self.active, self.calls = active, []
+
+    def trigger_shutdown(self):
+        self.calls.append("trigger_shutdown")
+        if self.active:
+            self.calls += ["stop_worker", "stopped"]  # stopped(): temporal_node flushes, markers are cleared
+        self.calls.append("release")
+
+    def stop_worker(self):
+        self.calls.append("stop_worker")
+
+    def release(self):
+        self.calls.append("release")
+
+    def destroy_node(self):
+        self.calls.append("destroy_node")
+
+
+def test_a_node_stopped_by_sigint_or_sigterm_cleans_up_and_exits_130_or_143():
+    """run() (ros/base.py) keeps the context alive at a signal and ends the node through its lifecycle shutdown, so
+    that markers are cleared; only when ROS was shut down elsewhere does it skip what would publish. run() itself
+    was not run under ROS."""
+    assert (exit_status(signal.SIGINT), exit_status(signal.SIGTERM), exit_status(None)) == (130, 143, 0)
+    for active, context_ok, expected in [
+            (True, True, ["trigger_shutdown", "stop_worker", "stopped", "release", "destroy_node"]),
+            (False, True, ["trigger_shutdown", "release", "destroy_node"]),
+            (True, False, ["stop_worker", "release", "destroy_node"])]:  # a dead context: nothing publishes
+        node = EndingNode(active)
+        for step in clean_up_steps(finalized=False, context_ok=context_ok):
+            getattr(node, step)()
+        assert node.calls == expected
+    assert clean_up_steps(finalized=True, context_ok=True) == ("destroy_node",)

@@ -8,6 +8,7 @@ diagnostics, latency never builds up in a queue, and every skipped frame is coun
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -16,9 +17,10 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_updater import Updater
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -32,11 +34,14 @@ from pose3d_ros.node_logic import (
     StageMonitor,
     body_frame,
     check_parameter,
+    clean_up_steps,
+    exit_status,
     forward_core_logs,
     hri_body_id,
     qos_mismatch_hint,
     qos_settings,
 )
+from pose3d_ros.pipeline.stopping import StopRequest
 from pose3d_ros.skeleton import Layout
 
 try:  # Iron and later
@@ -85,6 +90,7 @@ class PipelineNode(LifecycleNode):
         self.loop: StageLoop | None = None
         self._worker: threading.Thread | None = None
         self._running = False
+        self._finalized = False
         self._inputs: list[Any] = []
         self.updater = Updater(self)
         self.updater.setHardwareID(kind)
@@ -176,6 +182,7 @@ class PipelineNode(LifecycleNode):
             self._stop()
             self.stopped()
         self.release()
+        self._finalized = True
         return super().on_shutdown(state)
 
     def _stop(self) -> None:
@@ -309,18 +316,35 @@ class SkeletonOutput:
 
 
 def run(node_class: type) -> None:
-    """Console-script entry: spin the node; with autostart, configure and activate it first."""
-    rclpy.init()
+    """Console-script entry: spin the node (with autostart, configure and activate it first) until SIGINT or SIGTERM,
+    then end it cleanly and exit with 130 / 143 (node_logic.exit_status).
+
+    rclpy's own signal handlers would shut the context down at the signal, before the node could clean up: the
+    lifecycle shutdown transition would never run (no stopped(): markers stay, temporal_node's held frames are
+    lost) and the process would exit 0. So ROS gets no signal handlers; pipeline.stopping.StopRequest records the
+    first signal (a second one ends the process at once), the spin loop ends, and node_logic.clean_up_steps runs
+    while the context is alive. Not yet run under ROS: checked with the core's tests only.
+    """
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    stop = StopRequest()
     node = node_class()
-    try:
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop_worker()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    with stop.on_signals():
+        try:
+            if node.get_parameter("autostart").value:
+                if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                    node.trigger_activate()
+            while rclpy.ok() and not stop:
+                executor.spin_once(timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            for step in clean_up_steps(node._finalized, rclpy.ok()):
+                try:
+                    getattr(node, step)()
+                except Exception as err:  # noqa: BLE001 - the next steps must still run
+                    print(f"{node.get_name()}: {step} failed while ending: {err}", file=sys.stderr)
+            executor.shutdown()
+            rclpy.try_shutdown()
+    sys.exit(exit_status(stop.signal))
