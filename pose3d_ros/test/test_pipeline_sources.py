@@ -1,5 +1,6 @@
 """Frame sources without any model: ROS image decoding, intrinsics, video files, recordings, the demo clip."""
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -155,6 +156,24 @@ def test_video_file_frames_stamps_and_default_intrinsics(small_video):
     assert [f.stamp_ns for f in frames] == [i * 100_000_000 for i in range(6)]
     assert frames[3].image.shape == (48, 64, 3)
     np.testing.assert_allclose(frames[0].K, default_intrinsics(64, 48))
+
+
+def test_default_intrinsics_are_announced_once_with_the_focal_length_and_the_remedy(small_video, caplog):
+    with caplog.at_level(logging.WARNING, logger="pose3d_ros.pipeline.sources"):
+        with open_source(str(small_video)) as source:
+            list(source)
+    (warning,) = [r.getMessage() for r in caplog.records if "no camera intrinsics" in r.getMessage()]
+    assert f"fx = fy = {default_intrinsics(64, 48)[0, 0]:.1f} px" in warning and "--fx/--fy/--cx/--cy" in warning
+    caplog.clear()
+    for given, announced in ((IntrinsicsOverride(fx=90.0), False), (IntrinsicsOverride(cx=30.0), True)):
+        with caplog.at_level(logging.WARNING, logger="pose3d_ros.pipeline.sources"), \
+                open_source(str(small_video), intrinsics=given) as source:
+            next(iter(source))
+        assert ("no camera intrinsics" in caplog.text) is announced  # only the focal length matters
+        caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pose3d_ros.pipeline.sources"), open_source("demo") as source:
+        next(iter(source))
+    assert "no camera intrinsics" not in caplog.text  # the demo reports its camera
 
 
 def test_video_file_with_override(small_video):

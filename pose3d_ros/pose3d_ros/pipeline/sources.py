@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.node_logic import camera_matrix
 
 LOG = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ LOG = logging.getLogger(__name__)
 DEFAULT_FRAME_ID = "camera_optical_frame"
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+INTRINSICS_REMEDY = "--fx/--fy/--cx/--cy, or a recording with a calibrated CameraInfo topic (--camera-info-topic)"
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
 
 
@@ -195,6 +196,7 @@ class FrameSource:
         self.ended_early: str | None = None
         """Why and where the source stopped before its end, if it did (a camera that stopped delivering)."""
         self._default_K: dict[tuple[int, int], np.ndarray] = {}
+        self._warned_assumed_focal = False
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -234,6 +236,9 @@ class FrameSource:
         if stream is None:
             if (width, height) not in self._default_K:
                 self._default_K[(width, height)] = default_intrinsics(width, height)
+            if not self._warned_assumed_focal and self.intrinsics.fx is None and self.intrinsics.fy is None:
+                self._warned_assumed_focal = True  # once per source, i.e. per run
+                LOG.warning("%s: %s", self.description, assumed_intrinsics_warning(width, height, INTRINSICS_REMEDY))
             stream = CameraModel(self._default_K[(width, height)])
         if self.intrinsics.empty:
             return stream
