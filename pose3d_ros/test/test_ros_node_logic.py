@@ -109,7 +109,7 @@ def test_params_file_errors_are_value_errors_that_name_the_file(tmp_path):
 
     path = tmp_path / "params.yaml"
     for text, match in [("lifter_node: &a {ros__parameters: {x: *a}}", "refer to themselves"),
-                        ("a: " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+                        ("a: " + "[" * 600 + "]" * 600, "nested too deeply"),
                         ("lifter_node: 0", "must hold a ros__parameters mapping"),
                         ("temporal_node: {ros__parameters: {lookahead: -2}}", "lookahead must be at least 0")]:
         path.write_text(text)
