@@ -3,7 +3,7 @@
 Round trips must be exact (array -> message -> CDR -> message -> array), and a malformed message or array (wrong
 lengths, NaN, infinities, values beyond float32, out-of-range confidence or status, duplicate ids, bad stamps) must
 raise the documented ValueError, never another exception. Each test runs EXAMPLES examples (MALFORMED_EXAMPLES for
-the mutation tests): about 3 s for the whole file on the shared 2-core machine.
+the mutation tests): about 5 s for the whole file on the shared 2-core machine.
 """
 
 import dataclasses

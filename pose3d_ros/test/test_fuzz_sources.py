@@ -4,7 +4,7 @@ Random bytes named .mp4 / .avi / .mcap / .db3 / .bag, truncated and overwritten 
 with OpenCV here and of small rosbag2 recordings (MCAP and sqlite3), and bag folders with a random metadata.yaml:
 opening raises only FileNotFoundError or ValueError, reading gives well-formed frames, reports what it lost (gaps,
 ended_early) and never hangs: every open-and-read runs under a SECONDS_PER_FILE alarm. BYTES_EXAMPLES and
-DAMAGE_EXAMPLES examples per test: about 6 s for the file.
+DAMAGE_EXAMPLES examples per test: about 4 s for the file.
 """
 
 import shutil
