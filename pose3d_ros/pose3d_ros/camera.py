@@ -57,6 +57,16 @@ def default_intrinsics(width: float, height: float) -> np.ndarray:
     return intrinsics_from_fov(width, height, DEFAULT_HORIZONTAL_FOV_DEG)
 
 
+def assumed_intrinsics_warning(width: int, height: int, remedy: str) -> str:
+    """The start-up warning of a stream lifted with :func:`default_intrinsics`: the focal length assumed, and
+    ``remedy``, how to give the real one. A wrong focal length scales every distance to the camera.
+    """
+    K = default_intrinsics(width, height)
+    return (f"no camera intrinsics: assuming a {DEFAULT_HORIZONTAL_FOV_DEG:g} degree horizontal field of view, "
+            f"fx = fy = {K[0, 0]:.1f} px with the principal point at ({K[0, 2]:g}, {K[1, 2]:g}) for {width}x{height} "
+            f"images; distances to people scale with the focal length, so give the real one: {remedy}")
+
+
 def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points (..., 3) with intrinsics K (3, 3) or (..., 3, 3) broadcastable
     over the points' batch dimensions (one K per leading index: points (N, J, 3) with K (N, 3, 3)).

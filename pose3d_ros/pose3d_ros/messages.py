@@ -31,6 +31,8 @@ from pose3d_ros.skeleton import JointStatus, Layout, get_layout
 PACKAGE_MSGS = ("WholeBody2D", "WholeBody2DArray", "Skeleton3D", "Skeleton3DArray", "SafetyState", "SafetyStateArray")
 ROSBAGS_DISTROS = ("humble", "jazzy")
 _MAX_UINT32 = 2**32 - 1
+_INT32_RANGE = (-(2**31), 2**31 - 1)
+_STATUS_MAX = max(JointStatus)
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "uint8": np.uint8,
                  "int16": np.int16, "uint16": np.uint16, "int32": np.int32, "uint32": np.uint32,
                  "int64": np.int64, "uint64": np.uint64, "byte": np.uint8, "char": np.uint8}
@@ -182,8 +184,12 @@ def make_header(types: MessageTypes, stamp_ns: int, frame_id: str) -> Any:
 
 
 def make_time(types: MessageTypes, stamp_ns: int) -> Any:
-    """A builtin_interfaces/Time from integer nanoseconds."""
+    """A builtin_interfaces/Time from integer nanoseconds; ValueError outside the int32 seconds the message holds
+    (rather than a failure in the serializer or an rclpy assertion later).
+    """
     sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    if not _INT32_RANGE[0] <= sec <= _INT32_RANGE[1]:
+        raise ValueError(f"stamp {stamp_ns} ns does not fit builtin_interfaces/Time (int32 seconds)")
     return types.new(types.Time, sec=sec, nanosec=nanosec)
 
 
@@ -232,12 +238,21 @@ def _person_ids(person_ids: Any, people: int) -> np.ndarray:
 
 
 def _check_array(name: str, values: Any, shape: tuple[int, ...], *, finite: bool = True) -> np.ndarray:
+    """``values`` as an array of ``shape``; with ``finite``, also finite once stored as float32 (a float64 beyond
+    float32's range would become an infinity in the message, which its reader then refuses).
+    """
     values = np.asarray(values)
     if values.shape != shape:
         raise ValueError(f"{name} has shape {values.shape}, expected {shape}")
-    if finite and values.size and not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinite values (the message contract forbids them)")
+    if finite and values.size and not np.isfinite(_as_float32(values)).all():
+        raise ValueError(f"{name} contains NaN, infinite or beyond-float32 values (the message contract forbids them)")
     return values
+
+
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    """The float32 values a message would carry (beyond float32's range: infinite, without an overflow warning)."""
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32)
 
 
 def _check_error(error: np.ndarray, what: str) -> None:
@@ -250,16 +265,28 @@ def _check_error(error: np.ndarray, what: str) -> None:
                          f"[{known.min():g}, {known.max():g}]")
 
 
-def _check_confidence(confidence: np.ndarray) -> None:
+def _check_confidence(confidence: np.ndarray, what: str = "confidence") -> None:
     if confidence.size and (confidence.min() < 0.0 or confidence.max() > 1.0):
-        raise ValueError(f"confidence must lie in [0, 1], got [{confidence.min():g}, {confidence.max():g}]")
+        raise ValueError(f"{what} must lie in [0, 1], got [{confidence.min():g}, {confidence.max():g}]")
+
+
+def _check_status(status: np.ndarray) -> None:
+    if status.size and (not np.issubdtype(status.dtype, np.integer) or status.min() < 0
+                        or status.max() > _STATUS_MAX):
+        raise ValueError(f"status must hold JointStatus values 0..{int(_STATUS_MAX)}")
+
+
+def _check_read_ids(ids: np.ndarray, what: str) -> None:
+    """The reader's side of :func:`_person_ids`: people of one message are told apart by their ids."""
+    if len(set(ids.tolist())) != len(ids):
+        raise ValueError(f"{what} has duplicate person ids {ids.tolist()}")
 
 
 def _message_layout(items: list, expected: str | None, what: str) -> Layout | None:
     """The one layout of all people of a message, checked against what the consumer expects."""
     names = {item.layout for item in items}
     if len(names) > 1:
-        raise ValueError(f"{what} mixes skeleton layouts {sorted(names)}; one message must use one layout")
+        raise ValueError(f"{what} mixes skeleton layouts {sorted(names, key=str)}; one message must use one layout")
     name = names.pop() if names else expected
     if expected is not None and name != expected:
         raise ValueError(f"{what} carries layout {name!r} but this consumer needs {expected!r}")
@@ -268,7 +295,11 @@ def _message_layout(items: list, expected: str | None, what: str) -> Layout | No
 
 def _read(field: Any, dtype: type, count: int, what: str, *, finite: bool = True) -> np.ndarray:
     """A flat numeric field (array.array, numpy or list) as numpy, checked for length (and finiteness)."""
-    values = np.asarray(field, dtype=dtype).reshape(-1)
+    try:
+        with np.errstate(over="ignore"):
+            values = np.asarray(field, dtype=dtype).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{what} is not a sequence of numbers: {err}") from err
     if values.size != count:
         raise ValueError(f"{what} has {values.size} values, expected {count}")
     if finite and values.dtype.kind == "f" and not np.isfinite(values).all():
@@ -305,7 +336,10 @@ def wholebody2d_array(types: MessageTypes, header: Any, kp2d: np.ndarray, conf: 
     conf = _check_array("conf", conf, (people, skeleton.num_joints))
     _check_confidence(conf)
     ids = _person_ids(person_ids, people)
-    width, height = (int(v) for v in image_size)
+    try:
+        width, height = (int(v) for v in image_size)
+    except (TypeError, ValueError, OverflowError):
+        width = height = 0
     if not (0 < width <= _MAX_UINT32 and 0 < height <= _MAX_UINT32):
         raise ValueError(f"image_size must be two positive integers (width, height), got {image_size}")
     people_msgs = [
@@ -332,10 +366,15 @@ def wholebody2d_to_numpy(msg: Any, layout: str | None = "wholebody133") -> Keypo
                              f"{skeleton.name} ({joints} joints)")
         kp2d[p] = _read(person.keypoints, np.float32, joints * 2, f"{what}: keypoints").reshape(joints, 2)
         conf[p] = _read(person.confidence, np.float32, joints, f"{what}: confidence")
-        sizes.add((int(person.image_width), int(person.image_height)))
+        _check_confidence(conf[p], f"{what}: confidence")
+        size = (int(person.image_width), int(person.image_height))
+        if min(size) <= 0:
+            raise ValueError(f"{what}: image size {size[0]}x{size[1]} is not a picture's size")
+        sizes.add(size)
     if len(sizes) > 1:
         raise ValueError(f"WholeBody2DArray mixes image sizes {sorted(sizes)}")
     ids = np.array([int(person.person_id) for person in people], dtype=np.int64)
+    _check_read_ids(ids, "WholeBody2DArray")
     return Keypoints2DFrame(layout=None if skeleton is None else skeleton.name, kp2d=kp2d, conf=conf,
                             person_ids=ids, image_size=sizes.pop() if sizes else (0, 0))
 
@@ -362,8 +401,6 @@ class Skeletons3DFrame:
     """(P,) int64."""
 
 
-_STATUS_MAX = max(JointStatus)
-
 
 def skeleton3d_array(types: MessageTypes, header: Any, positions: np.ndarray, confidence: np.ndarray,
                      error: np.ndarray, status: np.ndarray, person_ids: Any,
@@ -376,11 +413,9 @@ def skeleton3d_array(types: MessageTypes, header: Any, positions: np.ndarray, co
     confidence = _check_array("confidence", confidence, (people, joints))
     _check_confidence(confidence)
     error = _check_array("error", error, (people, joints), finite=False)
-    _check_error(error, "error")
+    _check_error(_as_float32(error), "error")
     status = _check_array("status", status, (people, joints))
-    if status.size and (not np.issubdtype(status.dtype, np.integer) or status.min() < 0
-                        or status.max() > _STATUS_MAX):
-        raise ValueError(f"status must hold JointStatus values 0..{int(_STATUS_MAX)}")
+    _check_status(status)
     ids = _person_ids(person_ids, people)
     skeletons = [
         types.new(types.Skeleton3D, layout=skeleton.name, num_joints=joints, person_id=int(ids[p]),
@@ -408,10 +443,16 @@ def skeleton3d_to_numpy(msg: Any, layout: str | None = "wholebody133") -> Skelet
                              f"{skeleton.name} ({joints} joints)")
         positions[p] = _read(person.position, np.float32, joints * 3, f"{what}: position").reshape(joints, 3)
         confidence[p] = _read(person.confidence, np.float32, joints, f"{what}: confidence")
+        _check_confidence(confidence[p], f"{what}: confidence")
         error[p] = _read(person.error, np.float32, joints, f"{what}: error", finite=False)
         _check_error(error[p], f"{what}: error")
-        status[p] = _read(person.status, np.uint8, joints, f"{what}: status")
+        # read wide, checked, then narrowed: a cast to uint8 would wrap or garble what is out of range
+        status_values = _read(person.status, np.float64, joints, f"{what}: status")
+        if not np.array_equal(status_values, np.clip(np.round(status_values), 0, _STATUS_MAX)):
+            raise ValueError(f"{what}: status must hold JointStatus values 0..{int(_STATUS_MAX)}")
+        status[p] = status_values.astype(np.uint8)
     ids = np.array([int(person.person_id) for person in skeletons], dtype=np.int64)
+    _check_read_ids(ids, "Skeleton3DArray")
     return Skeletons3DFrame(layout=None if skeleton is None else skeleton.name, positions=positions,
                             confidence=confidence, error=error, status=status, person_ids=ids)
 

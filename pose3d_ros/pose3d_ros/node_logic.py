@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,16 +188,43 @@ def parameter_defaults(node: str) -> dict[str, Any]:
     return {p.name: p.default for p in PARAMETERS[node]}
 
 
+# Bounds of the numeric parameters whose type allows values that would fail later, deep in a stage (torch with 0
+# threads, a queue of depth 0, a negative look-ahead, a diagnostics window of 0 s): (lowest, highest, lowest
+# excluded). Every double must also be finite, every int fit ROS's int64.
+_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    "cpu_threads": (1, 1024, False), "qos.depth": (1, 10, False), "max_people": (1, None, False),
+    "lookahead": (0, None, False), "max_gap": (0, None, False), "window": (0, None, False),
+    "model_complexity": (0, 2, False), "camera_info_timeout_s": (0.0, None, False), "sync_slop_s": (0.0, None, False),
+    "fps": (0.0, None, False), "horizontal_fov_deg": (0.0, 179.0, False),
+    "conf_threshold": (0.0, 1.0, False), "min_detection_confidence": (0.0, 1.0, False),
+    "min_tracking_confidence": (0.0, 1.0, False), "debug_min_confidence": (0.0, 1.0, False),
+    "diagnostics.window_s": (0.0, None, True), "diagnostics.max_latency_s": (0.0, None, True),
+    "diagnostics.stale_s": (0.0, None, True), "diagnostics.max_drop_ratio": (0.0, 1.0, False),
+    "markers.lifetime_s": (0.0, None, False), "markers.bone_width": (0.0, None, True),
+    "markers.joint_diameter": (0.0, None, True), "markers.min_alpha": (0.0, 1.0, True),
+}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def check_parameter(node: str, name: str, value: Any) -> Any:
-    """The value if it fits the parameter's type and choices, else a ValueError that says what fits."""
+    """The value if it fits the parameter's type, choices and bounds, else a ValueError that says what fits."""
     spec = {p.name: p for p in PARAMETERS[node]}[name]
     kind = type(spec.default)
-    if kind is float and type(value) is int:
+    if kind is float and type(value) is int and _INT64[0] <= value <= _INT64[1]:
         value = float(value)
     if type(value) is not kind:
         raise ValueError(f"{node}: parameter {name} must be a {spec.type_name}, got {value!r}")
+    if (kind is float and not np.isfinite(value)) or (kind is int and not _INT64[0] <= value <= _INT64[1]):
+        what = "a finite double" if kind is float else "an int within int64"
+        raise ValueError(f"{node}: parameter {name} must be {what}, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise ValueError(f"{node}: parameter {name} must be one of {', '.join(spec.choices)}, got {value!r}")
+    lowest, highest, lowest_excluded = _BOUNDS.get(name, (None, None, False))
+    if (lowest is not None and (value < lowest or (lowest_excluded and value == lowest))) or (
+            highest is not None and value > highest):
+        low = "" if lowest is None else f"{'above' if lowest_excluded else 'at least'} {lowest:g}"
+        high = "" if highest is None else f"at most {highest:g}"
+        raise ValueError(f"{node}: parameter {name} must be {' and '.join(filter(None, (low, high)))}, got {value!r}")
     return value
 
 
@@ -269,7 +298,9 @@ def file_sections(document: dict, node: str) -> tuple[dict[str, Any], dict[str, 
     for keys in (("/**",), (node, f"/{node}", f"/**/{node}")):
         parameters: dict[str, Any] = {}
         for key in keys:
-            section = document.get(key) or {}
+            section = document.get(key)
+            if section is None:
+                continue
             values = section.get("ros__parameters") or {} if isinstance(section, dict) else None
             if not isinstance(values, dict):
                 raise ValueError(f"parameters file: {key} must hold a ros__parameters mapping")
@@ -370,6 +401,11 @@ class QosSettings:
 
     reliability: str
     depth: int
+
+
+OUTPUT_QOS_SETTINGS = QosSettings("reliable", 1)
+"""Every node's outputs: reliable (matches reliable and best-effort subscribers), keep-last 1. A subscriber that
+never reads holds up nothing: a keep-last writer replaces its one sample instead of blocking or queueing."""
 
 
 def qos_settings(reliability: str, depth: int) -> QosSettings:
@@ -488,6 +524,79 @@ class LatestSlot:
             self._closed = False
 
 
+_NUMBER = re.compile(r"(?<![\w.])[-+]?[0-9]+([.][0-9]+)?(e[-+]?[0-9]+)?")  # not the 2 of "WholeBody2D"
+
+
+def error_kind(err: BaseException) -> str:
+    """What kind of failure ``err`` is, to log each kind once: its type and message with the numbers (person ids,
+    lengths, values) replaced by '#'.
+    """
+    return f"{type(err).__name__}: {_NUMBER.sub('#', str(err))}"[:160]
+
+
+class StageLoop:
+    """A node's processing thread, without ROS: subscription callbacks ``submit`` inputs (never blocking: a frame
+    replaced before it was processed is a counted drop), and ``step`` processes the newest one.
+
+    A frame whose processing raises (a malformed message's ValueError, a stage refusing its data) is skipped and
+    counted in the monitor by :func:`error_kind`; the first frame of each kind is logged with ``log``, the others
+    only counted, so that a publisher sending garbage at 200 Hz neither floods the log nor hides a new problem.
+    """
+
+    def __init__(self, process: Callable[..., bool], monitor: StageMonitor, log: Callable[[str], None],
+                 slot: LatestSlot | None = None, alive: Callable[[], bool] = lambda: True) -> None:
+        self.process, self.monitor, self.log, self.alive = process, monitor, log, alive
+        self.slot = slot or LatestSlot()
+
+    def submit(self, *messages: Any) -> None:
+        self.monitor.record_input()
+        if self.slot.put((time.monotonic(), messages)):
+            self.monitor.record_drop()
+
+    def step(self, timeout: float | None = 0.2) -> bool:
+        """Process the newest input that arrives within ``timeout`` s; False when none came (or the slot closed)."""
+        item = self.slot.take(timeout)
+        if item is None:
+            return False
+        arrived, messages = item
+        try:
+            if self.process(*messages):
+                self.monitor.record_output(time.monotonic() - arrived)
+        except Exception as err:  # noqa: BLE001 - a bad frame is logged and counted, never fatal
+            if not self.alive():  # the process is shutting down during this frame: nothing to report
+                return False
+            kind = error_kind(err)
+            first = kind not in self.monitor.errors_by_kind
+            self.monitor.record_error(str(err), kind=kind)
+            if first:
+                self.log(f"frame skipped: {err} (later frames failing the same way are counted in the "
+                         f"diagnostics, not logged)")
+        return True
+
+
+def exit_status(signum: int | None) -> int:
+    """A node process's exit status: 0, or after a stop signal 128 + its number, as shells expect (130 SIGINT,
+    143 SIGTERM).
+    """
+    return 0 if signum is None else 128 + int(signum)
+
+
+def clean_up_steps(finalized: bool, context_ok: bool) -> tuple[str, ...]:
+    """The node's methods to call, in order, when its process ends (a stop signal, or ROS shut down elsewhere).
+
+    With ROS still running, the lifecycle shutdown transition (``trigger_shutdown``: the node's on_shutdown stops
+    the worker and the subscriptions, calls ``stopped()`` when it was active -- temporal_node publishes what it
+    holds, both skeleton nodes clear their markers -- and ``release()``), then ``destroy_node``. With the context
+    already shut down nothing may publish: the worker is stopped and the models and publishers released without
+    ``stopped()``. A node already finalized is only destroyed.
+    """
+    if finalized:
+        return ("destroy_node",)
+    if context_ok:
+        return ("trigger_shutdown", "destroy_node")
+    return ("stop_worker", "release", "destroy_node")
+
+
 # Diagnostic levels, as in diagnostic_msgs/DiagnosticStatus.
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
@@ -520,6 +629,10 @@ class StageMonitor:
     total_dropped: int = 0
     total_errors: int = 0
     last_error: str = ""
+    errors_by_kind: Counter = field(default_factory=Counter)
+    """Failed frames by :func:`error_kind`, since configuration."""
+    events: dict = field(default_factory=dict)
+    """The stage's own counts (clock jumps, duplicate stamps, people given up), latest snapshot."""
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.stale_s <= 0 or self.max_latency_s <= 0:
@@ -547,11 +660,17 @@ class StageMonitor:
             self._drops.extend([self._now(now)] * count)
             self.total_dropped += count
 
-    def record_error(self, message: str, now: float | None = None) -> None:
+    def record_error(self, message: str, now: float | None = None, kind: str | None = None) -> None:
         with self._lock:
             self._errors.append(self._now(now))
             self.total_errors += 1
             self.last_error = message
+            self.errors_by_kind[kind or "error"] += 1
+
+    def record_events(self, counts: Mapping[str, int]) -> None:
+        """The stage's own event counts so far (e.g. TemporalFrames.events), reported as ``event: <name>``."""
+        with self._lock:
+            self.events = {name: int(count) for name, count in counts.items() if count}
 
     def report(self, now: float | None = None, active: bool = True) -> StageReport:
         now = self._now(now)
@@ -579,6 +698,8 @@ class StageMonitor:
             }
             if self.last_error:
                 values["last error"] = self.last_error
+            values.update({f"errors: {kind}": str(count) for kind, count in self.errors_by_kind.items()})
+            values.update({f"event: {name}": str(count) for name, count in sorted(self.events.items())})
         if not active:
             return StageReport(OK, "inactive", values)
         if errors:
@@ -752,23 +873,39 @@ class TemporalFrames:
     """Feeds a StreamingRefiner frame by frame (``push_frame``: one batched pass, people missing from a frame are
     marked absent) and turns what it returns into one output frame per input frame, in input order.
 
-    The refiner answers ``lookahead`` frames late and returns nothing for a stamp at which nobody is tracked (or
-    every joint of everyone is MISSING); such a stamp still comes out, with no people, once it is ``lookahead``
-    frames old, so that consumers (and REP-155's tracked list) learn that nobody is there. This keeps each input
-    stamp's frame_id and the lifter's error (the refiner does not predict one; NaN for a person filled in at a
-    stamp where the lifter had no pose of them) until the stamp comes out, and keeps stamps exact to the
-    nanosecond by giving the refiner seconds since the first frame.
+    The refiner answers ``lookahead`` frames late (a person it drops or restarts: at once) and returns nothing for
+    a stamp at which nobody is tracked (or every joint of everyone is MISSING); every stamp comes out once, when it
+    is ``lookahead`` frames old, with the people refined there or with none, so that consumers (and REP-155's
+    tracked list) learn that nobody is there. This keeps each input stamp's frame_id and the lifter's error (the
+    refiner does not predict one; NaN for a person filled in at a stamp where the lifter had no pose of them) until
+    the stamp comes out, and keeps stamps exact to the nanosecond by giving the refiner seconds since the first
+    frame.
+
+    Clock trouble, counted in ``events``: a stamp that is already pending or equal to the previous one
+    (``duplicate_stamp``) is skipped, since outputs are keyed by stamp; a stamp before the previous one
+    (``clock_jumped_back``: a bag played in a loop, a restarted simulation) or more than the refiner's
+    ``reset_after_s`` after it (``clock_jumped_forward``) first flushes everything held (every track would be
+    restarted or dropped there anyway) and restarts the seconds from that stamp, so that stamps stay exact.
     """
 
     def __init__(self, refiner: Any, num_joints: int, history: int = 512):
         self.refiner = refiner
         self.num_joints = num_joints
         self.lookahead = int(getattr(refiner, "lookahead", 0))
+        self.jump_ns = round(1e9 * float(getattr(refiner, "reset_after_s", 1.0)))
         self.history = history
         self._origin_ns: int | None = None
+        self._last_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
         self._pending: deque[int] = deque()  # input stamps not yet output, in input order
-        self._answers: dict[int, list] = {}  # the refiner's poses of pending stamps, by stamp
+        self._held: list[SkeletonFrame] = []  # flushed by a clock jump, returned with the next output
+        self._answers: dict[int, list] = {}  # refined poses by input stamp, until the stamp is due
+        self._events: Counter[str] = Counter()
+
+    @property
+    def events(self) -> Counter[str]:
+        """This stage's clock events and the refiner's own (resets, drops, duplicates, people given up)."""
+        return self._events + Counter(getattr(self.refiner, "events", {}))
 
     def _seconds(self, stamp_ns: int) -> float:
         return (stamp_ns - self._origin_ns) / 1e9
@@ -779,37 +916,47 @@ class TemporalFrames:
     def push(self, stamp_ns: int, frame_id: str, person_ids: np.ndarray, positions: np.ndarray,
              confidence: np.ndarray, error: np.ndarray, status: np.ndarray) -> list[SkeletonFrame]:
         """One input frame (P people, P may be 0); returns the frames that became due, oldest first."""
+        stamp_ns = int(stamp_ns)
+        if stamp_ns == self._last_ns or stamp_ns in self._pending:
+            self._events["duplicate_stamp"] += 1
+            return []
+        if self._last_ns is not None and not 0 < stamp_ns - self._last_ns <= self.jump_ns:
+            self._events["clock_jumped_back" if stamp_ns < self._last_ns else "clock_jumped_forward"] += 1
+            self._held += self._due(self.refiner.flush(), final=True)
+            self._origin_ns = None
         if self._origin_ns is None:
-            self._origin_ns = int(stamp_ns)
+            self._origin_ns = stamp_ns
         ids = [int(i) for i in np.asarray(person_ids).reshape(-1)]
-        self._frames[int(stamp_ns)] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
+        # A frame the refiner refuses (ValueError) leaves no trace here; what a jump flushed waits in _held.
+        refined = self.refiner.push_frame(self._seconds(stamp_ns), ids, positions, confidence, status)
+        self._last_ns = stamp_ns
+        self._frames[stamp_ns] = (frame_id, {pid: np.asarray(error[p]) for p, pid in enumerate(ids)})
         while len(self._frames) > self.history:  # oldest first, also when a replay made stamps jump back
             del self._frames[next(iter(self._frames))]
-        refined = self.refiner.push_frame(self._seconds(int(stamp_ns)), ids, positions, confidence, status)
-        self._pending.append(int(stamp_ns))
-        return self._due(refined, final=False)
+        self._pending.append(stamp_ns)
+        due, self._held = self._held + self._due(refined, final=False), []
+        return due
 
     def flush(self) -> list[SkeletonFrame]:
         """Every frame still held (end of stream or deactivation)."""
-        return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
+        due, self._held = self._held + self._due(self.refiner.flush() if self._origin_ns is not None else [],
+                                                 final=True), []
+        return due
 
     def _due(self, refined: list, final: bool) -> list[SkeletonFrame]:
         for pose in refined:
             self._answers.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
-        # Output every stamp lookahead frames old: the first moment every person's pose of it is known. An earlier
-        # answer (a person who left, or whose track restarted, releases their pending poses at once) waits here for
-        # the other people's poses of its stamp; output at once, the stamp would come out again with the others,
-        # after newer stamps.
-        count = len(self._pending) if final else max(len(self._pending) - self.lookahead, 0)
+        # A stamp is complete once it is lookahead frames old: the refiner has then answered every tracked person's
+        # frame there. Answers that come earlier (a person dropped or restarted: their pending frames at once) wait
+        # for the others', or the stamp would come out twice.
+        count = len(self._pending) if final else max(0, len(self._pending) - self.lookahead)
         frames = []
         for _ in range(count):
             stamp = self._pending.popleft()
             frames.append(self._frame(stamp, self._answers.pop(stamp, [])))
         # Poses of a stamp already output (not expected from the refiner's contract): late rather than lost.
-        waiting = set(self._pending)
-        frames += [self._frame(stamp, self._answers.pop(stamp)) for stamp in sorted(self._answers)
-                   if stamp not in waiting]
-        return frames
+        late = sorted(stamp for stamp in self._answers if stamp not in self._pending)
+        return frames + [self._frame(stamp, self._answers.pop(stamp)) for stamp in late]
 
     def _frame(self, stamp: int, poses: list) -> SkeletonFrame:
         poses = sorted(poses, key=lambda pose: int(pose.person_id))

@@ -492,6 +492,28 @@ def test_lift_rejects_bad_input(lifter_h36m17):
         lifter_h36m17.lift(kp2d, conf, np.zeros((3, 3)))
 
 
+def test_lift_refuses_what_would_give_nan(lifter_h36m17):
+    """Regression (fuzzing): a focal length of 1e-300 passed the check but is 0 in the float32 graph, so every
+    position came out NaN; confidences outside the 2D contract's [0, 1] were taken as they were."""
+    kp2d, conf = np.full((1, 17, 2), 300.0), np.ones((1, 17))
+    for focal in (1e-300, 1e300):
+        with pytest.raises(ValueError, match="positive focal lengths"):
+            lifter_h36m17.lift(kp2d, conf, K_matrix(f=focal))
+    for bad in (-0.5, 1.5):
+        with pytest.raises(ValueError, match=r"conf must lie in \[0, 1\]"):
+            lifter_h36m17.lift(kp2d, np.full((1, 17), bad), K_matrix())
+    assert np.isfinite(lifter_h36m17.lift(kp2d * 1e30, conf, K_matrix()).positions).all()  # far out, still finite
+    # camera coordinates beyond float32: the perspective correction lifts along the rays' directions, which stay
+    # finite; without it the camera coordinates overflow and the lift says so instead of returning NaN
+    assert np.isfinite(lifter_h36m17.lift(kp2d * 1e30, conf, K_matrix(f=1e-30)).positions).all()
+    lifter_h36m17.perspective_correction = False
+    try:
+        with pytest.raises(ValueError, match="no finite 3D pose"):
+            lifter_h36m17.lift(kp2d * 1e30, conf, K_matrix(f=1e-30))
+    finally:
+        lifter_h36m17.perspective_correction = True
+
+
 def test_flip_test_time_augmentation_is_mirror_equivariant(lifter_h36m17):
     """Mirroring the image mirrors the lifted skeleton exactly (x negated, left and right swapped)."""
     rng = np.random.default_rng(4)

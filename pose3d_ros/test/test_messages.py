@@ -232,6 +232,61 @@ def test_bad_3d_input_raises(types):
             skeleton3d_array(types, header, positions, confidence, np.full_like(error, bad), status, [0])
 
 
+def test_values_beyond_float32_are_refused_not_written_as_infinities(types):
+    """Regression (fuzzing): a finite float64 above float32's range became inf in the message, which every reader
+    then refused; the writer now says so itself."""
+    positions, confidence, error, status = random_3d(1)
+    header = make_header(types, 0, "cam")
+    with pytest.raises(ValueError, match="beyond-float32"):
+        skeleton3d_array(types, header, positions * 1e39, confidence, error, status, [0])
+    with pytest.raises(ValueError, match="error must hold errors >= 0"):
+        skeleton3d_array(types, header, positions, confidence, np.full(error.shape, 1e39), status, [0])
+    kp2d, conf = random_2d(1)
+    with pytest.raises(ValueError, match="beyond-float32"):
+        wholebody2d_array(types, header, kp2d + 1e39, conf, [0], (640, 480))
+
+
+def test_stamps_and_sizes_the_message_cannot_hold_are_value_errors(types):
+    """Regression (fuzzing): a stamp past int32 seconds failed later in the serializer (struct.error), an infinite
+    image size raised OverflowError."""
+    with pytest.raises(ValueError, match="int32 seconds"):
+        make_header(types, 2**31 * 10**9, "cam")
+    make_header(types, -(2**31) * 10**9, "cam")  # the most negative Time is fine
+    kp2d, conf = random_2d(1)
+    with pytest.raises(ValueError, match="two positive integers"):
+        wholebody2d_array(types, make_header(types, 0, "cam"), kp2d, conf, [0], (np.inf, 480))
+
+
+def test_the_reader_refuses_what_the_writer_refuses(types):
+    """Regression (fuzzing): the readers took confidences outside [0, 1], statuses beyond JointStatus (and wrapped
+    1e39 into a uint8), duplicate ids and zero image sizes, and let numpy's TypeError through for a field that is
+    no sequence of numbers."""
+    def skeletons():
+        positions, confidence, error, status = random_3d(2)
+        return skeleton3d_array(types, make_header(types, 0, "cam"), positions, confidence, error, status, [0, 1])
+
+    def keypoints():
+        kp2d, conf = random_2d(2)
+        return wholebody2d_array(types, make_header(types, 0, "cam"), kp2d, conf, [0, 1], (640, 480))
+
+    for change, match in [(lambda m: setattr(m.skeletons[1], "confidence", np.full(133, 1.5)), r"\[0, 1\]"),
+                          (lambda m: setattr(m.skeletons[0], "status", np.full(133, 9)), "JointStatus"),
+                          (lambda m: setattr(m.skeletons[0], "status", np.full(133, 1e39)), "JointStatus"),
+                          (lambda m: setattr(m.skeletons[1], "person_id", 0), "duplicate person ids"),
+                          (lambda m: setattr(m.skeletons[0], "position", object()), "not a sequence of numbers")]:
+        msg = skeletons()
+        change(msg)
+        with pytest.raises(ValueError, match=match):
+            skeleton3d_to_numpy(msg)
+    for change, match in [(lambda m: setattr(m.people[0], "confidence", np.full(133, -0.5)), r"\[0, 1\]"),
+                          (lambda m: setattr(m.people[1], "person_id", 0), "duplicate person ids"),
+                          (lambda m: setattr(m.people[0], "image_width", 0), "not a picture's size")]:
+        msg = keypoints()
+        change(msg)
+        with pytest.raises(ValueError, match=match):
+            wholebody2d_to_numpy(msg)
+
+
 def test_unknown_error_is_nan_both_ways(types):
     """Skeleton3D.msg: error is NaN where there is no prediction (a person the temporal stage filled in)."""
     positions, confidence, error, status = random_3d(2)

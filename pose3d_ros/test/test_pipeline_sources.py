@@ -1,5 +1,6 @@
 """Frame sources without any model: ROS image decoding, intrinsics, video files, recordings, the demo clip."""
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -157,6 +158,24 @@ def test_video_file_frames_stamps_and_default_intrinsics(small_video):
     np.testing.assert_allclose(frames[0].K, default_intrinsics(64, 48))
 
 
+def test_default_intrinsics_are_announced_once_with_the_focal_length_and_the_remedy(small_video, caplog):
+    with caplog.at_level(logging.WARNING, logger="pose3d_ros.pipeline.sources"):
+        with open_source(str(small_video)) as source:
+            list(source)
+    (warning,) = [r.getMessage() for r in caplog.records if "no camera intrinsics" in r.getMessage()]
+    assert f"fx = fy = {default_intrinsics(64, 48)[0, 0]:.1f} px" in warning and "--fx/--fy/--cx/--cy" in warning
+    caplog.clear()
+    for given, announced in ((IntrinsicsOverride(fx=90.0), False), (IntrinsicsOverride(cx=30.0), True)):
+        with caplog.at_level(logging.WARNING, logger="pose3d_ros.pipeline.sources"), \
+                open_source(str(small_video), intrinsics=given) as source:
+            next(iter(source))
+        assert ("no camera intrinsics" in caplog.text) is announced  # only the focal length matters
+        caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pose3d_ros.pipeline.sources"), open_source("demo") as source:
+        next(iter(source))
+    assert "no camera intrinsics" not in caplog.text  # the demo reports its camera
+
+
 def test_video_file_with_override(small_video):
     with open_source(str(small_video), intrinsics=IntrinsicsOverride(fx=90.0, cx=30.0)) as source:
         K = next(iter(source)).K
@@ -278,6 +297,19 @@ def test_single_mcap_file_and_topic_choice(tmp_path):
         open_source(str(mcap_file), image_topic="/nope")
     with pytest.raises(ValueError, match="no CameraInfo topic '/other'"):
         open_source(str(mcap_file), image_topic="/cam/image_raw", camera_info_topic="/other")
+
+
+def test_a_damaged_sqlite_bag_ends_early_and_keeps_the_frames_before_the_damage(tmp_path):
+    """Regression (fuzzing): a .db3 cut short or overwritten in the middle opens, then sqlite's IOError or
+    CorruptError escaped from the iteration and ended `pose3d run` with a traceback."""
+    write_bag(tmp_path / "bag", StoragePlugin.SQLITE3, ["/cam/image_raw"], frames=6)
+    data = next((tmp_path / "bag").glob("*.db3")).read_bytes()
+    damaged = tmp_path / "damaged.db3"
+    damaged.write_bytes(data[: len(data) - 2])
+    with open_source(str(damaged)) as source:
+        frames = list(source)
+    assert source.ended_early and "cannot be read" in source.ended_early
+    assert [f.index for f in frames] == list(range(len(frames))) and len(frames) < 6
 
 
 def test_bag_without_images_lists_its_topics(tmp_path):

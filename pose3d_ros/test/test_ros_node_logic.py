@@ -104,6 +104,40 @@ def test_doubles_take_integers_and_updates_are_checked_like_the_params_file():
     assert error("keypoints2d_node", "diagnostic_updater.period", 2) is None  # declared by diagnostic_updater
 
 
+def test_parameters_refuse_values_that_would_fail_deep_in_a_stage():
+    """Regression (fuzzing params files): .inf, .nan, 0 CPU threads, depth 0, a negative look-ahead and ints beyond
+    int64 were accepted, and failed later with another error (torch's RuntimeError for 0 threads) or not at all
+    (a timeout of NaN never expires)."""
+    for node, name, value, match in [("lifter_node", "camera_info_timeout_s", float("nan"), "finite double"),
+                                     ("lifter_node", "markers.lifetime_s", float("inf"), "finite double"),
+                                     ("lifter_node", "cpu_threads", 0, "at least 1"),
+                                     ("lifter_node", "cpu_threads", 10**30, "int64"),
+                                     ("lifter_node", "qos.depth", 0, "at least 1 and at most 10"),
+                                     ("temporal_node", "lookahead", -1, "at least 0"),
+                                     ("lifter_node", "diagnostics.window_s", 0.0, "above 0"),
+                                     ("video_source_node", "horizontal_fov_deg", 180.0, "at most 179")]:
+        with pytest.raises(ValueError, match=match):
+            check_parameter(node, name, value)
+    assert check_parameter("temporal_node", "lookahead", 0) == 0
+    assert check_parameter("lifter_node", "diagnostics.max_drop_ratio", 1) == 1.0
+
+
+def test_params_file_errors_are_value_errors_that_name_the_file(tmp_path):
+    """Regression (fuzzing params files): an alias inside its own anchor or deep nesting raised RecursionError; a
+    section that is a scalar (lifter_node: 0) was silently ignored."""
+    from pose3d_ros.pipeline.core import PipelineSettings
+
+    path = tmp_path / "params.yaml"
+    for text, match in [("lifter_node: &a {ros__parameters: {x: *a}}", "refer to themselves"),
+                        ("a: " + "[" * 600 + "]" * 600, "nested too deeply"),
+                        ("lifter_node: 0", "must hold a ros__parameters mapping"),
+                        ("temporal_node: {ros__parameters: {lookahead: -2}}", "lookahead must be at least 0")]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=match) as caught:
+            PipelineSettings.from_params_file(path)
+        assert str(caught.value).startswith(str(path))
+
+
 # ------------------------------------------------------------------------------------------------
 # QoS and device
 # ------------------------------------------------------------------------------------------------
@@ -352,6 +386,61 @@ def test_temporal_frames_regroup_by_exact_stamp_with_frame_and_error():
     (replayed,) = frames.flush()
     assert replayed.stamp_ns == base and replayed.frame_id == "cam0" and list(replayed.person_ids) == [7]
 
+
+
+def push_person(frames, stamp_ns, people=1):
+    return frames.push(stamp_ns, "cam", np.arange(people), np.ones((people, 17, 3)), np.ones((people, 17)),
+                       np.full((people, 17), 0.01), np.ones((people, 17), np.uint8))
+
+
+def test_temporal_frames_skip_a_duplicate_stamp_and_count_it():
+    """Regression (fuzzing): a stamp given twice came out twice, first with nobody, then with the person."""
+    frames = TemporalFrames(DelayByOneFrame(), num_joints=17)
+    out = []
+    for stamp in (0, 40, 40, 80, 80, 120):
+        out += push_person(frames, stamp * 1_000_000)
+    out += frames.flush()
+    assert [(frame.stamp_ns // 1_000_000, len(frame.person_ids)) for frame in out] == [(0, 1), (40, 1), (80, 1),
+                                                                                        (120, 1)]
+    assert frames.events["duplicate_stamp"] == 2
+
+
+def test_temporal_frames_reset_on_clock_jumps_and_keep_stamps_exact():
+    """Regression (fuzzing): after a jump from stamp 0 to the epoch, seconds since the first frame lost nanoseconds,
+    so every refined pose came out under a wrong stamp beside an empty frame of the right one. A jump either way
+    now flushes what is held and restarts the seconds; both are counted."""
+    frames = TemporalFrames(DelayByOneFrame(), num_joints=17)
+    epoch = 1_700_000_000_123_456_789
+    stamps = [0, epoch, epoch + 40_000_001, epoch + 300 * 10**9, epoch + 300 * 10**9 + 1, 7, 8]
+    out = []
+    for stamp in stamps:
+        out += push_person(frames, stamp)
+    out += frames.flush()
+    assert [frame.stamp_ns for frame in out] == stamps
+    assert all(len(frame.person_ids) == 1 for frame in out)
+    assert frames.events["clock_jumped_forward"] == 2 and frames.events["clock_jumped_back"] == 1
+
+
+def test_a_person_the_refiner_answers_early_waits_for_the_others_of_that_stamp():
+    """Regression (fuzzing): a person dropped by the refiner (max_people, a long absence) has their pending frames
+    answered at once; their stamps came out at once, and the other people's poses of those stamps came out again
+    later under the same stamps."""
+    class DropsPersonNineEarly(DelayByOneFrame):
+        lookahead = 2
+
+        def push_frame(self, stamp_s, person_ids, positions, confidence, status):
+            early = [RefinedPose(9, stamp_s, positions[0], confidence[0], status[0])] if 9 in person_ids else []
+            return early + super().push_frame(stamp_s, [p for p in person_ids if p != 9], positions, confidence,
+                                              status)
+
+    frames = TemporalFrames(DropsPersonNineEarly(), num_joints=17)
+    out = []
+    for k in range(4):
+        out += frames.push(k, "cam", np.array([1, 9]), np.ones((2, 17, 3)), np.ones((2, 17)), np.zeros((2, 17)),
+                           np.ones((2, 17), np.uint8))
+    out += frames.flush()
+    assert [frame.stamp_ns for frame in out] == [0, 1, 2, 3]
+    assert [frame.person_ids.tolist() for frame in out] == [[1, 9]] * 4
 
 
 def test_every_input_frame_comes_out_once_in_order_without_people_when_nobody_is_refined():

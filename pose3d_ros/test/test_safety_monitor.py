@@ -103,6 +103,27 @@ def test_bad_config_is_refused_with_its_line(change, line, message):
     assert str(caught.value).startswith(f"safety.yaml:{line}: ")
 
 
+@pytest.mark.parametrize("change, line, message", [
+    (("radius: 0.1}", "radius: 1" + "0" * 400 + "}"), 25, "radius must be a number"),
+    (("size: [1.0, 10.0, 10.0]", "size: [1.0, 1" + "0" * 400 + ", 10.0]"), 22, "size must be a list of 3 numbers"),
+    (("parts: [right_hand]", "parts: [{right: hand}]"), 5, "parts must be a list"),
+    (("  default:", "  7:"), 18, "needs a name"),
+])
+def test_yaml_that_crashed_the_checks_is_refused_with_its_line(change, line, message):
+    """Regression (fuzzing): integers too large for a float (TypeError, OverflowError), a mapping among the parts
+    (unhashable) and a profile named by a number (TypeError when listing the profiles) escaped as other errors."""
+    text = CONFIG.replace(*change)
+    assert text != CONFIG
+    with pytest.raises(SafetyConfigError, match=message) as caught:
+        config(text)
+    assert str(caught.value).startswith(f"safety.yaml:{line}: ")
+
+
+def test_yaml_nested_too_deeply_is_refused():
+    with pytest.raises(SafetyConfigError, match="safety.yaml:1: the YAML is nested too deeply"):
+        config("a: " + "[" * 600 + "]" * 600)
+
+
 def test_polygon_and_transform_errors_name_their_line():
     polygon = CONFIG + "  - name: floor\n    frame: cam\n    polygon: {points: [[0, 0], [1, 1], [2, 2]], z_min: 0, " \
                        "z_max: 1}\n"

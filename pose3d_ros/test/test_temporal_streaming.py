@@ -131,6 +131,20 @@ def test_long_gap_restarts_and_duplicates_are_skipped():
     assert len(r.tracks[1]) == 1
 
 
+def test_a_person_absent_after_a_forward_jump_of_the_clock_is_dropped_not_filled():
+    """Regression (fuzzing the clock): after a jump of five minutes, a person who is not in the new frame was filled
+    in at the new stamp from their pose of five minutes before."""
+    r = refiner(lookahead=2, max_gap=10)
+    status = OBSERVED[None]
+    out = []
+    for n in range(5):
+        out += r.push_frame(n / FPS, ["p"], pose_at(n / FPS)[None], ONES[None], status)
+    out += r.push_frame(300.0, [], np.zeros((0, J, 3)), np.zeros((0, J)), np.zeros((0, J)))
+    out += r.flush()
+    assert [round(o.stamp * FPS) for o in out] == list(range(5))  # the frames before the jump, nothing at 300 s
+    assert r.events["dropped"] == 1 and r.tracks == {}
+
+
 def test_people_are_batched_in_one_forward_pass_and_kept_apart():
     model = random_model()
     calls = []

@@ -119,8 +119,13 @@ class Lifter:
         if not (np.isfinite(kp2d).all() and np.isfinite(conf).all()):
             raise ValueError("kp2d/conf contain NaN or infinite values; undetected joints must have conf 0 and "
                              "coordinates from layout.fill_missing")
-        if not np.isfinite(K).all() or np.any(K[..., 0, 0] <= 0) or np.any(K[..., 1, 1] <= 0):
-            raise ValueError(f"K must be finite with positive focal lengths, got\n{K}")
+        if conf.size and (conf.min() < 0.0 or conf.max() > 1.0):
+            raise ValueError(f"conf must lie in [0, 1], got [{conf.min():g}, {conf.max():g}]")
+        # The network runs in float32: a focal length that is 0 or infinite there divides by zero.
+        with np.errstate(over="ignore"):
+            K32 = K.astype(np.float32)
+        if not np.isfinite(K32).all() or np.any(K32[..., [0, 1], [0, 1]] < np.finfo(np.float32).tiny):
+            raise ValueError(f"K must be finite with positive focal lengths (in float32), got\n{K}")
 
     def _graph(self) -> torch.jit.ScriptModule:
         """What inference runs: :class:`LiftGraph` for the current ``flip_test``, traced and frozen
@@ -169,6 +174,10 @@ class Lifter:
         if self.perspective_correction:
             root_relative = rotate_back(root_relative, rotation).astype(np.float32)
             translation = rotate_back(translation, rotation)
+        if not (np.isfinite(root_relative).all() and np.isfinite(translation).all()):
+            # e.g. pixels so far from the principal point that their camera coordinates overflow float32
+            raise ValueError("these keypoints and K give no finite 3D pose (pixels or focal lengths out of any "
+                             "camera's range)")
         status = np.where(conf > self.conf_threshold, JointStatus.OBSERVED, JointStatus.INFERRED).astype(np.uint8)
         return LiftResult(
             positions=(root_relative + translation[:, None]).astype(np.float32),

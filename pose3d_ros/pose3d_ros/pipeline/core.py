@@ -95,6 +95,8 @@ class PipelineSettings:
             content = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
         except YAMLError as err:
             raise ValueError(f"{path} is not valid YAML: {err}") from err
+        except RecursionError:
+            raise ValueError(f"{path}: the YAML is nested too deeply to be a parameters file") from None
         if not isinstance(content, dict):
             raise ValueError(f"{path}: a parameters file is a mapping of node names to ros__parameters")
         settings, used = cls.defaults(), set()
@@ -103,10 +105,16 @@ class PipelineSettings:
                 common, own = file_sections(content, node)
             except ValueError as err:
                 raise ValueError(f"{path}: {err}") from err
+            except RecursionError:  # an alias that holds itself (&a {x: *a})
+                raise ValueError(f"{path}: the parameters of {node} refer to themselves (a YAML alias inside its "
+                                 "own anchor)") from None
             known = {p.name for p in PARAMETERS[node]}
             used |= known & set(common)
             shared = {name: value for name, value in common.items() if name in known}
-            settings = settings.replace(stage, **{**shared, **own})
+            try:
+                settings = settings.replace(stage, **{**shared, **own})
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from err
         ignored = sorted(set(common) - used)
         if ignored:
             LOG.info("%s: /** parameters no stage has, ignored as the nodes ignore them: %s", path,

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.node_logic import camera_matrix
 
 LOG = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ LOG = logging.getLogger(__name__)
 DEFAULT_FRAME_ID = "camera_optical_frame"
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+INTRINSICS_REMEDY = "--fx/--fy/--cx/--cy, or a recording with a calibrated CameraInfo topic (--camera-info-topic)"
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
 
 
@@ -198,6 +199,7 @@ class FrameSource:
         self.ended_early: str | None = None
         """Why and where the source stopped before its end, if it did (a camera that stopped delivering)."""
         self._default_K: dict[tuple[int, int], np.ndarray] = {}
+        self._warned_assumed_focal = False
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -237,6 +239,9 @@ class FrameSource:
         if stream is None:
             if (width, height) not in self._default_K:
                 self._default_K[(width, height)] = default_intrinsics(width, height)
+            if not self._warned_assumed_focal and self.intrinsics.fx is None and self.intrinsics.fy is None:
+                self._warned_assumed_focal = True  # once per source, i.e. per run
+                LOG.warning("%s: %s", self.description, assumed_intrinsics_warning(width, height, INTRINSICS_REMEDY))
             stream = CameraModel(self._default_K[(width, height)])
         if self.intrinsics.empty:
             return stream
@@ -556,7 +561,15 @@ class BagSource(FrameSource):
     def _first_camera_info(self):
         if self.camera_info_connection is None:
             return None
-        for connection, _, raw in self.reader.messages(connections=[self.camera_info_connection]):
+        messages = self.reader.messages(connections=[self.camera_info_connection])
+        while True:
+            try:
+                connection, _, raw = next(messages)
+            except StopIteration:
+                break
+            except Exception as err:  # noqa: BLE001 - damaged storage: the image loop says where it ends
+                LOG.warning("%s: CameraInfo unreadable (%s: %s)", self.path, type(err).__name__, err)
+                break
             try:
                 return self.reader.deserialize(raw, connection.msgtype)
             except Exception as err:  # a corrupt message: try the next one
@@ -568,7 +581,7 @@ class BagSource(FrameSource):
         camera_info = self._first_camera_info()
         connections = [self.image_connection] + ([self.camera_info_connection] if self.camera_info_connection else [])
         index = 0
-        for connection, bag_stamp_ns, raw in self.reader.messages(connections=connections):
+        for connection, bag_stamp_ns, raw in self._messages(connections):
             if connection is self.camera_info_connection:
                 try:
                     camera_info = self.reader.deserialize(raw, connection.msgtype)
@@ -590,6 +603,25 @@ class BagSource(FrameSource):
             yield Frame(index, stamp_ns, image, self._camera(width, height, stream),
                         msg.header.frame_id or DEFAULT_FRAME_ID)
             index += 1
+
+    def _messages(self, connections: list) -> Iterator[tuple]:
+        """The recording's messages, until its storage cannot be read further (a truncated or damaged .db3 or
+        .mcap raises sqlite's or the MCAP reader's own errors mid-way): then the source ends early, saying where,
+        and the frames read so far stay valid.
+        """
+        messages = self.reader.messages(connections=connections)
+        last_ns = None
+        while True:
+            try:
+                connection, stamp_ns, raw = next(messages)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - storage libraries raise many unrelated error types
+                where = "before its first message" if last_ns is None else f"after {last_ns * 1e-9:.3f} s"
+                self._end_early(f"the recording cannot be read {where}: {type(err).__name__}: {err}")
+                return
+            last_ns = stamp_ns
+            yield connection, stamp_ns, raw
 
     def close(self) -> None:
         self.reader.close()

@@ -8,9 +8,8 @@ diagnostics, latency never builds up in a queue, and every skipped frame is coun
 
 from __future__ import annotations
 
+import sys
 import threading
-import time
-import traceback
 from typing import Any
 
 import rclpy
@@ -18,27 +17,33 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_updater import Updater
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
 from pose3d_ros.messages import MessageTypes, skeleton3d_array
 from pose3d_ros.node_logic import (
+    OUTPUT_QOS_SETTINGS,
     PARAMETERS,
     LatestSlot,
+    StageLoop,
     StageMonitor,
     StageReport,
     body_frame,
     check_parameter,
+    clean_up_steps,
+    exit_status,
     forward_core_logs,
     hri_body_id,
     parameter_update_error,
     qos_mismatch_hint,
     qos_settings,
 )
+from pose3d_ros.pipeline.stopping import StopRequest
 from pose3d_ros.skeleton import Layout
 
 try:  # Iron and later
@@ -47,9 +52,9 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 _LEVELS = {0: DiagnosticStatus.OK, 1: DiagnosticStatus.WARN, 2: DiagnosticStatus.ERROR, 3: DiagnosticStatus.STALE}
-# Outputs: reliable (matches reliable and best-effort subscribers), newest message only.
-OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
+# Outputs: node_logic.OUTPUT_QOS_SETTINGS (reliable, keep-last 1).
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_QOS_SETTINGS.depth,
+                        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 def rclpy_message_types() -> MessageTypes:
@@ -95,8 +100,10 @@ class PipelineNode(LifecycleNode):
         self.types = rclpy_message_types()
         self.monitor: StageMonitor | None = None
         self.slot = LatestSlot()
+        self.loop: StageLoop | None = None
         self._worker: threading.Thread | None = None
         self._running = False
+        self._finalized = False
         self._inputs: list[Any] = []
         self.updater = Updater(self)
         self.updater.setHardwareID(kind)
@@ -154,6 +161,8 @@ class PipelineNode(LifecycleNode):
                                             max_latency_s=self.param("diagnostics.max_latency_s"),
                                             max_drop_ratio=self.param("diagnostics.max_drop_ratio"),
                                             stale_s=self.param("diagnostics.stale_s"))
+                self.loop = StageLoop(self.process, self.monitor, self.get_logger().error, self.slot,
+                                      alive=lambda: self.context.ok())
             self.configure()
         except Exception as err:  # noqa: BLE001 - a model that fails to load leaves the node unconfigured, alive
             self.get_logger().error(f"configuration failed: {type(err).__name__}: {err}")
@@ -189,6 +198,7 @@ class PipelineNode(LifecycleNode):
             self._stop()
             self.stopped()
         self.release()
+        self._finalized = True
         return super().on_shutdown(state)
 
     def _stop(self) -> None:
@@ -208,26 +218,13 @@ class PipelineNode(LifecycleNode):
     # ------------------------------------------------------------------ processing thread
 
     def enqueue(self, *messages: Any) -> None:
-        """Subscription side: hand the newest input to the worker (never blocks)."""
-        self.monitor.record_input()
-        if self.slot.put((time.monotonic(), messages)):
-            self.monitor.record_drop()
+        """Subscription side: hand the newest input to the worker (never blocks; a replaced frame is a drop)."""
+        self.loop.submit(*messages)
 
     def _work(self) -> None:
+        """Process the newest input until deactivation; failing frames are skipped, counted, logged once per kind."""
         while self._running:
-            item = self.slot.take(timeout=0.2)
-            if item is None:
-                continue
-            arrived, messages = item
-            try:
-                if self.process(*messages):
-                    self.monitor.record_output(time.monotonic() - arrived)
-            except Exception as err:  # noqa: BLE001 - a bad frame is logged and counted, never fatal
-                if not self.context.ok():  # Ctrl-C shut ROS down during this frame: nothing to report
-                    return
-                self.monitor.record_error(str(err))
-                self.get_logger().error(f"frame skipped: {err}", throttle_duration_sec=5.0)
-                self.get_logger().debug(traceback.format_exc())
+            self.loop.step(timeout=0.2)
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -335,18 +332,35 @@ class SkeletonOutput:
 
 
 def run(node_class: type) -> None:
-    """Console-script entry: spin the node; with autostart, configure and activate it first."""
-    rclpy.init()
+    """Console-script entry: spin the node (with autostart, configure and activate it first) until SIGINT or SIGTERM,
+    then end it cleanly and exit with 130 / 143 (node_logic.exit_status).
+
+    rclpy's own signal handlers would shut the context down at the signal, before the node could clean up: the
+    lifecycle shutdown transition would never run (no stopped(): markers stay, temporal_node's held frames are
+    lost) and the process would exit 0. So ROS gets no signal handlers; pipeline.stopping.StopRequest records the
+    first signal (a second one ends the process at once), the spin loop ends, and node_logic.clean_up_steps runs
+    while the context is alive. Not yet run under ROS: checked with the core's tests only.
+    """
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    stop = StopRequest()
     node = node_class()
-    try:
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop_worker()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    with stop.on_signals():
+        try:
+            if node.get_parameter("autostart").value:
+                if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                    node.trigger_activate()
+            while rclpy.ok() and not stop:
+                executor.spin_once(timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            for step in clean_up_steps(node._finalized, rclpy.ok()):
+                try:
+                    getattr(node, step)()
+                except Exception as err:  # noqa: BLE001 - the next steps must still run
+                    print(f"{node.get_name()}: {step} failed while ending: {err}", file=sys.stderr)
+            executor.shutdown()
+            rclpy.try_shutdown()
+    sys.exit(exit_status(stop.signal))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
-from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.messages import wholebody2d_to_numpy
 from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
@@ -32,6 +32,7 @@ class LifterNode(PipelineNode):
         self.camera_info: CameraInfo | None = None
         self.output: SkeletonOutput | None = None
         self._warned_models: set[str] = set()
+        self._warned_default_intrinsics = False
 
     def configure(self) -> None:
         import torch
@@ -73,9 +74,11 @@ class LifterNode(PipelineNode):
         """K for this frame's keypoints, undistorting them when CameraInfo has a distortion model."""
         info = self.camera_info
         if info is None:
+            self._warn_default_intrinsics(*frame.image_size)
             return default_intrinsics(*frame.image_size), frame.kp2d
         K, defaulted = camera_matrix(info.k, info.width, info.height)
         if defaulted:
+            self._warn_default_intrinsics(info.width or frame.image_size[0], info.height or frame.image_size[1])
             return K, frame.kp2d
         kp2d = frame.kp2d
         if self.param("undistort") and any(info.d):
@@ -86,6 +89,13 @@ class LifterNode(PipelineNode):
                 self.get_logger().warning(f"distortion model {info.distortion_model!r} is not supported; keypoints "
                                           f"are lifted as if undistorted")
         return K, kp2d
+
+    def _warn_default_intrinsics(self, width: int, height: int) -> None:
+        if not self._warned_default_intrinsics:
+            self._warned_default_intrinsics = True
+            self.get_logger().warning(assumed_intrinsics_warning(
+                width, height, "publish the camera's calibrated sensor_msgs/CameraInfo on camera_info (remap it to "
+                "your driver's topic), or set video_source_node's horizontal_fov_deg"))
 
     def process(self, msg: Any) -> bool:
         frame = wholebody2d_to_numpy(msg, layout=self.layout.name)

@@ -41,6 +41,7 @@ class TemporalNode(PipelineNode):
         frame = skeleton3d_to_numpy(msg, layout=self.layout.name)
         refined = self.frames.push(stamp_ns(msg.header), msg.header.frame_id, frame.person_ids, frame.positions,
                                    frame.confidence, frame.error, frame.status)
+        self.monitor.record_events(self.frames.events)  # clock jumps, duplicate stamps, people given up
         self._publish(refined)
         return bool(refined)
 

@@ -15,7 +15,7 @@ from cv_bridge import CvBridge
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from pose3d_ros.camera import default_intrinsics, intrinsics_from_fov
+from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics, intrinsics_from_fov
 from pose3d_ros.node_logic import StageMonitor, qos_settings
 from pose3d_ros.ros.base import PipelineNode, run
 
@@ -53,6 +53,9 @@ class VideoSourceNode(PipelineNode):
 
     def _camera_info(self, width: int, height: int) -> CameraInfo:
         fov = self.param("horizontal_fov_deg")
+        if fov <= 0 and self.info is None:  # once per node: the first frame's CameraInfo carries the assumption
+            self.get_logger().warning(assumed_intrinsics_warning(width, height, "set horizontal_fov_deg to the "
+                                                                 "camera's field of view"))
         K = intrinsics_from_fov(width, height, fov) if fov > 0 else default_intrinsics(width, height)
         info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
         info.d = [0.0] * 5  # plumb_bob has 5 coefficients (k1 k2 t1 t2 k3); an empty D confuses image_geometry

@@ -111,6 +111,8 @@ class SafetyConfig:
             where = f" ({context} at line {context_mark.line + 1})" if context and context_mark else ""
             raise SafetyConfigError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: "
                                     f"{getattr(err, 'problem', None) or err}{where}") from err
+        except RecursionError:
+            raise SafetyConfigError(f"{path}:1: the YAML is nested too deeply to be a safety config") from None
         root = _Map(document, path, None, "the file")
         root.only("camera_frame", "transforms", "joints", "failsafe", "states", "thresholds", "objects")
         profiles = _profiles(root.child("thresholds", required=True))
@@ -191,7 +193,7 @@ class SafetyConfig:
 def _joints(section: _Map) -> JointSettings:
     section.only("parts", "error_k", "unknown_error_m")
     parts = section.value("parts", list(DEFAULT_PARTS))
-    if not isinstance(parts, list) or not parts:
+    if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts):
         section.fail("parts", f"parts must be a list of some of {', '.join(PARTS)}")
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
@@ -223,6 +225,8 @@ _SEPARATION_KEYS = ("reaction_time_s", "stopping_time_s", "robot_speed_m_s", "st
 def _profiles(section: _Map) -> dict[str, Thresholds]:
     profiles = {}
     for name in section.keys():
+        if not isinstance(name, str):
+            section.fail(name, f"a thresholds profile needs a name (a string), got {name!r}")
         profile = section.child(name, required=True)
         mode = profile.text("mode")
         if mode == "fixed":
@@ -273,7 +277,7 @@ def _shape(kind: str, spec: _Map) -> Shape:
     points = spec.value("points")
     try:
         vertices = np.array(points, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         vertices = np.zeros((0,))
     if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3 or not np.isfinite(vertices).all():
         spec.fail("points", "points must be a list of at least 3 [x, y] pairs (metres)")
@@ -306,6 +310,16 @@ def _transform(item: _Map) -> StaticTransform:
 # --------------------------------------------------------------------------------------------------
 
 _REQUIRED = object()
+
+
+def _is_finite_number(value: Any) -> bool:
+    """An int or float that is finite as a float (YAML ints have no size limit: 1e400 as an int is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
 
 
 class _Map:
@@ -354,7 +368,7 @@ class _Map:
     def number(self, key: str, default: Any = _REQUIRED, *, minimum: float | None = 0.0, maximum: float | None = None,
                positive: bool = False) -> float:
         value = self.value(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        if not _is_finite_number(value):
             self.fail(key, f"{key} must be a number, got {value!r}")
         if minimum is not None and (value < minimum or (positive and value <= minimum)):
             self.fail(key, f"{key} must be {'above' if positive else 'at least'} {minimum:g}, got {value!r}")
@@ -364,9 +378,7 @@ class _Map:
 
     def vector(self, key: str, size: int, default: Any = _REQUIRED, *, minimum: float | None = None) -> np.ndarray:
         value = self.value(key, default)
-        if (not isinstance(value, list) or len(value) != size
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-                or not np.isfinite(value).all()):
+        if not isinstance(value, list) or len(value) != size or not all(_is_finite_number(v) for v in value):
             self.fail(key, f"{key} must be a list of {size} numbers, got {value!r}")
         if minimum is not None and min(value) < minimum:
             self.fail(key, f"{key} must not be below {minimum:g}, got {value!r}")

@@ -269,6 +269,11 @@ class StreamingRefiner:
                 self.events["duplicate"] += 1
                 LOG.debug("person %s: duplicate stamp %.6f skipped", person_id, stamp)
                 return []
+            if not frame.valid.any() and stamp - track.last_seen > self.reset_after_s:
+                # Absent for longer than reset_after_s (e.g. the clock jumped minutes ahead): the person is gone,
+                # not to be filled in at this stamp from a pose seen that long ago.
+                self.events["dropped"] += 1
+                return self._close(person_id)
             reason = "reset_backwards" if stamp < track.stamps[-1] else (
                 "reset_gap" if frame.valid.any() and stamp - track.last_seen > self.reset_after_s else None)
             if reason is not None:
