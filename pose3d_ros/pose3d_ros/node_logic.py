@@ -729,6 +729,11 @@ class TemporalFrames:
         self._pending.append(int(stamp_ns))
         return self._due(refined, final=False)
 
+    @property
+    def held(self) -> int:
+        """Input frames not output yet."""
+        return len(self._pending)
+
     def flush(self) -> list[SkeletonFrame]:
         """Every frame still held (end of stream or deactivation)."""
         return self._due(self.refiner.flush() if self._origin_ns is not None else [], final=True)
@@ -737,10 +742,11 @@ class TemporalFrames:
         by_stamp: dict[int, list] = {}
         for pose in refined:
             by_stamp.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
-        # Output up to the newest stamp the refiner answered for, and every stamp lookahead frames old.
+        # Output up to the newest stamp the refiner answered for, and every stamp lookahead frames old -- or, for
+        # a refiner that says how many of the newest frames it still holds (the offline one), every other stamp.
         answered = [index for index, stamp in enumerate(self._pending) if stamp in by_stamp]
-        count = len(self._pending) if final else max(max(answered, default=-1) + 1,
-                                                     len(self._pending) - self.lookahead)
+        held = getattr(self.refiner, "pending_frames", self.lookahead)
+        count = len(self._pending) if final else max(max(answered, default=-1) + 1, len(self._pending) - held)
         frames = []
         for _ in range(count):
             stamp = self._pending.popleft()
