@@ -8,7 +8,7 @@ from pose3d_ros.temporal.dataset import offline_training_batch
 from pose3d_ros.temporal.model import UGCN, UGCNConfig
 from pose3d_ros.temporal.offline import OfflineRefiner, bridged, prefill
 from pose3d_ros.temporal.streaming import StreamingRefiner
-from pose3d_ros.temporal.training import TrainConfig, train
+from pose3d_ros.temporal.training import TrainConfig, least_squares_mix, train
 
 FPS = 25.0
 J = 17
@@ -175,3 +175,14 @@ def test_offline_training_lowers_the_loss_and_starts_from_streaming_weights(tmp_
     assert history[-1]["model_all"] < history[-1]["input_all"]
     assert model.config.centred
     OfflineRefiner(model, device="cpu")  # what it trained is what the offline refiner loads
+
+
+def test_least_squares_mix_is_the_best_linear_filter():
+    rng = np.random.default_rng(0)
+    truth = np.cumsum(rng.normal(0.0, 0.01, (400, 16, 5, 3)), axis=1)  # smooth random walks over the window
+    noisy = truth + rng.normal(0.0, 0.01, truth.shape)
+    exact = least_squares_mix({"poses": torch.from_numpy(truth), "target": torch.from_numpy(truth)}, ridge=0.0)
+    np.testing.assert_allclose(exact.numpy(), np.eye(16), atol=1e-4)  # clean input: keep it
+    smoothing = least_squares_mix({"poses": torch.from_numpy(noisy), "target": torch.from_numpy(truth)}).numpy()
+    filtered = np.einsum("ts,bsjc->btjc", smoothing, noisy)
+    assert np.abs(filtered - truth).mean() < 0.8 * np.abs(noisy - truth).mean()

@@ -93,6 +93,22 @@ def streamed_acceleration_error(pred: torch.Tensor, target: torch.Tensor, positi
     return acceleration.norm(dim=-1).mean()
 
 
+MIX_FIT_WINDOWS = 1024
+
+
+def least_squares_mix(batch: dict[str, torch.Tensor], ridge: float = 1e-3) -> torch.Tensor:
+    """The (T, T) linear filter that maps the windows' (pre-filled) input best to the truth, least squares over every
+    joint and coordinate: where the learned temporal mixing of a network starts when it changes window length, so
+    that its residual U-Net, trained on top of a smoothing filter, keeps one under it.
+    """
+    frames = batch["poses"].shape[1]
+    x = batch["poses"].double().transpose(0, 1).reshape(frames, -1)
+    y = batch["target"].double().transpose(0, 1).reshape(frames, -1)
+    gram = x @ x.T
+    gram += ridge * gram.diagonal().mean() * torch.eye(frames, dtype=gram.dtype)
+    return torch.linalg.solve(gram, x @ y.T).T.float()
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up over the first 5 % of the steps, then cosine decay to 1 % of ``config.lr``."""
     warmup = max(1, config.steps // 20)
@@ -185,7 +201,7 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
     """Train (or resume) and write ``out_dir/NAME.safetensors`` + ``.json``, checkpoints and ``curves.png``.
     ``init``: a trained network to start from (fine-tuning) instead of a fresh one: the same configuration, but
     for its window length and centring (a streaming network starts an offline one); with another window length
-    its learned temporal mixing, which is made for its length, is not taken (the identity instead).
+    its learned temporal mixing, which is made for its length, is replaced by :func:`least_squares_mix`.
     """
     from tqdm import tqdm
 
@@ -197,7 +213,10 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
             raise ValueError(f"cannot start from a network configured {init.config}: training {model_config}")
         state = init.state_dict()
         if init.config.window != model_config.window:
-            state["mix"] = model.state_dict()["mix"]
+            state["mix"] = least_squares_mix(_tensors(offline_training_batch(
+                sequences, model_config.window, MIX_FIT_WINDOWS, np.random.default_rng(config.seed), config.max_gap_s)
+                if config.offline else training_batch(sequences, model_config.window, MIX_FIT_WINDOWS,
+                                                      np.random.default_rng(config.seed))))
         model.load_state_dict(state)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if sequences.fps != model_config.fps or sequences.layout != model_config.layout:
