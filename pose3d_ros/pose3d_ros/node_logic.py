@@ -705,7 +705,7 @@ class TemporalFrames:
         self.refiner = refiner
         self.num_joints = num_joints
         self.lookahead = int(getattr(refiner, "lookahead", 0))
-        self.history = history
+        self.history = max(history, self.lookahead + 1)  # every frame the refiner may still hold
         self._origin_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
         self._pending: deque[int] = deque()  # input stamps not yet output, in input order
