@@ -28,11 +28,11 @@ def offline_weights(tmp_path_factory):
 def demo_run(tmp_path_factory, offline_weights):
     out = tmp_path_factory.mktemp("demo")
     assert main(["run", "--source", "demo:1", "--max-frames", str(FRAMES), "--out", str(out), "--no-progress",
-                 "--device", "cpu", "--refiner-weights", str(offline_weights)]) == 0
+                 "--device", "cpu", "--refine", "offline", "--refiner-weights", str(offline_weights)]) == 0
     return out
 
 
-def test_run_refines_the_demo_offline_by_default_and_refine_reproduces_it(demo_run, offline_weights, tmp_path):
+def test_run_refines_the_demo_offline_and_refine_reproduces_it(demo_run, offline_weights, tmp_path):
     run = np.load(demo_run / "skeletons.npz")
     assert run["stamp_ns"].shape == (FRAMES,)
     assert (run["refined_status"][run["person_ids"] >= 0] == JointStatus.REFINED).mean() > 0.9
@@ -61,6 +61,9 @@ def test_refine_bad_inputs_are_clear(demo_run, offline_weights, tmp_path, caplog
     assert main(["refine", str(demo_run / "pose3d.mcap"), str(tmp_path / "bag"), "--topic", "/nothing",
                  *weights]) == 2
     assert "no topic /nothing" in caplog.text
+    # no offline weights shipped: a clear error naming what to do
+    assert main(["refine", str(demo_run / "skeletons.npz"), str(tmp_path / "o.npz"), "--device", "cpu"]) == 2
+    assert "no offline refiner weights are shipped" in caplog.text
     # 17-joint skeletons for a 133-joint refiner
     data = dict(np.load(demo_run / "skeletons.npz"))
     data["layout"] = np.array("h36m17")

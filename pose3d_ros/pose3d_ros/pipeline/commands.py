@@ -38,10 +38,10 @@ def register(add_command) -> None:
                         help="ROS 2 parameter file of the nodes (e.g. the package's config/pipeline.yaml): the "
                              "keypoints2d_node, lifter_node and temporal_node sections (default: their defaults)")
     stages.add_argument("--device", help="auto | cpu | cuda[:N] for the lifter and the refiner (default: auto)")
-    stages.add_argument("--refine", choices=REFINE_MODES,
-                        help="temporal stage: offline (centred windows, both ways in time; the default for files, "
-                             "recordings and the demo), streaming (the live refiner, 0.16 s look-ahead; the default "
-                             "for webcams and --show) or none (raw lifter output only)")
+    stages.add_argument("--refine", choices=REFINE_MODES, default="streaming",
+                        help="temporal stage: streaming (the live refiner, 0.16 s look-ahead; the default), offline "
+                             "(recordings: centred windows, both ways in time; needs --refiner-weights until "
+                             "offline weights are shipped) or none (raw lifter output only)")
     stages.add_argument("--backend", choices=("movenet", "holistic", "tasks"),
                         help="2D stage: movenet (several people, the default), holistic (one person) or tasks "
                              "(several people, needs MediaPipe .task model files)")
@@ -76,9 +76,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def settings_from_args(args: argparse.Namespace, live: bool = False):
+def settings_from_args(args: argparse.Namespace):
     """The nodes' parameters: defaults, then --params-file, then the flags that were given; the temporal stage as
-    ``--refine`` says, by default offline unless the source is ``live``.
+    ``--refine`` says.
     """
     from .core import PipelineSettings
 
@@ -94,24 +94,22 @@ def settings_from_args(args: argparse.Namespace, live: bool = False):
     }
     for stage, values in flags.items():
         settings = settings.replace(stage, **{name: value for name, value in values.items() if value is not None})
-    refine = args.refine or ("streaming" if live else "offline")
-    if refine == "none":
+    if args.refine == "none":
         return settings.without_temporal()
-    return settings.with_offline_refinement() if refine == "offline" else settings
+    return settings.with_offline_refinement() if args.refine == "offline" else settings
 
 
 def run_command(args: argparse.Namespace) -> int:
     from .core import PosePipeline
     from .run import run
-    from .sources import IntrinsicsOverride, WebcamSource, open_source
+    from .sources import IntrinsicsOverride, open_source
 
     intrinsics = IntrinsicsOverride(args.fx, args.fy, args.cx, args.cy)
     if args.source is None:
         LOG.info("no --source given: using webcam 0 (give --source VIDEO|BAG|demo for a file)")
     with open_source(args.source, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
                      intrinsics=intrinsics) as source:
-        live = args.show or isinstance(source, WebcamSource)
-        with PosePipeline(settings_from_args(args, live)) as pipeline:
+        with PosePipeline(settings_from_args(args)) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
                           show=args.show, write_images=args.write_images, progress=not args.no_progress)
     print(summary.text())
