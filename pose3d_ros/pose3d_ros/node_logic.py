@@ -893,7 +893,7 @@ class TemporalFrames:
         self.num_joints = num_joints
         self.lookahead = int(getattr(refiner, "lookahead", 0))
         self.jump_ns = round(1e9 * float(getattr(refiner, "reset_after_s", 1.0)))
-        self.history = history
+        self.history = max(history, self.lookahead + 1)  # every frame the refiner may still hold
         self._origin_ns: int | None = None
         self._last_ns: int | None = None
         self._frames: dict[int, tuple[str, dict[int, np.ndarray]]] = {}
@@ -937,6 +937,11 @@ class TemporalFrames:
         due, self._held = self._held + self._due(refined, final=False), []
         return due
 
+    @property
+    def held(self) -> int:
+        """Input frames not output yet."""
+        return len(self._pending)
+
     def flush(self) -> list[SkeletonFrame]:
         """Every frame still held (end of stream or deactivation)."""
         due, self._held = self._held + self._due(self.refiner.flush() if self._origin_ns is not None else [],
@@ -946,10 +951,12 @@ class TemporalFrames:
     def _due(self, refined: list, final: bool) -> list[SkeletonFrame]:
         for pose in refined:
             self._answers.setdefault(self._stamp_ns(pose.stamp), []).append(pose)
-        # A stamp is complete once it is lookahead frames old: the refiner has then answered every tracked person's
-        # frame there. Answers that come earlier (a person dropped or restarted: their pending frames at once) wait
-        # for the others', or the stamp would come out twice.
-        count = len(self._pending) if final else max(0, len(self._pending) - self.lookahead)
+        # A stamp is complete once the refiner no longer holds it: lookahead frames old for the streaming refiner,
+        # older than the frames the offline one says it still holds (pending_frames). Answers that come earlier (a
+        # person dropped or restarted: their pending frames at once) wait for the others', or the stamp would come
+        # out twice.
+        held = getattr(self.refiner, "pending_frames", self.lookahead)
+        count = len(self._pending) if final else max(0, len(self._pending) - held)
         frames = []
         for _ in range(count):
             stamp = self._pending.popleft()

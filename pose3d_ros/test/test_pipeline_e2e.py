@@ -166,7 +166,7 @@ def test_a_signalled_run_exits_128_plus_the_signal_with_readable_outputs(tmp_pat
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "pose3d_ros.cli", "run", "--source", "demo", "--out", str(out), "--render",
-         "--no-temporal", "--no-progress", "--max-frames", "60", "--device", "cpu"],
+         "--refine", "none", "--no-progress", "--max-frames", "60", "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:  # wait until frames are being processed

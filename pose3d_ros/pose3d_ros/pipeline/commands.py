@@ -9,9 +9,11 @@ from pathlib import Path
 LOG = logging.getLogger("pose3d.run")
 
 DEFAULT_OUT = Path("pose3d_out")
+REFINE_MODES = ("offline", "streaming", "none")
 
 
 def register(add_command) -> None:
+    _register_refine(add_command)
     parser = add_command(
         "run", run_command,
         "run the pipeline (2D keypoints -> 3D lifting -> temporal refinement) on a video file, a webcam, a rosbag2 "
@@ -37,7 +39,10 @@ def register(add_command) -> None:
                         help="ROS 2 parameter file of the nodes (e.g. the package's config/pipeline.yaml): the "
                              "keypoints2d_node, lifter_node and temporal_node sections (default: their defaults)")
     stages.add_argument("--device", help="auto | cpu | cuda[:N] for the lifter and the refiner (default: auto)")
-    stages.add_argument("--no-temporal", action="store_true", help="skip the temporal stage (raw lifter output only)")
+    stages.add_argument("--refine", choices=REFINE_MODES, default="streaming",
+                        help="temporal stage: streaming (the live refiner, 0.16 s look-ahead; the default), offline "
+                             "(recordings: centred windows, both ways in time; needs --refiner-weights until "
+                             "offline weights are shipped) or none (raw lifter output only)")
     stages.add_argument("--backend", choices=("movenet", "holistic", "tasks"),
                         help="2D stage: movenet (several people, the default), holistic (one person) or tasks "
                              "(several people, needs MediaPipe .task model files)")
@@ -49,7 +54,7 @@ def register(add_command) -> None:
     stages.add_argument("--lifter-weights", type=Path, metavar="FILE",
                         help="lifter .safetensors (default: the shipped one)")
     stages.add_argument("--refiner-weights", type=Path, metavar="FILE",
-                        help="temporal .safetensors (default: the shipped one)")
+                        help="temporal .safetensors for the --refine mode (default: the shipped one)")
 
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
@@ -110,7 +115,9 @@ def _positive_int(text: str) -> int:
 
 
 def settings_from_args(args: argparse.Namespace):
-    """The nodes' parameters: defaults, then --params-file, then the flags that were given."""
+    """The nodes' parameters: defaults, then --params-file, then the flags that were given; the temporal stage as
+    ``--refine`` says.
+    """
     from .core import PipelineSettings
 
     settings = (PipelineSettings.defaults() if args.params_file is None
@@ -125,7 +132,9 @@ def settings_from_args(args: argparse.Namespace):
     }
     for stage, values in flags.items():
         settings = settings.replace(stage, **{name: value for name, value in values.items() if value is not None})
-    return settings.without_temporal() if args.no_temporal else settings
+    if args.refine == "none":
+        return settings.without_temporal()
+    return settings.with_offline_refinement() if args.refine == "offline" else settings
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -162,3 +171,28 @@ def run_command(args: argparse.Namespace) -> int:
         LOG.warning("%d frames of %s are not in the outputs (listed above and in summary.json)", summary.lost,
                     summary.source)
     return summary.exit_code()
+
+
+def _register_refine(add_command) -> None:
+    from pose3d_ros.temporal import DEFAULT_OFFLINE_MAX_GAP_S
+
+    p = add_command("refine", refine_command, "refine the raw skeletons of a skeletons.npz or an MCAP / rosbag2 "
+                    "recording offline (centred windows, gaps filled from both sides), without the 2D stage and "
+                    "the lifter")
+    p.add_argument("input", metavar="IN", type=Path,
+                   help="skeletons.npz (from pose3d run) or .mcap file / rosbag2 folder")
+    p.add_argument("output", metavar="OUT", type=Path,
+                   help="FILE.npz for an npz, a folder (OUT/pose3d.mcap) for a recording")
+    p.add_argument("--topic", default="/skeletons3d", help="recordings: the Skeleton3DArray topic (default "
+                   "/skeletons3d)")
+    p.add_argument("--weights", type=Path, default=None, help="offline temporal weights (default: the shipped ones)")
+    p.add_argument("--max-gap-s", type=float, default=DEFAULT_OFFLINE_MAX_GAP_S,
+                   help="seconds, the longest gap filled (longer ones are MISSING)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def refine_command(args: argparse.Namespace) -> int:
+    from .refine import refine_command as run_refine
+
+    return run_refine(args)

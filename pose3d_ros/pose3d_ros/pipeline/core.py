@@ -8,7 +8,8 @@ config/pipeline.yaml, defaults from :data:`pose3d_ros.node_logic.PARAMETERS`) an
 * lift: :func:`lift_keypoints` -- undistort the keypoints with the CameraInfo's distortion (``undistort``), lift
   them, place them in the camera frame -> a raw :class:`~pose3d_ros.node_logic.SkeletonFrame` (one Skeleton3DArray);
 * temporal: :class:`pose3d_ros.node_logic.TemporalFrames` around the ``StreamingRefiner`` -> refined frames,
-  released ``lookahead`` frames later and grouped by stamp exactly as the temporal node publishes them.
+  released ``lookahead`` frames later and grouped by stamp exactly as the temporal node publishes them; for
+  recordings the ``OfflineRefiner`` instead (``PipelineSettings.offline``), released a chunk at a time.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class PipelineSettings:
     lifter: dict[str, Any]
     temporal: dict[str, Any]
     temporal_enabled: bool = True
+    offline: bool = False
+    """Refine offline (centred windows, both ways in time: recordings) instead of streaming."""
 
     @classmethod
     def defaults(cls) -> PipelineSettings:
@@ -137,6 +140,9 @@ class PipelineSettings:
     def without_temporal(self) -> PipelineSettings:
         return PipelineSettings(self.keypoints2d, self.lifter, self.temporal, temporal_enabled=False)
 
+    def with_offline_refinement(self) -> PipelineSettings:
+        return PipelineSettings(self.keypoints2d, self.lifter, self.temporal, offline=True)
+
     def detector_options(self) -> tuple[str, dict[str, Any]]:
         """``create_detector`` backend and options, from the keypoints2d parameters."""
         from pose3d_ros.keypoints2d.detector import detector_options
@@ -148,6 +154,19 @@ class PipelineSettings:
         p = self.temporal
         return {"weights": p["weights"] or None, "window": p["window"] or None, "lookahead": p["lookahead"],
                 "max_gap": p["max_gap"], "device": p["device"]}
+
+    def load_refiner(self) -> Any:
+        """The temporal stage's refiner: streaming (what temporal_node runs) or, with ``offline``, the offline one
+        (``weights`` then names offline weights; the streaming-only parameters do not apply).
+        """
+        if self.offline:
+            from pose3d_ros.temporal import OfflineRefiner
+
+            return OfflineRefiner.load(self.temporal["weights"] or None, device=self.temporal["device"])
+        from pose3d_ros.temporal import StreamingRefiner
+
+        options = self.refiner_options()
+        return StreamingRefiner.load(options.pop("weights"), **options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,10 +211,7 @@ class PosePipeline:
         self.temporal = None
         if settings.temporal_enabled:
             if refiner is None:
-                from pose3d_ros.temporal import StreamingRefiner
-
-                options = settings.refiner_options()
-                refiner = StreamingRefiner.load(options.pop("weights"), **options)
+                refiner = settings.load_refiner()
             if refiner.layout.name != self.layout.name:
                 raise ValueError(f"the refiner is for layout {refiner.layout.name}, the lifter for "
                                  f"{self.layout.name}: give refiner weights for {self.layout.name}, or run "
@@ -211,11 +227,10 @@ class PosePipeline:
         self._first_stamp_ns: int | None = None
 
     def is_settled(self, newer_frames: int) -> bool:
-        """Whether a frame's refined skeletons are all out once ``newer_frames`` frames came after it: the refiner
-        answers every tracked person's frame (present or absent) ``lookahead`` frames later. Without the temporal
-        stage a frame is final at once.
+        """Whether a frame's refined skeletons are all out once ``newer_frames`` frames came after it: when the
+        temporal stage holds no more than those newer frames. Without the temporal stage a frame is final at once.
         """
-        return self.temporal is None or newer_frames > self.refiner.lookahead
+        return self.temporal is None or newer_frames >= self.temporal.held
 
     def detect(self, image: np.ndarray, stamp_ns: int) -> Any:
         """The 2D stage on a BGR image: a :class:`~pose3d_ros.keypoints2d.Keypoints2D`.

@@ -11,6 +11,9 @@ DEFAULT_LOOKAHEAD = 4
 """Frames the streaming refiner waits for before it outputs a frame (0.16 s at the 25 Hz training rate)."""
 DEFAULT_MAX_GAP = 10
 """Longest run of missing frames of a joint that is still filled (0.4 s at 25 Hz); longer runs are MISSING."""
+DEFAULT_OFFLINE_MAX_GAP_S = 2.0
+"""Seconds: the longest gap (between a joint's two estimates) that offline refinement fills; longer ones are
+MISSING."""
 
 DEFAULT_ROOT_BANDWIDTH_S = 0.12
 """Seconds: the bandwidth of the root trajectory's local linear fit."""
@@ -19,9 +22,10 @@ ONE_EURO_MIN_CUTOFF = 1.0
 ONE_EURO_BETA = 0.5
 """Hz per m/s: how fast the One-Euro baseline's cut-off rises with speed."""
 
-__all__ = ["StreamingRefiner", "RefinedPose", "UGCN", "UGCNConfig", "OneEuroFilter", "fill_gaps"]
+__all__ = ["StreamingRefiner", "OfflineRefiner", "RefinedPose", "UGCN", "UGCNConfig", "OneEuroFilter", "fill_gaps"]
 
-_HOMES = {"StreamingRefiner": "streaming", "RefinedPose": "streaming", "UGCN": "model", "UGCNConfig": "model",
+_HOMES = {"StreamingRefiner": "streaming", "OfflineRefiner": "offline", "RefinedPose": "streaming",
+          "UGCN": "model", "UGCNConfig": "model",
           "OneEuroFilter": "baselines", "fill_gaps": "baselines"}
 
 

@@ -9,6 +9,7 @@ slowly varying and white, larger on joints the 2D stage did not observe.
 
 :func:`training_batch` cuts streaming-like windows from those sequences: each window ends at a random frame and
 its missing frames are pre-filled from that frame and the ones before it only, as the streaming refiner does.
+:func:`offline_training_batch` cuts windows anywhere, pre-filled from both sides as the offline refiner does.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..skeleton import get_layout
 from .baselines import fill_gaps
+from .offline import prefill
 from .trajectory import root_centre
 
 LOG = logging.getLogger(__name__)
@@ -185,4 +187,37 @@ def training_batch(sequences: Sequences, window: int, batch: int, rng: np.random
             out["valid"][i] = valid[end - window:]
             out["observed"][i] = sequences.observed[s, end - window:end] & valid[end - window:]
             out["target"][i] = sequences.target[s, end - window:end]
+    return out
+
+
+def offline_training_batch(sequences: Sequences, window: int, batch: int, rng: np.random.Generator,
+                           max_gap_s: float, edge_fraction: float = 0.15) -> dict[str, np.ndarray]:
+    """``batch`` windows of ``window`` frames at random places, as the offline refiner builds them: absent frames
+    pre-filled from both sides over the whole sequence (:func:`.offline.prefill`). With probability
+    ``edge_fraction`` the window holds a track's start or end: the frames before (or after) a random frame of the
+    window are absent.
+    """
+    S, T = sequences.present.shape
+    if T < window:
+        raise ValueError(f"sequences of {T} frames are too short for windows of {window} frames")
+    stamps = np.arange(T) / sequences.fps
+    J = sequences.poses.shape[2]
+    out = {"poses": np.empty((batch, window, J, 3), np.float32), "observed": np.empty((batch, window, J), bool),
+           "valid": np.empty((batch, window, J), bool), "target": np.empty((batch, window, J, 3), np.float32)}
+    for b in range(batch):
+        s = rng.integers(S)
+        first = rng.integers(0, T - window + 1)
+        present = sequences.present[s].copy()
+        if rng.random() < edge_fraction:
+            cut = first + rng.integers(1, window)
+            present[slice(None, cut) if rng.random() < 0.5 else slice(cut, None)] = False
+        if not present[first:first + window].any():
+            present[first + window // 2] = True
+        valid = np.broadcast_to(present[:, None], (T, J))
+        filled = prefill(stamps, sequences.poses[s], valid, max_gap_s)
+        frames = slice(first, first + window)
+        out["poses"][b] = filled[frames]
+        out["valid"][b] = valid[frames]
+        out["observed"][b] = sequences.observed[s, frames] & valid[frames]
+        out["target"][b] = sequences.target[s, frames]
     return out

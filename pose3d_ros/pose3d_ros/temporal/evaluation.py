@@ -11,6 +11,7 @@ frames in which it did not are absent.
 * ``one_euro``: a One-Euro filter on the raw camera-frame positions (causal; absent frames are skipped).
 * ``ugcn``: the :class:`StreamingRefiner` with look-ahead L, fed frame by frame (all sequences at once, as people
   of one stream: one batched pass per stamp).
+* ``ugcn_offline``: the :class:`~.offline.OfflineRefiner` (centred windows, both ways in time), fed the same way.
 
 Beside them, :func:`smoothing_bounds`: what an oracle that knows the truth could reach by removing the lifter's
 fast error components and nothing else -- a generous reference for what smoothing this lifter's output can do.
@@ -34,6 +35,7 @@ from ..skeleton import JointStatus, get_layout
 from . import ONE_EURO_BETA, ONE_EURO_MIN_CUTOFF
 from .baselines import OneEuroFilter, fill_gaps
 from .dataset import Sequences
+from .offline import OfflineRefiner
 from .streaming import StreamingRefiner
 
 LOG = logging.getLogger(__name__)
@@ -61,9 +63,10 @@ def one_euro(sequences: Sequences, min_cutoff: float = ONE_EURO_MIN_CUTOFF,
     return out
 
 
-def stream(sequences: Sequences, refiner: StreamingRefiner) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stream(sequences: Sequences, refiner: StreamingRefiner | OfflineRefiner,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Feed all sequences through ``refiner`` as the people of one stream. Returns camera-frame positions
-    (S, T, J, 3), status (S, T, J) (MISSING where nothing was returned) and the step times (seconds).
+    (S, T, J, 3), status (S, T, J) (MISSING where nothing was returned) and the step times (seconds; the flush last).
     """
     S, T, J = sequences.observed.shape
     positions = np.zeros((S, T, J, 3), np.float32)
@@ -85,7 +88,10 @@ def stream(sequences: Sequences, refiner: StreamingRefiner) -> tuple[np.ndarray,
                                      sequences.confidence[people, t], joint_status[people, t])
         times.append(time.perf_counter() - started)
         collect(outputs)
-    collect(refiner.flush())
+    started = time.perf_counter()
+    outputs = refiner.flush()  # the offline refiner does most of its work here
+    times.append(time.perf_counter() - started)
+    collect(outputs)
     return positions, status, np.array(times)
 
 
@@ -175,8 +181,11 @@ def smoothing_bounds(sequences: Sequences, max_gap: int,
 
 
 def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_gap: int,
-             one_euro_settings: tuple[float, float] = (ONE_EURO_MIN_CUTOFF, ONE_EURO_BETA)) -> dict:
-    """Every method's figures, the refiner once per look-ahead in ``refiners``."""
+             one_euro_settings: tuple[float, float] = (ONE_EURO_MIN_CUTOFF, ONE_EURO_BETA),
+             offline: OfflineRefiner | None = None) -> dict:
+    """Every method's figures, the refiner once per look-ahead in ``refiners``, and the ``offline`` refiner's (whose
+    window's horizon adds an oracle smoothing bound: the sigma whose three-sigma reach is half its window).
+    """
     layout = sequences.layout
     S, T, J = sequences.observed.shape
     everywhere = np.ones((S, T, J), bool)
@@ -196,15 +205,26 @@ def evaluate(sequences: Sequences, refiners: dict[int, StreamingRefiner], max_ga
                                          "step_ms_p50": float(1000 * np.median(times))}
         LOG.info("look-ahead %d: %s", lookahead, {k: v for k, v in methods[f"ugcn_L{lookahead}"].items()
                                                   if k in ("all", "occluded", "accel")})
-    return {"methods": methods, "smoothing_bounds": smoothing_bounds(sequences, max_gap),
-            "batched_step_time": latency,
+    sigmas = SMOOTHING_BOUND_SIGMAS_S
+    throughput = None
+    if offline is not None:
+        positions, status, times = stream(sequences, offline)
+        methods["ugcn_offline"] = figures(layout, sequences, positions, status != JointStatus.MISSING, max_gap)
+        throughput = {"person_frames": int(sequences.present.sum()), "seconds": float(times.sum()),
+                      "person_frames_per_s": float(sequences.present.sum() / times.sum())}
+        LOG.info("offline: %s", {k: v for k, v in methods["ugcn_offline"].items() if k in ("all", "occluded", "accel")})
+        sigmas = tuple(sorted({*sigmas, round(offline.window / 2 / offline.fps / 3, 3)}))
+    return {"methods": methods, "smoothing_bounds": smoothing_bounds(sequences, max_gap, sigmas),
+            "batched_step_time": latency, "offline_throughput": throughput,
             "frames": int(S * T), "present_frames": int(sequences.present.sum()),
             "observed_fraction": float(sequences.observed[sequences.present].mean())}
 
 
-def target_ratios(methods: dict, lookahead: int) -> dict[str, float | None]:
-    """The issue's targets: occluded vs linear interpolation (<= 0.6), all vs raw (<= 0.87), accel vs raw (<= 0.5)."""
-    ours = methods[f"ugcn_L{lookahead}"]
+def target_ratios(methods: dict, method: str) -> dict[str, float | None]:
+    """The issues' targets: occluded vs linear interpolation (<= 0.6), all vs raw (<= 0.87), accel vs raw (<= 0.5
+    streaming, <= 0.2 offline).
+    """
+    ours = methods[method]
 
     def ratio(key: str, base: str) -> float | None:
         a, b = ours.get(key), methods[base].get(key)

@@ -60,6 +60,9 @@ class UGCNConfig:
     """Frame rate of the training sequences: the rate the streaming refiner resamples its input to."""
     temporal_mix: bool = True
     """Add the learned linear temporal mixing (see :class:`UGCN`); without it any window length is accepted."""
+    centred: bool = False
+    """Trained for offline refinement (every frame of the window is an output, the future on both sides; see
+    :mod:`.offline`) rather than for streaming (the output frame near the window's end)."""
 
     def __post_init__(self) -> None:
         get_layout(self.layout)

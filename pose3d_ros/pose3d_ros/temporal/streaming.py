@@ -124,6 +124,9 @@ class StreamingRefiner:
         """
         if model is not None:
             config = model.config
+            if config.centred:
+                raise ValueError("these temporal weights were trained for offline refinement (centred windows); "
+                                 "streaming needs streaming weights (the shipped temporal_ugcn_wholebody133)")
             if layout not in (None, config.layout):
                 raise ValueError(f"the network is for layout {config.layout}, not {layout}")
             if window not in (None, config.window) and config.temporal_mix:

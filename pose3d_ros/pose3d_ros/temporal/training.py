@@ -8,22 +8,27 @@ streaming steps, and the outputs they would publish for one look-ahead (random p
 form three consecutive output frames whose second difference is compared with the truth's. A loss on the window's
 own frames would not see this jitter: each published frame comes from a different window. Both are ablated in
 docs/temporal.md.
+
+Offline (``TrainConfig.offline``, a network with ``centred`` windows): every frame of the window is an output,
+blended with the overlapping windows' by triangular weights (:mod:`.offline`); the loss weighs each frame by its
+blend weight, and the acceleration error is that of the window's own frames, which is what the blend publishes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from . import DEFAULT_LOOKAHEAD
-from .dataset import Sequences, training_batch
+from . import DEFAULT_LOOKAHEAD, DEFAULT_OFFLINE_MAX_GAP_S
+from .dataset import Sequences, offline_training_batch, training_batch
 from .model import UGCN, UGCNConfig
+from .offline import blend_weights
 from .weights import save_weights
 
 LOG = logging.getLogger(__name__)
@@ -39,13 +44,33 @@ class TrainConfig:
     accel_weight: float = 1.0
     eval_every: int = 250
     seed: int = 0
+    offline: bool = False
+    """Train for offline refinement: windows anywhere, pre-filled from both sides, every frame an output."""
+    max_gap_s: float = DEFAULT_OFFLINE_MAX_GAP_S
+    """Offline: the longest gap the pre-fill interpolates (as the offline refiner)."""
 
 
 def weighted_mpjpe(pred: torch.Tensor, target: torch.Tensor, observed: torch.Tensor,
-                   occluded_weight: float) -> torch.Tensor:
-    """Mean joint error (B, T, J, 3) with unobserved joints weighted ``occluded_weight`` times."""
+                   occluded_weight: float, frame_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean joint error (B, T, J, 3) with unobserved joints weighted ``occluded_weight`` times, and each window
+    position by ``frame_weight`` (T,) when given.
+    """
     weight = torch.where(observed, 1.0, occluded_weight)
+    if frame_weight is not None:
+        weight = weight * frame_weight[:, None]
     return ((pred - target).norm(dim=-1) * weight).sum() / weight.sum()
+
+
+def window_acceleration_error(pred: torch.Tensor, target: torch.Tensor, frame_weight: torch.Tensor) -> torch.Tensor:
+    """Acceleration error (metres/frame^2) of a window's own frames (B, T, J, 3), each second difference weighted
+    by the ``frame_weight`` (T,) of its middle frame.
+    """
+    def acceleration(x: torch.Tensor) -> torch.Tensor:
+        return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+
+    error = (acceleration(pred) - acceleration(target)).norm(dim=-1).mean(dim=(0, 2))
+    weight = frame_weight[1:-1]
+    return (error * weight).sum() / weight.sum()
 
 
 STREAM_WINDOWS = 3  # consecutive windows per sample: enough for one acceleration of the streamed output
@@ -68,6 +93,22 @@ def streamed_acceleration_error(pred: torch.Tensor, target: torch.Tensor, positi
     return acceleration.norm(dim=-1).mean()
 
 
+MIX_FIT_WINDOWS = 1024
+
+
+def least_squares_mix(batch: dict[str, torch.Tensor], ridge: float = 1e-3) -> torch.Tensor:
+    """The (T, T) linear filter that maps the windows' (pre-filled) input best to the truth, least squares over every
+    joint and coordinate: where the learned temporal mixing of a network starts when it changes window length, so
+    that its residual U-Net, trained on top of a smoothing filter, keeps one under it.
+    """
+    frames = batch["poses"].shape[1]
+    x = batch["poses"].double().transpose(0, 1).reshape(frames, -1)
+    y = batch["target"].double().transpose(0, 1).reshape(frames, -1)
+    gram = x @ x.T
+    gram += ridge * gram.diagonal().mean() * torch.eye(frames, dtype=gram.dtype)
+    return torch.linalg.solve(gram, x @ y.T).T.float()
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up over the first 5 % of the steps, then cosine decay to 1 % of ``config.lr``."""
     warmup = max(1, config.steps // 20)
@@ -79,6 +120,27 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def offline_validation_error(model: UGCN, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """On a fixed validation batch of offline windows, for the network and for its (pre-filled) input: MPJPE
+    (metres) on all joints and on unobserved ones, weighted by the blend weights, and the window's acceleration
+    error.
+    """
+    model.eval()
+    pred = model(batch["poses"], batch["observed"], batch["valid"])
+    model.train()
+    blend = torch.from_numpy(blend_weights(pred.shape[1])).float()
+    unobserved = ~batch["observed"]
+    out = {}
+    for name, poses in (("model", pred), ("input", batch["poses"])):
+        out[f"{name}_all"] = float(weighted_mpjpe(poses, batch["target"], batch["observed"], 1.0, blend))
+        weight = unobserved * blend[:, None]
+        err = (poses - batch["target"]).norm(dim=-1)
+        out[f"{name}_unobserved"] = float((err * weight).sum() / weight.sum()) if unobserved.any() else float("nan")
+        out[f"{name}_accel_window"] = float(window_acceleration_error(poses, batch["target"], blend))
+    return out
 
 
 @torch.no_grad()
@@ -121,8 +183,8 @@ def plot_curves(history: list[dict], path: Path) -> None:
     for key in accel_keys:
         name, _, lookahead = key.split("_")
         ax_acc.plot(steps, [1000 * h[key] for h in history], linestyle="--" if name == "input" else "-",
-                    label=f"{'refined' if name == 'model' else 'input'}, look-ahead {lookahead[1:]}")
-    ax_acc.set_ylabel("streamed acceleration error, mm/frame^2")
+                    label=f"{'refined' if name == 'model' else 'input'}, {lookahead}")
+    ax_acc.set_ylabel("acceleration error, mm/frame^2")
     for a, title in ((ax, "pose error"), (ax_acc, "jitter")):
         a.set_xlabel("step")
         a.set_title(f"3D-UGCN training: {title}")
@@ -137,7 +199,9 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
           out_dir: Path, *, resume: bool = False, init: UGCN | None = None, name: str = "temporal_ugcn",
           record: dict | None = None, progress: bool = True) -> tuple[UGCN, list[dict]]:
     """Train (or resume) and write ``out_dir/NAME.safetensors`` + ``.json``, checkpoints and ``curves.png``.
-    ``init``: a trained network of the same configuration to start from (fine-tuning) instead of a fresh one.
+    ``init``: a trained network to start from (fine-tuning) instead of a fresh one: the same configuration, but
+    for its window length and centring (a streaming network starts an offline one); with another window length
+    its learned temporal mixing, which is made for its length, is replaced by :func:`least_squares_mix`.
     """
     from tqdm import tqdm
 
@@ -145,9 +209,15 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
     torch.manual_seed(config.seed)
     model = UGCN(model_config)
     if init is not None:
-        if init.config != model_config:
+        if replace(init.config, window=model_config.window, centred=model_config.centred) != model_config:
             raise ValueError(f"cannot start from a network configured {init.config}: training {model_config}")
-        model.load_state_dict(init.state_dict())
+        state = init.state_dict()
+        if init.config.window != model_config.window:
+            state["mix"] = least_squares_mix(_tensors(offline_training_batch(
+                sequences, model_config.window, MIX_FIT_WINDOWS, np.random.default_rng(config.seed), config.max_gap_s)
+                if config.offline else training_batch(sequences, model_config.window, MIX_FIT_WINDOWS,
+                                                      np.random.default_rng(config.seed))))
+        model.load_state_dict(state)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if sequences.fps != model_config.fps or sequences.layout != model_config.layout:
         raise ValueError(f"{sequences.layout} sequences at {sequences.fps} Hz do not fit a {model_config.layout} "
@@ -159,9 +229,18 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         saved = load_checkpoint(out_dir, model, optimizer, settings)
         step, history = int(saved["step"]), list(saved["history"])
         LOG.info("resuming at step %d of %d", step, config.steps)
-    validation_batch = _tensors(training_batch(validation, model_config.window, min(170, 3 * len(validation)),
-                                               np.random.default_rng(12345), consecutive=STREAM_WINDOWS))
+    if config.offline != model_config.centred:
+        raise ValueError("offline training needs a network with centred windows, streaming training one without")
+    validation_rng = np.random.default_rng(12345)
+    if config.offline:
+        validation_batch = _tensors(offline_training_batch(validation, model_config.window,
+                                                           min(510, 9 * len(validation)), validation_rng,
+                                                           config.max_gap_s))
+    else:
+        validation_batch = _tensors(training_batch(validation, model_config.window, min(170, 3 * len(validation)),
+                                                   validation_rng, consecutive=STREAM_WINDOWS))
     lookahead = min(DEFAULT_LOOKAHEAD, model_config.window // 2)
+    blend = torch.from_numpy(blend_weights(model_config.window)).float()
     model.train()
     started = time.monotonic()
     losses: list[float] = []
@@ -172,11 +251,20 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         # Every step draws from its own seeds, so a resumed run continues exactly as an uninterrupted one.
         torch.manual_seed(config.seed * 1_000_003 + step)
         rng = np.random.default_rng([config.seed, step])
-        consecutive = STREAM_WINDOWS if config.accel_weight > 0 else 1
-        batch = _tensors(training_batch(sequences, model_config.window, config.batch, rng, consecutive=consecutive))
+        if config.offline:
+            batch = _tensors(offline_training_batch(sequences, model_config.window, config.batch, rng,
+                                                    config.max_gap_s))
+        else:
+            consecutive = STREAM_WINDOWS if config.accel_weight > 0 else 1
+            batch = _tensors(training_batch(sequences, model_config.window, config.batch, rng,
+                                            consecutive=consecutive))
         pred = model(batch["poses"], batch["observed"], batch["valid"])
-        loss = weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight)
-        if config.accel_weight > 0:
+        if config.offline:
+            loss = (weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight, blend)
+                    + config.accel_weight * window_acceleration_error(pred, batch["target"], blend))
+        else:
+            loss = weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight)
+        if config.accel_weight > 0 and not config.offline:
             positions = torch.from_numpy(model_config.window - 1 - rng.integers(0, model_config.window // 2 + 1,
                                                                                 config.batch))
             loss = loss + config.accel_weight * streamed_acceleration_error(pred, batch["target"], positions)
@@ -189,16 +277,24 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         bar.update(1)
         bar.set_postfix(loss_mm=f"{1000 * np.mean(losses[-50:]):.1f}")
         if step % config.eval_every == 0 or step == config.steps:
-            errors = validation_error(model, validation_batch, lookahead)
+            errors = (offline_validation_error(model, validation_batch) if config.offline
+                      else validation_error(model, validation_batch, lookahead))
             history.append({"step": step, "train_loss": float(np.mean(losses)), **errors,
                             "seconds": time.monotonic() - started})
             losses = []
-            LOG.info("step %d: train loss %.1f mm; validation MPJPE %.1f mm (input %.1f), unobserved %.1f mm "
-                     "(input %.1f), streamed acceleration error L=0 %.1f mm/frame^2 (input %.1f), L=%d %.1f",
-                     step, 1000 * history[-1]["train_loss"], 1000 * errors["model_all"], 1000 * errors["input_all"],
-                     1000 * errors["model_unobserved"], 1000 * errors["input_unobserved"],
-                     1000 * errors["model_accel_L0"], 1000 * errors["input_accel_L0"], lookahead,
-                     1000 * errors[f"model_accel_L{lookahead}"])
+            if config.offline:
+                LOG.info("step %d: train loss %.1f mm; validation MPJPE %.1f mm (input %.1f), unobserved %.1f mm "
+                         "(input %.1f), acceleration error %.1f mm/frame^2 (input %.1f)", step,
+                         1000 * history[-1]["train_loss"], 1000 * errors["model_all"], 1000 * errors["input_all"],
+                         1000 * errors["model_unobserved"], 1000 * errors["input_unobserved"],
+                         1000 * errors["model_accel_window"], 1000 * errors["input_accel_window"])
+            else:
+                LOG.info("step %d: train loss %.1f mm; validation MPJPE %.1f mm (input %.1f), unobserved %.1f mm "
+                         "(input %.1f), streamed acceleration error L=0 %.1f mm/frame^2 (input %.1f), L=%d %.1f",
+                         step, 1000 * history[-1]["train_loss"], 1000 * errors["model_all"],
+                         1000 * errors["input_all"], 1000 * errors["model_unobserved"],
+                         1000 * errors["input_unobserved"], 1000 * errors["model_accel_L0"],
+                         1000 * errors["input_accel_L0"], lookahead, 1000 * errors[f"model_accel_L{lookahead}"])
             save_checkpoint(out_dir, model, optimizer, {"step": step, "history": history, **meta}, settings)
             plot_curves(history, out_dir / "curves.png")
     bar.close()

@@ -13,6 +13,7 @@ from .model import UGCN, UGCNConfig
 FILE_FORMAT = "pose3d_ros.temporal"
 FORMAT_VERSION = 1
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS_DIR / "temporal_ugcn_wholebody133.safetensors"
+DEFAULT_OFFLINE_WEIGHTS = SHIPPED_WEIGHTS_DIR / "temporal_ugcn_offline_wholebody133.safetensors"
 
 
 def save_weights(path: str | Path, model: UGCN, record: dict | None = None) -> Path:

@@ -1,0 +1,82 @@
+"""`pose3d run --refine offline` and `pose3d refine IN OUT` on the synthetic demo, and refine's bad inputs."""
+
+import numpy as np
+import pytest
+import torch
+from test_pipeline_e2e import read_raw_mcap
+
+from pose3d_ros.cli import main
+from pose3d_ros.pipeline.refine import REFINED_TOPIC
+from pose3d_ros.skeleton import JointStatus
+from pose3d_ros.temporal.model import UGCN, UGCNConfig
+from pose3d_ros.temporal.weights import save_weights
+
+FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def offline_weights(tmp_path_factory):
+    """A small random wholebody offline refiner (the pipeline's behaviour, not its accuracy, is under test)."""
+    torch.manual_seed(0)
+    model = UGCN(UGCNConfig(widths=(4, 6, 8, 10, 12), window=16, centred=True))
+    with torch.no_grad():
+        model.head.weight.normal_(0.0, 0.01)
+    return save_weights(tmp_path_factory.mktemp("weights") / "offline.safetensors", model.eval())
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, offline_weights):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["run", "--source", "demo:1", "--max-frames", str(FRAMES), "--out", str(out), "--no-progress",
+                 "--device", "cpu", "--refine", "offline", "--refiner-weights", str(offline_weights)]) == 0
+    return out
+
+
+def test_run_refines_the_demo_offline_and_refine_reproduces_it(demo_run, offline_weights, tmp_path):
+    run = np.load(demo_run / "skeletons.npz")
+    assert run["stamp_ns"].shape == (FRAMES,)
+    assert (run["refined_status"][run["person_ids"] >= 0] == JointStatus.REFINED).mean() > 0.9
+    out = tmp_path / "again.npz"
+    assert main(["refine", str(demo_run / "skeletons.npz"), str(out), "--weights", str(offline_weights),
+                 "--device", "cpu"]) == 0
+    again = np.load(out)
+    assert sorted(again.files) == sorted(run.files)
+    for key in run.files:  # the same refiner on the same raw skeletons: the same file
+        np.testing.assert_array_equal(again[key], run[key], err_msg=key)
+
+
+def test_refine_a_recording_writes_raw_and_refined_topics(demo_run, offline_weights, tmp_path):
+    out = tmp_path / "bag"
+    assert main(["refine", str(demo_run / "pose3d.mcap"), str(out), "--weights", str(offline_weights),
+                 "--device", "cpu"]) == 0
+    topics = [message[0] for message in read_raw_mcap(out / "pose3d.mcap")]
+    assert topics.count("/skeletons3d") == FRAMES and topics.count(REFINED_TOPIC) == FRAMES
+    assert (out / "metadata.yaml").is_file()
+
+
+def test_refine_bad_inputs_are_clear(demo_run, offline_weights, tmp_path, caplog):
+    weights = ["--weights", str(offline_weights), "--device", "cpu"]
+    assert main(["refine", str(demo_run / "skeletons.npz"), str(tmp_path / "out.mcap"), *weights]) == 2
+    assert "give OUT as FILE.npz" in caplog.text
+    assert main(["refine", str(demo_run / "pose3d.mcap"), str(tmp_path / "bag"), "--topic", "/nothing",
+                 *weights]) == 2
+    assert "no topic /nothing" in caplog.text
+    # no offline weights shipped: a clear error naming what to do
+    assert main(["refine", str(demo_run / "skeletons.npz"), str(tmp_path / "o.npz"), "--device", "cpu"]) == 2
+    assert "no offline refiner weights are shipped" in caplog.text
+    # 17-joint skeletons for a 133-joint refiner
+    data = dict(np.load(demo_run / "skeletons.npz"))
+    data["layout"] = np.array("h36m17")
+    for key in ("raw_positions", "raw_error", "raw_status", "conf"):
+        data[key] = data[key][:, :, :17]
+    np.savez(tmp_path / "h36m.npz", **data)
+    assert main(["refine", str(tmp_path / "h36m.npz"), str(tmp_path / "o.npz"), *weights]) == 2
+    assert "holds h36m17 skeletons; this refiner is for wholebody133" in caplog.text
+    # stamps that repeat or go backwards are skipped and counted
+    data = dict(np.load(demo_run / "skeletons.npz"))
+    data["stamp_ns"] = data["stamp_ns"].copy()
+    data["stamp_ns"][10] = data["stamp_ns"][9]
+    data["stamp_ns"][20] = data["stamp_ns"][5]
+    np.savez(tmp_path / "loop.npz", **data)
+    assert main(["refine", str(tmp_path / "loop.npz"), str(tmp_path / "o.npz"), *weights]) == 0
+    assert len(np.load(tmp_path / "o.npz")["stamp_ns"]) == FRAMES - 2
