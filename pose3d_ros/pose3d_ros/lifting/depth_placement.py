@@ -61,6 +61,8 @@ LIMBS = {
 }
 """Limbs that can lie in front of the torso (arms folded, a phone held, thighs of someone sitting): depth pixels on
 them are not the torso's, and are not sampled."""
+FOREARM_LIMBS = (2, 3)
+"""Which of :data:`LIMBS` are forearms."""
 FOREARMS_REACH = 1.4
 """Forearms are excluded past the wrist, to 1.4 times their length, which covers the hand."""
 ROUNDS = 3
@@ -182,8 +184,9 @@ def place_with_depth(kp2d: np.ndarray, conf: np.ndarray, root_relative: np.ndarr
 
     ``kp2d`` (P, J, 2) colour-image pixels, ``conf`` (P, J), ``root_relative`` (P, J, 3) in the camera's orientation,
     ``K`` (3, 3) or (P, 3, 3) of the colour image, ``depth_m`` (H, W) metres (:func:`depth_in_metres`),
-    ``least_squares`` (P, 3) the monocular placement (it sizes the sampling windows), ``image_size`` the colour
-    image's (width, height) when the depth image has another size.
+    ``least_squares`` (P, 3) the monocular placement (it sizes the sampling windows, bounds the plausible root
+    depths and gives the person's size), ``image_size`` the colour image's (width, height) when the depth image has
+    another size.
     """
     settings = settings or DepthSettings()
     kp2d = np.asarray(kp2d, dtype=np.float64)
@@ -205,7 +208,7 @@ def place_with_depth(kp2d: np.ndarray, conf: np.ndarray, root_relative: np.ndarr
     limbs = np.array(LIMBS[layout.name])
     limb_seen = (conf[:, limbs] > settings.min_joint_conf).all(-1)  # (P, L)
     limb_ends = kp2d[:, limbs].copy()  # (P, L, 2, 2)
-    forearms = [2, 3]
+    forearms = list(FOREARM_LIMBS)
     limb_ends[:, forearms, 1] = limb_ends[:, forearms, 0] + FOREARMS_REACH * (limb_ends[:, forearms, 1]
                                                                            - limb_ends[:, forearms, 0])
     for p in range(people):
@@ -290,8 +293,8 @@ def _robust_centre(values: np.ndarray, margin: float, least_squares: float) -> t
     """The root depth the samples ``values`` agree on, and how many samples it rests on ((nan, 0) for none).
 
     Values a person of plausible size cannot give are dropped first: outside :data:`PLAUSIBLE_SCALE` times the
-    ``least_squares`` depth (a person a third smaller or bigger than the training skeleton is at 0.6-1.3 times it,
-    and the least squares err by up to a tenth more). The remaining values cluster at the torso and, nearer, at
+    ``least_squares`` depth (a 1.0 m child is at 0.6 times it, a 2.05 m adult at 1.23, and the least squares err by
+    5-10 % more). The remaining values cluster at the torso and, nearer, at
     whatever hides part of it. The clusters are the peaks of a histogram of ``margin / 2`` bins summed over
     ``1.5 margin``; among those with at least :data:`MIN_CLUSTER_SHARE` of the values the farthest is the person (an
     occluder is in front, never behind, and may hide most of the torso). Then, :data:`ROUNDS` times, the median of
