@@ -26,7 +26,7 @@ import numpy as np
 
 from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.safety import SafetyReport, SafetyState
-from pose3d_ros.skeleton import JointStatus, Layout, get_layout
+from pose3d_ros.skeleton import JointStatus, Layout, PlacementSource, get_layout
 
 PACKAGE_MSGS = ("WholeBody2D", "WholeBody2DArray", "Skeleton3D", "Skeleton3DArray", "SafetyState", "SafetyStateArray")
 ROSBAGS_DISTROS = ("humble", "jazzy")
@@ -399,13 +399,18 @@ class Skeletons3DFrame:
     """(P, J) uint8, values of :class:`pose3d_ros.skeleton.JointStatus`."""
     person_ids: np.ndarray
     """(P,) int64."""
+    placement: np.ndarray
+    """(P,) uint8, values of :class:`pose3d_ros.skeleton.PlacementSource` (UNKNOWN in recordings made before the
+    field)."""
 
 
 
 def skeleton3d_array(types: MessageTypes, header: Any, positions: np.ndarray, confidence: np.ndarray,
                      error: np.ndarray, status: np.ndarray, person_ids: Any,
-                     layout: str | Layout = "wholebody133") -> Any:
-    """A Skeleton3DArray from (P, J, 3) metres and per-joint (P, J) confidence, error and status."""
+                     layout: str | Layout = "wholebody133", placement: Any = None) -> Any:
+    """A Skeleton3DArray from (P, J, 3) metres and per-joint (P, J) confidence, error and status; ``placement``
+    (P,) :class:`~pose3d_ros.skeleton.PlacementSource` values (None: UNKNOWN).
+    """
     skeleton = _layout_of(layout)
     people = _people_of("positions", positions, skeleton, 3)
     joints = skeleton.num_joints
@@ -417,10 +422,14 @@ def skeleton3d_array(types: MessageTypes, header: Any, positions: np.ndarray, co
     status = _check_array("status", status, (people, joints))
     _check_status(status)
     ids = _person_ids(person_ids, people)
+    placement = np.zeros(people, np.uint8) if placement is None else _check_array("placement", placement, (people,))
+    if placement.size and (placement.min() < 0 or placement.max() > max(PlacementSource)):
+        raise ValueError(f"placement must hold PlacementSource values 0..{int(max(PlacementSource))}")
     skeletons = [
         types.new(types.Skeleton3D, layout=skeleton.name, num_joints=joints, person_id=int(ids[p]),
                   position=types.float32_sequence(positions[p]), confidence=types.float32_sequence(confidence[p]),
-                  error=types.float32_sequence(error[p]), status=types.uint8_sequence(status[p]))
+                  error=types.float32_sequence(error[p]), status=types.uint8_sequence(status[p]),
+                  placement=int(placement[p]))
         for p in range(people)
     ]
     return types.new(types.Skeleton3DArray, header=header, skeletons=skeletons)
@@ -453,8 +462,10 @@ def skeleton3d_to_numpy(msg: Any, layout: str | None = "wholebody133") -> Skelet
         status[p] = status_values.astype(np.uint8)
     ids = np.array([int(person.person_id) for person in skeletons], dtype=np.int64)
     _check_read_ids(ids, "Skeleton3DArray")
+    placement = np.array([int(getattr(person, "placement", PlacementSource.UNKNOWN)) for person in skeletons],
+                         dtype=np.uint8)
     return Skeletons3DFrame(layout=None if skeleton is None else skeleton.name, positions=positions,
-                            confidence=confidence, error=error, status=status, person_ids=ids)
+                            confidence=confidence, error=error, status=status, person_ids=ids, placement=placement)
 
 
 def skeleton3d_to_frame(msg: Any, layout: str = "wholebody133") -> SkeletonFrame:

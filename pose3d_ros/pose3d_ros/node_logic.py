@@ -128,6 +128,14 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         Parameter("undistort", True, "Undistort the 2D keypoints with CameraInfo's distortion (plumb_bob, "
                   "rational_polynomial, equidistant) before lifting"),
         Parameter("camera_frame", "", "frame_id of the output; empty = the input's (the camera optical frame)"),
+        Parameter("person_height_m", 0.0, "Known stature of the people in view, metres (0 = unknown): the lifted "
+                  "skeletons are rescaled to it before placement (for a cell with one known worker; applies to "
+                  "everyone in view)"),
+        Parameter("depth_topic", "", "Depth image aligned to the colour image (sensor_msgs/Image, 16UC1 mm or "
+                  "32FC1 m, e.g. /camera/aligned_depth_to_color/image_raw); people are placed from it where it "
+                  "has enough valid pixels on their torso; empty = no depth"),
+        Parameter("depth_max_offset_s", 0.05, "Largest stamp difference between the image the keypoints come from "
+                  "and the depth image used for them; farther depth is not used (counted)"),
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "temporal_node": (
@@ -791,6 +799,49 @@ class CameraInfoWatch:
 
 
 # --------------------------------------------------------------------------------------------------
+# Depth images for the lifter
+# --------------------------------------------------------------------------------------------------
+
+
+def nearest_stamp(stamp_ns: int, candidates_ns: list[int], max_offset_ns: int) -> int | None:
+    """Index of the candidate stamp nearest ``stamp_ns`` if it is at most ``max_offset_ns`` away, else None."""
+    if not candidates_ns:
+        return None
+    offsets = np.abs(np.asarray(candidates_ns, dtype=np.int64) - np.int64(stamp_ns))
+    best = int(np.argmin(offsets))
+    return best if offsets[best] <= max_offset_ns else None
+
+
+class DepthCheck:
+    """Turns a depth image into float metres for the lifter, or says why it cannot be used: an encoding other than
+    16UC1/mono16/32FC1, or a size that is not a pure scale of the colour image. Each distinct problem is put in
+    ``warning`` once, for the caller to log; ``used`` and ``refused`` count the images.
+    """
+
+    def __init__(self) -> None:
+        self.used = 0
+        self.refused = 0
+        self.warning: str | None = None
+        self._reported: set[str] = set()
+
+    def metres(self, depth: np.ndarray, encoding: str | None, image_size: tuple[int, int]) -> np.ndarray | None:
+        from pose3d_ros.lifting.depth_placement import depth_in_metres, depth_pixel_scale
+
+        self.warning = None
+        try:
+            depth_m = depth_in_metres(depth, encoding)
+            depth_pixel_scale(depth_m.shape, image_size)
+        except ValueError as err:
+            self.refused += 1
+            if str(err) not in self._reported:
+                self._reported.add(str(err))
+                self.warning = f"depth image not used, people placed without it: {err}"
+            return None
+        self.used += 1
+        return depth_m
+
+
+# --------------------------------------------------------------------------------------------------
 # REP-155 body frame
 # --------------------------------------------------------------------------------------------------
 
@@ -867,6 +918,8 @@ class SkeletonFrame:
     """(P, J) float32, the lifter's predicted error in metres (NaN: no prediction)."""
     status: np.ndarray
     """(P, J) uint8 :class:`~pose3d_ros.skeleton.JointStatus`."""
+    placement: np.ndarray | None = None
+    """(P,) uint8 :class:`~pose3d_ros.skeleton.PlacementSource`; None: not said (the temporal stage's frames)."""
 
 
 class TemporalFrames:

@@ -31,6 +31,16 @@ class JointStatus(IntEnum):
     FILLED = 4  # missing in this frame, filled in by the temporal stage from neighbouring frames
 
 
+class PlacementSource(IntEnum):
+    """How a 3D skeleton was placed in the camera frame; the values are those of pose3d_ros_msgs/Skeleton3D's
+    PLACEMENT_*.
+    """
+
+    UNKNOWN = 0  # not said (the temporal stage's output, older recordings)
+    LEAST_SQUARES = 1  # from the 2D keypoints and the lifted pose's size (monocular)
+    DEPTH = 2  # from an aligned depth image around the torso
+
+
 # --------------------------------------------------------------------------------------------------
 # COCO-WholeBody 133
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pose3d_ros.messages import (
     wholebody2d_to_numpy,
 )
 from pose3d_ros.safety import SafetyReport, SafetyState, UnknownCause
-from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
+from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus, PlacementSource
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "pose3d_ros_msgs" / "msg"
 STAMP_NS = 1_700_000_123_987_654_321
@@ -74,11 +74,12 @@ def test_every_msg_file_parses_with_the_documented_fields():
     assert fields["WholeBody2D"][0] == ["layout", "num_joints", "person_id", "keypoints", "confidence",
                                         "image_width", "image_height"]
     assert fields["Skeleton3D"][0] == ["layout", "num_joints", "person_id", "position", "confidence", "error",
-                                       "status"]
+                                       "status", "placement"]
     assert fields["WholeBody2DArray"][0] == ["header", "people"]
     assert fields["Skeleton3DArray"][0] == ["header", "skeletons"]
     # The status constants are the core's JointStatus values.
-    assert fields["Skeleton3D"][1] == {f"STATUS_{s.name}": int(s) for s in JointStatus}
+    assert fields["Skeleton3D"][1] == ({f"STATUS_{s.name}": int(s) for s in JointStatus}
+                                       | {f"PLACEMENT_{p.name}": int(p) for p in PlacementSource})
     assert fields["SafetyState"][0] == ["name", "state", "unknown_causes", "image_stamp", "distance",
                                         "inflated_distance", "stop_distance", "warning_distance", "approach_speed",
                                         "person_id", "joint", "joint_point", "object_point"]
@@ -153,6 +154,19 @@ def test_skeleton3d_roundtrip_other_layout(types):
     np.testing.assert_array_equal(frame.error, error)
     np.testing.assert_array_equal(frame.status, status)
     assert frame.status.dtype == np.uint8
+    np.testing.assert_array_equal(frame.placement, [PlacementSource.UNKNOWN] * 2)  # not given: not said
+
+
+def test_skeleton3d_says_how_each_person_was_placed(types):
+    positions, confidence, error, status = random_3d(2, H36M17)
+    placement = np.array([PlacementSource.DEPTH, PlacementSource.LEAST_SQUARES], np.uint8)
+    header = make_header(types, STAMP_NS, "cam")
+    msg = skeleton3d_array(types, header, positions, confidence, error, status, [7, 3], "h36m17", placement)
+    np.testing.assert_array_equal(skeleton3d_to_numpy(roundtrip(types, msg), "h36m17").placement, placement)
+    with pytest.raises(ValueError, match="placement"):
+        skeleton3d_array(types, header, positions, confidence, error, status, [7, 3], "h36m17", placement + 5)
+    with pytest.raises(ValueError, match="placement has shape"):
+        skeleton3d_array(types, header, positions, confidence, error, status, [7, 3], "h36m17", placement[:1])
 
 
 def test_no_people_gives_empty_arrays_of_the_expected_layout(types):

@@ -13,7 +13,7 @@ from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.demo import FPS, DemoSource, demo_intrinsics, demo_people, demo_truth, render_demo_frame
 from pose3d_ros.pipeline.run import run
 from pose3d_ros.pipeline.sources import open_source
-from pose3d_ros.skeleton import WHOLEBODY133
+from pose3d_ros.skeleton import WHOLEBODY133, PlacementSource
 
 PEOPLE = demo_people(4)
 BODY_AND_FEET = slice(0, 23)
@@ -131,6 +131,10 @@ class OracleLift:
     error: np.ndarray
     status: np.ndarray
 
+    @property
+    def placement(self) -> np.ndarray:
+        return np.full(len(self.positions), PlacementSource.LEAST_SQUARES, np.uint8)
+
 
 class OracleLifter:
     layout = WHOLEBODY133
@@ -138,7 +142,7 @@ class OracleLifter:
     def __init__(self, oracle):
         self.oracle = oracle
 
-    def lift(self, kp2d, conf, K):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None):
         positions = np.nan_to_num(self.oracle.joints.popleft()).astype(np.float32)
         return OracleLift(positions, np.zeros(conf.shape, np.float32), np.ones(conf.shape, np.uint8))
 

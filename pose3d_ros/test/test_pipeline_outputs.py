@@ -24,7 +24,7 @@ from pose3d_ros.pipeline.run import TOPICS, run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource, VideoFileSource
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyState
 from pose3d_ros.safety.markers import object_outlines
-from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
+from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus, PlacementSource
 from pose3d_ros.temporal.streaming import RefinedPose
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -162,11 +162,15 @@ class StubLift:
     error: np.ndarray
     status: np.ndarray
 
+    @property
+    def placement(self) -> np.ndarray:
+        return np.full(len(self.positions), PlacementSource.LEAST_SQUARES, np.uint8)
+
 
 class StubLifter:
     layout = WHOLEBODY133
 
-    def lift(self, kp2d, conf, K):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None):
         positions = np.zeros((len(kp2d), J, 3), np.float32)
         positions[..., 2] = kp2d[..., 0]  # depth = 10 + frame index
         return StubLift(positions, np.full(conf.shape, 0.05, np.float32), np.ones(conf.shape, np.uint8))
@@ -257,10 +261,10 @@ def test_frames_whose_stamp_does_not_increase_are_skipped_and_counted(tmp_path):
 
 
 class PickyLifter(StubLifter):
-    def lift(self, kp2d, conf, K):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None):
         if len(kp2d) and kp2d[0, 0, 0] == 12.0:  # frame 2
             raise ValueError("kp2d contain NaN or infinite values")
-        return super().lift(kp2d, conf, K)
+        return super().lift(kp2d, conf, K, depth, image_size)
 
 
 def test_a_frame_a_stage_refuses_is_skipped_and_counted(tmp_path, caplog):
@@ -349,10 +353,10 @@ def test_another_recordings_metadata_is_never_replaced(tmp_path):
 
 
 class BrokenLifter(StubLifter):
-    def lift(self, kp2d, conf, K):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None):
         if len(kp2d) and kp2d[0, 0, 0] == 15.0:  # frame 5
             raise RuntimeError("out of memory")
-        return super().lift(kp2d, conf, K)
+        return super().lift(kp2d, conf, K, depth, image_size)
 
 
 def test_a_run_that_fails_leaves_no_file_under_an_outputs_name(tmp_path):

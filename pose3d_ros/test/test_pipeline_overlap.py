@@ -56,12 +56,13 @@ class NoLift:
     positions = np.zeros((0, J, 3), np.float32)
     error = np.zeros((0, J), np.float32)
     status = np.zeros((0, J), np.uint8)
+    placement = np.zeros(0, np.uint8)
 
 
 class NoLifter:
     layout = WHOLEBODY133
 
-    def lift(self, kp2d, conf, K):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None):
         assert len(kp2d) == 0
         return NoLift()
 

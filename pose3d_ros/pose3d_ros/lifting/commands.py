@@ -232,6 +232,55 @@ def _run_setups(args, lifter) -> int:
     return 0
 
 
+def run_eval_placement(args) -> int:
+    """``eval placement``: pelvis depth error across statures, least squares / known height / depth (issue #17)."""
+    import numpy as np
+    import torch
+
+    from ..camera import CAMERA_SETUPS
+    from ..data import make_setup_sets
+    from .evaluation import evaluate_placement
+    from .lifter import Lifter
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    heights = tuple(float(h) for h in args.heights.split(","))
+    lifter = Lifter.load(args.weights, device=args.device, flip_test=not args.no_flip_test)
+    sets = make_setup_sets(args.data, lifter.layout.name, args.subjects, frame_step=args.frame_step,
+                           max_samples=args.max_frames, noise="none", seed=args.seed)
+    # Each pose once, the set-ups taking turns: every camera set-up, the same number of poses each.
+    names = list(CAMERA_SETUPS)
+    data = {key: np.concatenate([sets[name][key][k::len(names)] for k, name in enumerate(names)])
+            for key in ("pose3d", "K", "image_size")}
+    started = time.perf_counter()
+    report = evaluate_placement(lifter, data, heights, occluded=args.occluded, lost=args.lost,
+                                noise_fraction=args.noise_fraction, seed=args.seed)
+    print(f"{lifter.config.model} / {lifter.layout.name} on {args.subjects}, {report['samples']} poses (camera "
+          f"set-ups {', '.join(names)} in turn, exact 2D), depth scenes {report['scenes']}, depth noise "
+          f"{100 * args.noise_fraction:.1f} % ({time.perf_counter() - started:.0f} s)")
+    print("pelvis depth error, mean / p95 mm; depth: where placed by depth, and the fallback rate")
+    print(f"  {'stature':>7s} {'least squares':>15s} {'known height':>15s} {'depth':>15s} {'clear':>15s} "
+          f"{'occluded':>15s} {'fallback':>9s}")
+    for height, row in report["heights"].items():
+        def cell(errors: dict) -> str:
+            return f"{errors['mean']:.0f} / {errors['p95']:.0f}" if errors["count"] else "-"
+
+        depth = row["depth"]
+        print(f"  {height:>7s} {cell(row['least_squares']):>15s} {cell(row['known_height']):>15s} "
+              f"{cell(depth['placed_by_depth']):>15s} {cell(depth['by_depth_clear']):>15s} "
+              f"{cell(depth['by_depth_occluded']):>15s} {100 * depth['fallback_rate']:8.1f}%")
+    if args.json:
+        record = {"mocap": str(args.data), "subjects": args.subjects, "frame_step": args.frame_step,
+                  "max_frames": args.max_frames, "seed": args.seed, "occluded": args.occluded, "lost": args.lost,
+                  "noise_fraction": args.noise_fraction, "setups": names}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"weights": str(args.weights or "shipped default"),
+                                         "model": lifter.config.model, "layout": lifter.layout.name,
+                                         "flip_test": not args.no_flip_test, "data": record, **report},
+                                        indent=2) + "\n")
+    return 0
+
+
 def run_bench(args) -> int:
     import numpy as np
     import torch
@@ -336,6 +385,25 @@ def register(add_command) -> None:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int, default=0)
     evaluate.add_argument("--json", type=Path, help="write the metrics here")
+
+    placement = add_command("eval placement", run_eval_placement,
+                            "pelvis depth error of the camera-frame placement across statures: least squares, "
+                            "a known height, synthetic depth images with holes, noise and occluders (issue #17)")
+    placement.add_argument("--weights", type=Path, help="lifter .safetensors (default: the shipped wholebody133)")
+    placement.add_argument("--data", type=Path, required=True, help="Human3.6M motion file")
+    placement.add_argument("--subjects", default="S9")
+    placement.add_argument("--frame-step", type=int, default=5, help="use every N-th 50 Hz frame (default 5)")
+    placement.add_argument("--max-frames", type=int, default=1000, help="poses (evenly spread; default 1000)")
+    placement.add_argument("--heights", default="1.50,1.65,1.80,1.95", help="statures in metres, comma-separated")
+    placement.add_argument("--occluded", type=float, default=0.3, help="fraction with a box in front (default 0.3)")
+    placement.add_argument("--lost", type=float, default=0.1, help="fraction without depth on the torso (0.1)")
+    placement.add_argument("--noise-fraction", type=float, default=0.015,
+                           help="depth noise, a fraction of the depth (default 0.015)")
+    placement.add_argument("--seed", type=int, default=1)
+    placement.add_argument("--no-flip-test", action="store_true")
+    placement.add_argument("--device", default="auto")
+    placement.add_argument("--threads", type=int, default=1)
+    placement.add_argument("--json", type=Path, help="write the report here")
 
     bench = add_command("bench lifter", run_bench, "batch-1 CPU latency and parameter count of a lifter")
     bench.add_argument("--weights", type=Path, help="lifter .safetensors (default: the shipped wholebody133 one)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import h3wb_errors, h36m17_errors
-from ..skeleton import Layout
+from ..skeleton import Layout, PlacementSource
 from .lifter import Lifter
 from .normalization import root_centre
 
@@ -118,4 +118,72 @@ def evaluate_setups(lifter: Lifter, sets: dict[str, dict[str, np.ndarray]]) -> d
                 }
     finally:
         lifter.perspective_correction = initial
+    return report
+
+
+def _depth_errors_mm(errors_m: np.ndarray) -> dict:
+    errors = np.abs(np.asarray(errors_m, dtype=np.float64)) * 1000.0
+    if errors.size == 0:
+        return {"count": 0}
+    return {"count": int(errors.size), "mean": float(errors.mean()), "median": float(np.median(errors)),
+            "p95": float(np.percentile(errors, 95)), "max": float(errors.max())}
+
+
+def evaluate_placement(lifter: Lifter, data: dict[str, np.ndarray], heights_m: tuple[float, ...], *,
+                       occluded: float = 0.3, lost: float = 0.1, noise_fraction: float = 0.015,
+                       seed: int = 0) -> dict:
+    """Pelvis depth error of the placements (issue #17) on people of each stature in ``heights_m``: the true
+    skeletons of ``data`` (camera frame, exact 2D re-projected) scaled about the pelvis to that stature, lifted
+    with least-squares placement, with the stature known (``person_height_m``), and with a synthetic depth image
+    (:func:`pose3d_ros.data.depth.depth_scene`: a ``occluded`` fraction with a box in front of the torso, a
+    ``lost`` fraction without depth on the torso, the rest in clear view; all with holes, edges and noise).
+    """
+    from ..camera import project
+    from ..data.depth import depth_scene
+    from .body_size import NOMINAL_STATURE_M
+
+    layout = lifter.layout
+    truth = np.asarray(data["pose3d"], dtype=np.float64)
+    pelvis = root_centre(truth, layout)
+    count = len(truth)
+    rng = np.random.default_rng(seed)
+    scenes = np.where(rng.random(count) < occluded, "occluded", "clear")
+    scenes[rng.random(count) < lost] = "lost"
+    initial = lifter.person_height_m
+    report = {"samples": count, "scenes": {name: int((scenes == name).sum()) for name in ("clear", "occluded",
+                                                                                          "lost")}, "heights": {}}
+    try:
+        for height in heights_m:
+            size = height / NOMINAL_STATURE_M
+            poses = pelvis[:, None] + size * (truth - pelvis[:, None])
+            kp2d = project(poses, data["K"]).astype(np.float32)
+            conf = np.ones(kp2d.shape[:2], np.float32)
+            row = {}
+            for known in (False, True):
+                lifter.person_height_m = height if known else 0.0
+                placed = np.concatenate([lifter.lift(kp2d[i:i + 512], conf[i:i + 512], data["K"][i:i + 512])
+                                         .root_translation for i in range(0, count, 512)])
+                row["known_height" if known else "least_squares"] = _depth_errors_mm(placed[:, 2] - pelvis[:, 2])
+            lifter.person_height_m = 0.0
+            scene_rng = np.random.default_rng([seed, round(height * 1000)])
+            depth_z, by_depth = np.zeros(count), np.zeros(count, bool)
+            for i in range(count):
+                width, image_height = (int(v) for v in data["image_size"][i])
+                depth = depth_scene(poses[i], layout, data["K"][i], (width, image_height), size, str(scenes[i]),
+                                    scene_rng, noise_fraction=noise_fraction)
+                result = lifter.lift(kp2d[i:i + 1], conf[i:i + 1], data["K"][i], depth=depth)
+                depth_z[i], by_depth[i] = result.root_translation[0, 2], result.placement[0] == PlacementSource.DEPTH
+            error = depth_z - pelvis[:, 2]
+            row["depth"] = {
+                "placed_by_depth": _depth_errors_mm(error[by_depth]),
+                "fallback_rate": float(1.0 - by_depth.mean()),
+                "fallback": _depth_errors_mm(error[~by_depth]),
+                **{f"by_depth_{name}": _depth_errors_mm(error[by_depth & (scenes == name)])
+                   for name in ("clear", "occluded")},
+                "fallback_rate_by_scene": {name: float(1.0 - by_depth[scenes == name].mean())
+                                           for name in ("clear", "occluded", "lost") if (scenes == name).any()},
+            }
+            report["heights"][f"{height:.2f}"] = row
+    finally:
+        lifter.person_height_m = initial
     return report

@@ -3,11 +3,15 @@
     lifter = Lifter.load()                      # shipped wholebody133 SemGAN, CUDA if present
     result = lifter.lift(kp2d, conf, K)         # (P, J, 2) px, (P, J), (3, 3)
     result.positions                            # (P, J, 3) metres, camera optical frame
+    result = lifter.lift(kp2d, conf, K, depth=depth_image)   # placed from an aligned depth image where it can be
+
 
 Steps: map each person's keypoints into a virtual camera that looks straight at them (:mod:`.perspective`; off
 with ``perspective_correction=False``), normalise them (:mod:`.normalization`), run the network on the pose and on
-its mirror image and average the two (flip test-time augmentation), place each root-relative pose by solving for
-its root translation from the 2D keypoints (:mod:`.placement`), and rotate it back into the camera frame.
+its mirror image and average the two (flip test-time augmentation), rescale it to a known body height when there is
+one (:mod:`.body_size`), place each root-relative pose by solving for its root translation from the 2D keypoints
+(:mod:`.placement`), rotate it back into the camera frame, and, with a depth image, place it again from the depth
+around its torso where that has enough valid pixels (:mod:`.depth_placement`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import torch
 from torch import nn
 
 from ..inference import frozen_trace, resolve_device
-from ..skeleton import JointStatus, Layout
+from ..skeleton import JointStatus, Layout, PlacementSource
+from .body_size import height_scale
 from .config import LifterConfig
+from .depth_placement import DepthSettings, depth_in_metres, place_with_depth
 from .normalization import centre_on_root, flip_coordinates, flip_poses, joint_features, normalise_keypoints
 from .perspective import rotate_back, virtual_views
 from .placement import solve_root_translation
@@ -47,7 +53,15 @@ class LiftResult:
     status: np.ndarray
     """(P, J) uint8 :class:`JointStatus`: OBSERVED where the 2D confidence exceeds the threshold, else INFERRED."""
     root_translation: np.ndarray
-    """(P, 3) the pelvis in the camera frame (recovered by least-squares reprojection), metres."""
+    """(P, 3) the pelvis in the camera frame, metres: from the depth image where ``placement`` says DEPTH, else
+    recovered by least-squares reprojection."""
+    placement: np.ndarray
+    """(P,) uint8 :class:`PlacementSource`: DEPTH or LEAST_SQUARES."""
+
+    @property
+    def placement_source(self) -> tuple[str, ...]:
+        """Per person, "depth" or "least_squares"."""
+        return tuple(PlacementSource(int(code)).name.lower() for code in self.placement)
 
 
 class LiftGraph(nn.Module):
@@ -82,7 +96,8 @@ class Lifter:
 
     def __init__(self, model: nn.Module, config: LifterConfig, *, device: str | torch.device = "auto",
                  flip_test: bool = True, perspective_correction: bool = True,
-                 conf_threshold: float = DEFAULT_CONF_THRESHOLD, record: dict | None = None):
+                 conf_threshold: float = DEFAULT_CONF_THRESHOLD, person_height_m: float = 0.0,
+                 depth_settings: DepthSettings | None = None, record: dict | None = None):
         self.config = config
         self.layout: Layout = config.skeleton
         self.device = resolve_device(device, "the lifter")
@@ -92,13 +107,18 @@ class Lifter:
         self._graphs: dict[bool, torch.jit.ScriptModule] = {}
         self._graph()  # traced now, so that the first lift is as fast as the others
         self.conf_threshold = conf_threshold
+        self.person_height_m = person_height_m
+        """Known stature of everyone in view, metres (0: unknown): the lifted skeletons are rescaled to it."""
+        if person_height_m:
+            height_scale(person_height_m)  # checks the value now rather than at the first lift
+        self.depth_settings = depth_settings or DepthSettings()
         self.record = record or {}
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", **options) -> Lifter:
         """Load a weights file (``None``: the shipped wholebody133 SemGAN); the layout comes from its config.
         ``options``: ``flip_test`` (default True), ``perspective_correction`` (default True), ``conf_threshold``
-        (default 0.3).
+        (default 0.3), ``person_height_m`` (default 0, unknown), ``depth_settings`` (:class:`DepthSettings`).
         """
         model, config, record = load_lifter(DEFAULT_WEIGHTS if weights is None else weights)
         return cls(model, config, device=device, record=record, **options)
@@ -146,21 +166,27 @@ class Lifter:
         """
         return self._graph()(kp2d, conf, K)
 
-    def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray) -> LiftResult:
+    def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray, depth: np.ndarray | None = None,
+             image_size: tuple[int, int] | None = None) -> LiftResult:
         """Lift P people: ``kp2d`` (P, J, 2) pixels, ``conf`` (P, J) in [0, 1], ``K`` (3, 3) (or one per person,
         (P, 3, 3)). See :class:`LiftResult`.
+
+        ``depth``: a depth image aligned to the colour image, uint16 millimetres or float metres, 0 or NaN where it
+        has no reading; ``image_size``: the colour image's (width, height) when the depth image has another size (a
+        pure scale of it; anything else raises ValueError, as does a depth image of another type).
         """
         kp2d = np.asarray(kp2d, dtype=np.float32)
         conf = np.asarray(conf, dtype=np.float32)
         K = np.asarray(K, dtype=np.float64)
         self._check(kp2d, conf, K)
+        depth_m = None if depth is None else depth_in_metres(depth)
         count = len(kp2d)
         if count == 0:
             joints = self.num_joints
             return LiftResult(positions=np.zeros((0, joints, 3), np.float32),
                               root_relative=np.zeros((0, joints, 3), np.float32),
                               error=np.zeros((0, joints), np.float32), status=np.zeros((0, joints), np.uint8),
-                              root_translation=np.zeros((0, 3), np.float32))
+                              root_translation=np.zeros((0, 3), np.float32), placement=np.zeros(0, np.uint8))
         K_batch = np.broadcast_to(K, (count, 3, 3))
         view = kp2d
         if self.perspective_correction:
@@ -169,6 +195,8 @@ class Lifter:
                                    torch.from_numpy(conf).to(self.device),
                                    torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device))
         root_relative = pose.float().cpu().numpy()
+        if self.person_height_m:
+            root_relative *= height_scale(self.person_height_m)
         # Placed where it was lifted: the virtual view's rays are those the pose was predicted from.
         translation = solve_root_translation(view, conf, root_relative, K_batch)
         if self.perspective_correction:
@@ -178,6 +206,12 @@ class Lifter:
             # e.g. pixels so far from the principal point that their camera coordinates overflow float32
             raise ValueError("these keypoints and K give no finite 3D pose (pixels or focal lengths out of any "
                              "camera's range)")
+        placement = np.full(count, PlacementSource.LEAST_SQUARES, np.uint8)
+        if depth_m is not None:  # the depth image is the real camera's: placed there
+            by_depth = place_with_depth(kp2d, conf, root_relative, K_batch, depth_m, self.layout, translation,
+                                        image_size=image_size, settings=self.depth_settings)
+            translation = np.where(by_depth.used[:, None], by_depth.translation, translation)
+            placement[by_depth.used] = PlacementSource.DEPTH
         status = np.where(conf > self.conf_threshold, JointStatus.OBSERVED, JointStatus.INFERRED).astype(np.uint8)
         return LiftResult(
             positions=(root_relative + translation[:, None]).astype(np.float32),
@@ -185,4 +219,5 @@ class Lifter:
             error=error.float().cpu().numpy(),
             status=status,
             root_translation=translation.astype(np.float32),
+            placement=placement,
         )

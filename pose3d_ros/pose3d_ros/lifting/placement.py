@@ -44,3 +44,20 @@ def solve_root_translation(kp2d: np.ndarray, conf: np.ndarray, root_relative: np
     # A tiny ridge keeps the solve defined when every joint projects to one point (a degenerate input).
     ridge = 1e-12 * np.maximum(np.trace(normal, axis1=1, axis2=2), 1e-12)[:, None, None] * np.eye(3)
     return np.linalg.solve(normal + ridge, rhs[..., None])[..., 0]
+
+
+def solve_root_translation_at_depth(kp2d: np.ndarray, conf: np.ndarray, root_relative: np.ndarray, K: np.ndarray,
+                                    root_depth: np.ndarray) -> np.ndarray:
+    """Root translations (P, 3) whose z is the given ``root_depth`` (P,) (measured, e.g. by a depth camera): ``t_x``
+    and ``t_y`` are the confidence-weighted least-squares solution of the same reprojection equations with ``t_z``
+    known, which decouple into weighted means.
+    """
+    kp2d = np.asarray(kp2d, dtype=np.float64)
+    pose = np.asarray(root_relative, dtype=np.float64)
+    weights = np.clip(np.asarray(conf, dtype=np.float64), 0.0, None)
+    weights = np.where(weights.sum(-1, keepdims=True) > 0, weights, 1.0)
+    depth = np.asarray(root_depth, dtype=np.float64)[:, None]
+    x, y = np.moveaxis(normalised_coordinates(kp2d, np.asarray(K, dtype=np.float64)), -1, 0)
+    t_x = (weights * (x * (pose[..., 2] + depth) - pose[..., 0])).sum(-1) / weights.sum(-1)
+    t_y = (weights * (y * (pose[..., 2] + depth) - pose[..., 1])).sum(-1) / weights.sum(-1)
+    return np.stack([t_x, t_y, depth[:, 0]], axis=-1)

@@ -29,6 +29,14 @@ def register(add_command) -> None:
                         "(default: the only image topic)")
     source.add_argument("--camera-info-topic", metavar="T", help="recordings: sensor_msgs/CameraInfo topic (default: "
                         "<image namespace>/camera_info, or the only one)")
+    source.add_argument("--depth-topic", metavar="T",
+                        help="recordings: depth aligned to the images (sensor_msgs/Image 16UC1 mm or 32FC1 m), used "
+                             "to place people (default: the only Image topic with 'depth' in its name, or the aligned "
+                             "one of several)")
+    source.add_argument("--no-depth", action="store_true", help="recordings: do not read depth")
+    source.add_argument("--depth-max-offset", type=float, metavar="S",
+                        help="largest stamp difference between an image and its depth image (default: lifter_node's "
+                             "depth_max_offset_s, 0.05 s)")
     for name in ("fx", "fy", "cx", "cy"):
         source.add_argument(f"--{name}", type=float, metavar="PX",
                             help=f"intrinsics {name} in pixels, replacing the CameraInfo's or the default's")
@@ -51,6 +59,9 @@ def register(add_command) -> None:
     stages.add_argument("--model-dir", type=Path, metavar="DIR", help="tasks: folder holding the .task model files")
     stages.add_argument("--max-people", type=int, metavar="N",
                         help="movenet (1-6), tasks: most people per image (default: 6)")
+    stages.add_argument("--person-height", type=float, metavar="M",
+                        help="known stature of the people in view, metres: the lifted skeletons are rescaled to it "
+                             "(lifter_node's person_height_m; default 0, unknown)")
     stages.add_argument("--lifter-weights", type=Path, metavar="FILE",
                         help="lifter .safetensors (default: the shipped one)")
     stages.add_argument("--refiner-weights", type=Path, metavar="FILE",
@@ -126,7 +137,8 @@ def settings_from_args(args: argparse.Namespace):
         "keypoints2d": {"backend": args.backend, "model_complexity": args.model_complexity,
                         "model_dir": None if args.model_dir is None else str(args.model_dir),
                         "max_people": args.max_people},
-        "lifter": {"device": args.device, "weights": None if args.lifter_weights is None else str(args.lifter_weights)},
+        "lifter": {"device": args.device, "weights": None if args.lifter_weights is None else str(args.lifter_weights),
+                   "person_height_m": args.person_height, "depth_max_offset_s": args.depth_max_offset},
         "temporal": {"device": args.device,
                      "weights": None if args.refiner_weights is None else str(args.refiner_weights)},
     }
@@ -153,11 +165,14 @@ def run_command(args: argparse.Namespace) -> int:
     intrinsics = IntrinsicsOverride(args.fx, args.fy, args.cx, args.cy)
     if args.source is None:
         LOG.info("no --source given: using webcam 0 (give --source VIDEO|BAG|demo for a file)")
+    settings = settings_from_args(args)
+    depth_topic = "" if args.no_depth else args.depth_topic
     with open_source(args.source, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
-                     intrinsics=intrinsics) as source:
+                     intrinsics=intrinsics, depth_topic=depth_topic,
+                     depth_max_offset_s=settings.lifter["depth_max_offset_s"]) as source:
         # before the models load: a refused output folder is known at once
         check_output_dir(args.out, [source.path] if source.path is not None else [], args.overwrite)
-        with PosePipeline(settings_from_args(args)) as pipeline:
+        with PosePipeline(settings) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
                           show=args.show, write_images=args.write_images, progress=not args.no_progress,
                           safety=safety, overwrite=args.overwrite)

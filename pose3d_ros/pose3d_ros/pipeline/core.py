@@ -6,7 +6,9 @@ config/pipeline.yaml, defaults from :data:`pose3d_ros.node_logic.PARAMETERS`) an
 
 * 2D: ``create_detector(backend, ...)(image, timestamp_s=stamp)`` -> Keypoints2D;
 * lift: :func:`lift_keypoints` -- undistort the keypoints with the CameraInfo's distortion (``undistort``), lift
-  them, place them in the camera frame -> a raw :class:`~pose3d_ros.node_logic.SkeletonFrame` (one Skeleton3DArray);
+  them, place them in the camera frame (from the aligned depth image where there is one, checked by
+  :class:`~pose3d_ros.node_logic.DepthCheck`) -> a raw :class:`~pose3d_ros.node_logic.SkeletonFrame` (one
+  Skeleton3DArray);
 * temporal: :class:`pose3d_ros.node_logic.TemporalFrames` around the ``StreamingRefiner`` -> refined frames,
   released ``lookahead`` frames later and grouped by stamp exactly as the temporal node publishes them; for
   recordings the ``OfflineRefiner`` instead (``PipelineSettings.offline``), released a chunk at a time.
@@ -24,6 +26,7 @@ import numpy as np
 from pose3d_ros.node_logic import (
     PARAMETERS,
     SUPPORTED_DISTORTION,
+    DepthCheck,
     SkeletonFrame,
     check_parameter,
     file_sections,
@@ -41,11 +44,13 @@ _WARNED_MODELS: set[str] = set()
 
 
 def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, conf: np.ndarray,
-                   person_ids: np.ndarray, camera: CameraModel, undistort: bool = True) -> SkeletonFrame:
+                   person_ids: np.ndarray, camera: CameraModel, undistort: bool = True,
+                   depth_m: np.ndarray | None = None, image_size: tuple[int, int] | None = None) -> SkeletonFrame:
     """The lifter step: P people's 2D keypoints (raw image pixels) -> their 3D skeletons in the camera frame.
 
     With ``undistort`` and a camera with distortion, the keypoints are first moved to the ideal pinhole image
-    of K, which is what the lifter assumes (the 2D messages keep the raw pixels).
+    of K, which is what the lifter assumes (the 2D messages keep the raw pixels). ``depth_m``: a depth image in
+    metres aligned to the colour image of ``image_size`` (checked by :class:`~pose3d_ros.node_logic.DepthCheck`).
     """
     if undistort and camera.distortion is not None and len(kp2d):
         if camera.distortion_model in SUPPORTED_DISTORTION:
@@ -54,9 +59,9 @@ def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, 
             _WARNED_MODELS.add(camera.distortion_model)
             LOG.warning("distortion model %r is not supported (supported: %s); keypoints are lifted as if "
                         "undistorted", camera.distortion_model, ", ".join(SUPPORTED_DISTORTION))
-    result = lifter.lift(kp2d, conf, camera.K)
+    result = lifter.lift(kp2d, conf, camera.K, depth=depth_m, image_size=image_size)
     return SkeletonFrame(int(stamp_ns), frame_id, np.asarray(person_ids, np.int64), result.positions,
-                         np.asarray(conf, np.float32), result.error, result.status)
+                         np.asarray(conf, np.float32), result.error, result.status, result.placement)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,7 +204,8 @@ class PosePipeline:
             lifter = Lifter.load(parameters["weights"] or None, device=parameters["device"],
                                  flip_test=parameters["flip_test"],
                                  perspective_correction=parameters["perspective_correction"],
-                                 conf_threshold=parameters["conf_threshold"])
+                                 conf_threshold=parameters["conf_threshold"],
+                                 person_height_m=parameters["person_height_m"])
         self.lifter = lifter
         self.layout = get_layout(lifter.layout.name)
         if detector is None and self.layout.name != WHOLEBODY133.name:
@@ -224,6 +230,7 @@ class PosePipeline:
             backend, options = settings.detector_options()
             detector = create_detector(backend, **options)
         self.detector = detector
+        self.depth = DepthCheck()
         self._first_stamp_ns: int | None = None
 
     def is_settled(self, newer_frames: int) -> bool:
@@ -242,10 +249,19 @@ class PosePipeline:
             self._first_stamp_ns = stamp_ns
         return self.detector(image, timestamp_s=(stamp_ns - self._first_stamp_ns) / 1e9)
 
-    def lift(self, keypoints: Any, camera: CameraModel, stamp_ns: int, frame_id: str) -> SkeletonFrame:
+    def lift(self, keypoints: Any, camera: CameraModel, stamp_ns: int, frame_id: str,
+             depth: np.ndarray | None = None, depth_encoding: str | None = None) -> SkeletonFrame:
+        """The lift step; ``depth`` an aligned depth image (uint16 mm or float m, ``depth_encoding`` its ROS
+        encoding when known): one that cannot be used is logged once per problem, counted in ``self.depth``, and
+        the people are placed without it.
+        """
         frame_id = self.settings.lifter["camera_frame"] or frame_id
+        image_size = tuple(keypoints.image_size)
+        depth_m = None if depth is None else self.depth.metres(depth, depth_encoding, image_size)
+        if self.depth.warning:
+            LOG.warning("%s", self.depth.warning)
         return lift_keypoints(self.lifter, stamp_ns, frame_id, keypoints.kp2d, keypoints.conf,
-                              keypoints.person_ids, camera, self.settings.lifter["undistort"])
+                              keypoints.person_ids, camera, self.settings.lifter["undistort"], depth_m, image_size)
 
     def refine(self, raw: SkeletonFrame) -> list:
         """Refined frames (node_logic.SkeletonFrame) that ``raw`` completes; none until the look-ahead is filled."""

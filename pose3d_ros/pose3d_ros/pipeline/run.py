@@ -31,6 +31,7 @@ from pose3d_ros.node_logic import SkeletonFrame
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor
 from pose3d_ros.safety.markers import object_outlines
 from pose3d_ros.safety.summary import SafetySummary
+from pose3d_ros.skeleton import PlacementSource
 
 from .core import PosePipeline
 from .demo_metrics import FrameOutput, score_against_truth, score_lines
@@ -139,6 +140,11 @@ class RunSummary:
     demo_truth: dict | None = None
     """The outputs measured against the source's ground truth (demo_metrics.score_against_truth), if it has one."""
     safety: SafetySummary | None = None
+    placed_by_depth: int = 0
+    """Person-frames placed from the depth image (the others: least squares)."""
+    depth: dict | None = None
+    """Depth images: paired with a frame, too far in time from every frame, unreadable, refused by the lift step;
+    None for a source without depth."""
 
     @property
     def lost(self) -> int:
@@ -168,6 +174,7 @@ class RunSummary:
             "topics": self.topics,
             **({"demo_truth": self.demo_truth} if self.demo_truth is not None else {}),
             "safety": None if self.safety is None else self.safety.to_dict(),
+            "placed_by_depth": self.placed_by_depth, "depth": self.depth,
             **self.manifest,
         }
 
@@ -187,6 +194,11 @@ class RunSummary:
         ]
         if self.dropped:
             lines.append(f"  dropped  {self.dropped} frames of the live source while the pipeline was busy")
+        if self.depth is not None:
+            lines.append(f"  depth    {self.placed_by_depth} of {self.person_frames} person-frames placed by depth "
+                         f"(the others by least squares); depth images: {self.depth['paired']} paired, "
+                         f"{self.depth['too_far']} frames without one within the stamp tolerance, "
+                         f"{self.depth['unreadable']} unreadable, {self.depth['refused']} refused")
         lines += [f"  lost     {gap.text()}" for gap in self.gaps[:SHOWN_GAPS]]
         if len(self.gaps) > SHOWN_GAPS:
             lines.append(f"  lost     ... {len(self.gaps) - SHOWN_GAPS} more gaps (summary.json lists them all)")
@@ -322,7 +334,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     def skeletons_msg(skeletons) -> object:
         return skeleton3d_array(types, make_header(types, skeletons.stamp_ns, skeletons.frame_id),
                                 skeletons.positions, skeletons.confidence, skeletons.error, skeletons.status,
-                                skeletons.person_ids, pipeline.layout)
+                                skeletons.person_ids, pipeline.layout, skeletons.placement)
 
     def node_output(skeletons, topic: str, markers: SkeletonMarkers | None) -> list[tuple[str, object]]:
         """A node's messages for one frame: its Skeleton3DArray and, when enabled, its MarkerArray."""
@@ -400,7 +412,8 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     if refused is None:
                         try:
                             with _Timer(summary, "lift"):
-                                raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id)
+                                raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id,
+                                                    frame.depth, frame.depth_encoding)
                             with _Timer(summary, "write"):
                                 messages = frame_messages(frame, keypoints, raw)
                         except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
@@ -427,6 +440,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     while waiting and pipeline.is_settled(len(waiting) - 1):
                         settle(waiting.pop(next(iter(waiting))), recorder)
                     people = len(keypoints.person_ids)
+                    summary.placed_by_depth += int((raw.placement == PlacementSource.DEPTH).sum())
                     summary.frames += 1
                     summary.frames_with_people += people > 0
                     summary.person_frames += people
@@ -458,6 +472,10 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     summary.skipped = source.skipped
     summary.gaps = sorted(source.gaps + left_out.gaps, key=lambda gap: gap.first)
     summary.ended_early = source.ended_early
+    if getattr(source, "depth_topic", None):
+        summary.depth = {"topic": source.depth_topic, "paired": source.depth_paired,
+                         "too_far": source.depth_too_far, "unreadable": source.depth_unreadable,
+                         "refused": pipeline.depth.refused}
     summary.stopped_by, summary.stop_signal = stop.reason, stop.signal
     summary.manifest = _manifest(source, pipeline, max_frames=max_frames, render=render, write_images=write_images)
     summary.demo_truth = _score_against_truth(source, records)

@@ -19,12 +19,17 @@ import cv2
 import numpy as np
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
-from pose3d_ros.node_logic import camera_matrix
+from pose3d_ros.node_logic import camera_matrix, nearest_stamp
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_FRAME_ID = "camera_optical_frame"
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+DEPTH_ENCODINGS = {"16UC1": np.uint16, "mono16": np.uint16, "32FC1": np.float32}
+DEFAULT_DEPTH_MAX_OFFSET_S = 0.05
+DEPTH_BUFFER = 8
+"""Depth images kept for pairing, and colour frames held back waiting for theirs (a depth stream a few frames
+behind the colour one in the recording is still paired)."""
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 INTRINSICS_REMEDY = "--fx/--fy/--cx/--cy, or a recording with a calibrated CameraInfo topic (--camera-info-topic)"
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
@@ -54,6 +59,9 @@ class Frame:
     camera: CameraModel
     frame_id: str
     """The camera's optical frame (x right, y down, z forward), used as header.frame_id of every output."""
+    depth: np.ndarray | None = None
+    """The depth image aligned to this image and paired with it by stamp (uint16 mm or float32 m), if any."""
+    depth_encoding: str | None = None
 
     @property
     def K(self) -> np.ndarray:
@@ -445,6 +453,24 @@ def image_from_ros(msg) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def depth_from_ros(msg) -> tuple[np.ndarray, str]:
+    """A sensor_msgs/Image depth image as it is (uint16 millimetres for 16UC1/mono16, float32 metres for 32FC1)
+    with its encoding; ValueError for another encoding or a buffer that does not fit.
+    """
+    encoding = msg.encoding
+    if encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f"depth encoding {encoding!r} is not supported (supported: {', '.join(DEPTH_ENCODINGS)})")
+    dtype = np.dtype(DEPTH_ENCODINGS[encoding])
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    data = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
+    if height == 0 or width == 0 or step < width * dtype.itemsize or data.size < step * height:
+        raise ValueError(f"{encoding} depth image {width}x{height} with step {step} does not fit its "
+                         f"{data.size}-byte buffer")
+    rows = np.ascontiguousarray(data[: step * height].reshape(height, step)[:, : width * dtype.itemsize])
+    pixels = rows.view(dtype.newbyteorder(">" if msg.is_bigendian else "<")).astype(dtype)
+    return pixels.reshape(height, width), encoding
+
+
 def image_from_compressed(msg) -> np.ndarray:
     """A sensor_msgs/CompressedImage (JPEG, PNG, ...) as a BGR uint8 array; ValueError if it does not decode."""
     if "compressedDepth" in msg.format:
@@ -489,13 +515,20 @@ class BagSource(FrameSource):
     """Images (sensor_msgs/Image or CompressedImage) and CameraInfo from a recording, read with rosbags.
 
     ``path`` is a rosbag2 folder (sqlite3 or mcap storage), a single .mcap or .db3 file, or a ROS 1 .bag.
-    Without ``image_topic`` the only image topic is used (an error lists them when there are several). Without
-    ``camera_info_topic`` the CameraInfo next to the image topic (``<namespace>/camera_info``) is used, or the
-    only CameraInfo topic; frames before the first CameraInfo use the first one in the recording.
+    Without ``image_topic`` the only image topic whose name has no "depth" in it is used (an error lists them when
+    there are several). Without ``camera_info_topic`` the CameraInfo next to the image topic
+    (``<namespace>/camera_info``) is used, or the only CameraInfo topic; frames before the first CameraInfo use the
+    first one in the recording.
+
+    Depth (issue #17): ``depth_topic`` names a sensor_msgs/Image topic of depth aligned to the colour image; None
+    picks the only Image topic with "depth" in its name (a RealSense recording's aligned_depth_to_color, if there
+    are several), "" reads none. Each frame gets the depth image nearest to it in stamp, when at most
+    ``depth_max_offset_s`` away; ``depth_paired``, ``depth_too_far`` and ``depth_unreadable`` count what happened.
     """
 
     def __init__(self, path: Path, image_topic: str | None = None, camera_info_topic: str | None = None,
-                 intrinsics: IntrinsicsOverride | None = None) -> None:
+                 intrinsics: IntrinsicsOverride | None = None, depth_topic: str | None = None,
+                 depth_max_offset_s: float = DEFAULT_DEPTH_MAX_OFFSET_S) -> None:
         from rosbags.highlevel import AnyReader
         from rosbags.typesys import Stores, get_typestore
 
@@ -514,13 +547,18 @@ class BagSource(FrameSource):
         self.camera_info_connection = self._pick_camera_info_connection(camera_info_topic)
         self.image_topic = self.image_connection.topic
         self.camera_info_topic = self.camera_info_connection.topic if self.camera_info_connection else None
+        self.depth_connection = self._pick_depth_connection(depth_topic)
+        self.depth_topic = self.depth_connection.topic if self.depth_connection else None
+        self.depth_max_offset_ns = round(depth_max_offset_s * 1e9)
+        self.depth_paired = self.depth_too_far = self.depth_unreadable = 0
         count = self.image_connection.msgcount
         duration_s = (self.reader.end_time - self.reader.start_time) * 1e-9
         self.frame_count = count or None
         self.fps = count / duration_s if count > 1 and duration_s > 0 else None
-        LOG.info("%s: images from %s (%s), intrinsics from %s", self.path, self.image_topic,
+        LOG.info("%s: images from %s (%s), intrinsics from %s, depth from %s", self.path, self.image_topic,
                  self.image_connection.msgtype.rsplit("/", 1)[-1],
-                 self.camera_info_topic or ("--fx/--fy/--cx/--cy" if not self.intrinsics.empty else "the default"))
+                 self.camera_info_topic or ("--fx/--fy/--cx/--cy" if not self.intrinsics.empty else "the default"),
+                 self.depth_topic or "nowhere")
 
     def _topics_text(self) -> str:
         topics = sorted({(c.topic, c.msgtype) for c in self.reader.connections})
@@ -533,6 +571,9 @@ class BagSource(FrameSource):
             if not chosen:
                 raise ValueError(f"{self.path} has no image topic {topic!r}; its topics: {self._topics_text()}")
             return chosen[0]
+        colour = [c for c in images if "depth" not in c.topic.lower()]
+        if len({c.topic for c in colour}) == 1:
+            return colour[0]
         names = sorted({c.topic for c in images})
         if len(names) == 1:
             return images[0]
@@ -540,6 +581,26 @@ class BagSource(FrameSource):
             raise ValueError(f"{self.path} has no sensor_msgs/Image or CompressedImage topic; "
                              f"its topics: {self._topics_text()}")
         raise ValueError(f"{self.path} has several image topics, choose one with --image-topic: {', '.join(names)}")
+
+    def _pick_depth_connection(self, topic: str | None):
+        if topic == "":
+            return None
+        images = [c for c in self.reader.connections if c.msgtype == "sensor_msgs/msg/Image"
+                  and c is not self.image_connection]
+        if topic is not None:
+            chosen = [c for c in images if c.topic == topic]
+            if not chosen:
+                raise ValueError(f"{self.path} has no sensor_msgs/Image topic {topic!r} for depth; its topics: "
+                                 f"{self._topics_text()}")
+            return chosen[0]
+        depth = sorted({c.topic for c in images if "depth" in c.topic.lower()})
+        aligned = [name for name in depth if "aligned" in name.lower()]
+        if len(depth) > 1 and len(aligned) != 1:
+            LOG.warning("%s: several depth topics (%s) and no single aligned one: choose one with --depth-topic; "
+                        "going on without depth", self.path, ", ".join(depth))
+            return None
+        name = aligned[0] if len(depth) > 1 else (depth[0] if depth else None)
+        return next((c for c in images if c.topic == name), None)
 
     def _pick_camera_info_connection(self, topic: str | None):
         infos = [c for c in self.reader.connections if c.msgtype == CAMERA_INFO_TYPE]
@@ -579,14 +640,20 @@ class BagSource(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         camera_info = self._first_camera_info()
-        connections = [self.image_connection] + ([self.camera_info_connection] if self.camera_info_connection else [])
+        connections = [self.image_connection] + [c for c in (self.camera_info_connection, self.depth_connection) if c]
         index = 0
+        depths: list[tuple[int, np.ndarray, str]] = []  # the newest DEPTH_BUFFER depth images, by stamp
+        waiting: list[Frame] = []  # colour frames whose depth may still come
         for connection, bag_stamp_ns, raw in self._messages(connections):
             if connection is self.camera_info_connection:
                 try:
                     camera_info = self.reader.deserialize(raw, connection.msgtype)
                 except Exception as err:
                     LOG.warning("%s: unreadable CameraInfo message: %s", self.path, err)
+                continue
+            if connection is self.depth_connection:
+                self._add_depth(depths, raw, bag_stamp_ns)
+                yield from self._release(waiting, depths, final=False)
                 continue
             try:
                 msg = self.reader.deserialize(raw, connection.msgtype)
@@ -600,9 +667,46 @@ class BagSource(FrameSource):
             stamp = msg.header.stamp
             stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec or bag_stamp_ns
             stream = camera_from_camera_info(camera_info, width, height) if camera_info is not None else None
-            yield Frame(index, stamp_ns, image, self._camera(width, height, stream),
-                        msg.header.frame_id or DEFAULT_FRAME_ID)
+            waiting.append(Frame(index, stamp_ns, image, self._camera(width, height, stream),
+                                 msg.header.frame_id or DEFAULT_FRAME_ID))
             index += 1
+            yield from self._release(waiting, depths, final=False)
+        yield from self._release(waiting, depths, final=True)
+
+    def _add_depth(self, depths: list, raw: bytes, bag_stamp_ns: int) -> None:
+        try:
+            msg = self.reader.deserialize(raw, self.depth_connection.msgtype)
+            pixels, encoding = depth_from_ros(msg)
+        except Exception as err:  # a corrupt message or another encoding: count it, log the first
+            self.depth_unreadable += 1
+            if self.depth_unreadable == 1:
+                LOG.warning("%s: depth image on %s not used: %s", self.path, self.depth_topic, err)
+            return
+        stamp = msg.header.stamp
+        depths.append((stamp.sec * 1_000_000_000 + stamp.nanosec or bag_stamp_ns, pixels, encoding))
+        del depths[:-DEPTH_BUFFER]
+
+    def _release(self, waiting: list[Frame], depths: list, final: bool) -> Iterator[Frame]:
+        """The waiting frames no later depth image can be nearer to (all of them at the end), with their depth."""
+        if self.depth_connection is None:
+            yield from waiting
+            waiting.clear()
+            return
+        newest = depths[-1][0] if depths else None
+        while waiting and (final or len(waiting) > DEPTH_BUFFER
+                           or (newest is not None and newest >= waiting[0].stamp_ns + self.depth_max_offset_ns)):
+            frame = waiting.pop(0)
+            best = nearest_stamp(frame.stamp_ns, [stamp for stamp, _, _ in depths], self.depth_max_offset_ns)
+            if best is None:
+                self.depth_too_far += 1
+                if self.depth_too_far == 1:
+                    LOG.warning("%s: no depth image within %.0f ms of frame %d; such frames are placed without "
+                                "depth (counted in the summary)", self.path, self.depth_max_offset_ns / 1e6,
+                                frame.index)
+            else:
+                self.depth_paired += 1
+                _, frame.depth, frame.depth_encoding = depths[best]
+            yield frame
 
     def _messages(self, connections: list) -> Iterator[tuple]:
         """The recording's messages, until its storage cannot be read further (a truncated or damaged .db3 or
@@ -646,7 +750,8 @@ def _recording_path(path: Path) -> Path | None:
 
 
 def open_source(source: str | None, *, image_topic: str | None = None, camera_info_topic: str | None = None,
-                intrinsics: IntrinsicsOverride | None = None) -> FrameSource:
+                intrinsics: IntrinsicsOverride | None = None, depth_topic: str | None = None,
+                depth_max_offset_s: float = DEFAULT_DEPTH_MAX_OFFSET_S) -> FrameSource:
     """Open what ``pose3d run --source`` names: None (webcam 0), a webcam index, "demo" (or "demo:N" for the demo
     with N people, "demo:<scene>" for one of its scenes), a recording or a video.
 
@@ -672,9 +777,10 @@ def open_source(source: str | None, *, image_topic: str | None = None, camera_in
                                 "an .mcap file, a webcam index or 'demo')")
     recording = _recording_path(path)
     if recording is not None:
-        return BagSource(recording, image_topic, camera_info_topic, intrinsics)
+        return BagSource(recording, image_topic, camera_info_topic, intrinsics, depth_topic, depth_max_offset_s)
     if path.is_dir():
         raise ValueError(f"{path} is a folder but not a rosbag2 recording (no metadata.yaml, .mcap or .db3 in it)")
-    if image_topic or camera_info_topic:
-        raise ValueError("--image-topic and --camera-info-topic apply to recordings, not to video files")
+    if image_topic or camera_info_topic or depth_topic:
+        raise ValueError("--image-topic, --camera-info-topic and --depth-topic apply to recordings, not to video "
+                         "files")
     return VideoFileSource(path, intrinsics)

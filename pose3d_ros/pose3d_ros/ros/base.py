@@ -309,9 +309,9 @@ class SkeletonOutput:
         self._last_header: Any = None
 
     def publish(self, header: Any, person_ids: Any, positions: Any, confidence: Any, error: Any,
-                status: Any) -> None:
+                status: Any, placement: Any = None) -> None:
         self.skeletons.publish(skeleton3d_array(self.node.types, header, positions, confidence, error, status,
-                                                person_ids, self.layout))
+                                                person_ids, self.layout, placement))
         if self.markers is not None:
             self.markers_pub.publish(self.markers.update(header, positions, confidence, status, person_ids))
         if self.hri is not None:

@@ -4,6 +4,12 @@ All people of a frame are lifted in one batch. CameraInfo is not paired by stamp
 change, so the newest one is used (pairing would drop frames whenever the 2D stage skips one); without any, the
 node waits ``camera_info_timeout_s``, then warns once and uses ``pose3d_ros.camera.default_intrinsics``.
 Keypoints are undistorted with CameraInfo's model first, since the lifter assumes a pinhole camera.
+
+With ``depth_topic`` set, depth images (16UC1 mm or 32FC1 m, aligned to the colour image) go into a
+message_filters Cache; each keypoints message takes the one nearest its stamp, if at most ``depth_max_offset_s``
+away (not an ApproximateTimeSynchronizer: without a partner it would drop the keypoints, and the lift must go on
+without depth). The depth image is checked (:class:`~pose3d_ros.node_logic.DepthCheck`) and people are placed from
+it where it has enough valid pixels on their torso; Skeleton3D.placement says which.
 """
 
 from __future__ import annotations
@@ -12,14 +18,20 @@ import time
 from typing import Any
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo
+from cv_bridge import CvBridge
+from message_filters import Cache, Subscriber
+from rclpy.clock import ClockType
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
-from pose3d_ros.messages import wholebody2d_to_numpy
+from pose3d_ros.messages import stamp_ns, wholebody2d_to_numpy
 from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
     CameraInfoWatch,
+    DepthCheck,
     camera_matrix,
+    nearest_stamp,
     undistort_keypoints,
 )
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
@@ -33,6 +45,10 @@ class LifterNode(PipelineNode):
         self.output: SkeletonOutput | None = None
         self._warned_models: set[str] = set()
         self._warned_default_intrinsics = False
+        self.bridge = CvBridge()
+        self.depth_cache: Cache | None = None
+        self.depth_check = DepthCheck()
+        self.depth_too_far = 0
 
     def configure(self) -> None:
         import torch
@@ -44,7 +60,8 @@ class LifterNode(PipelineNode):
         self.lifter = Lifter.load(self.param("weights") or None, device=self.param("device"),
                                   flip_test=self.param("flip_test"),
                                   perspective_correction=self.param("perspective_correction"),
-                                  conf_threshold=self.param("conf_threshold"))
+                                  conf_threshold=self.param("conf_threshold"),
+                                  person_height_m=self.param("person_height_m"))
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)
@@ -52,12 +69,18 @@ class LifterNode(PipelineNode):
 
     def subscribe(self) -> list:
         qos = self.input_qos()
-        return [
+        subscriptions = [
             self.create_subscription(self.types.WholeBody2DArray, "keypoints2d", self._on_keypoints, qos,
                                      event_callbacks=self.qos_events("keypoints2d")),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos,
                                      event_callbacks=self.qos_events("camera_info")),
         ]
+        if self.param("depth_topic"):
+            depth = Subscriber(self, Image, self.param("depth_topic"), qos_profile=qos,
+                               event_callbacks=self.qos_events(self.param("depth_topic")))
+            self.depth_cache = Cache(depth, cache_size=15)  # half a second at 30 Hz: the 2D stage's delay
+            subscriptions.append(depth)
+        return subscriptions
 
     def _on_camera_info(self, info: CameraInfo) -> None:
         self.camera_info = info
@@ -68,7 +91,24 @@ class LifterNode(PipelineNode):
         if self.watch.warning:
             self.get_logger().warning(self.watch.warning)
         if decision != "wait":
-            self.enqueue(msg)
+            self.enqueue(msg, self._depth_for(stamp_ns(msg.header)))
+
+    def _depth_for(self, stamp: int) -> Image | None:
+        """The cached depth image nearest ``stamp`` (ns), if within depth_max_offset_s; else None, counted."""
+        if self.depth_cache is None:
+            return None
+        slop = round(self.param("depth_max_offset_s") * 1e9)
+        candidates = self.depth_cache.getInterval(Time(nanoseconds=stamp - slop, clock_type=ClockType.ROS_TIME),
+                                                  Time(nanoseconds=stamp + slop, clock_type=ClockType.ROS_TIME))
+        best = nearest_stamp(stamp, [stamp_ns(image.header) for image in candidates], slop)
+        if best is None:
+            self.depth_too_far += 1
+            self.get_logger().warning(
+                f"no depth image within {slop / 1e6:.0f} ms of the keypoints' stamp ({self.depth_too_far} so far): "
+                "people placed without depth; check depth_topic and that depth and colour are synchronised",
+                throttle_duration_sec=10.0)
+            return None
+        return candidates[best]
 
     def _intrinsics(self, frame: Any) -> Any:
         """K for this frame's keypoints, undistorting them when CameraInfo has a distortion model."""
@@ -97,23 +137,35 @@ class LifterNode(PipelineNode):
                 width, height, "publish the camera's calibrated sensor_msgs/CameraInfo on camera_info (remap it to "
                 "your driver's topic), or set video_source_node's horizontal_fov_deg"))
 
-    def process(self, msg: Any) -> bool:
+    def _depth_metres(self, image: Image | None, image_size: tuple[int, int]) -> Any:
+        if image is None:
+            return None
+        depth = self.depth_check.metres(self.bridge.imgmsg_to_cv2(image, desired_encoding="passthrough"),
+                                        image.encoding, image_size)
+        if self.depth_check.warning:
+            self.get_logger().warning(self.depth_check.warning)
+        return depth
+
+    def process(self, msg: Any, depth: Image | None) -> bool:
         frame = wholebody2d_to_numpy(msg, layout=self.layout.name)
         header = msg.header
         if self.param("camera_frame"):
             header.frame_id = self.param("camera_frame")
         if len(frame.person_ids):
             K, kp2d = self._intrinsics(frame)
-            result = self.lifter.lift(kp2d, frame.conf, K)
-            positions, error, status = result.positions, result.error, result.status
+            result = self.lifter.lift(kp2d, frame.conf, K, depth=self._depth_metres(depth, frame.image_size),
+                                      image_size=frame.image_size)
+            positions, error, status, placement = result.positions, result.error, result.status, result.placement
         else:
             positions = np.zeros((0, self.layout.num_joints, 3), np.float32)
             error, status = frame.conf, frame.conf.astype(np.uint8)  # (0, J) like the rest
-        self.output.publish(header, frame.person_ids, positions, frame.conf, error, status)
+            placement = np.zeros(0, np.uint8)
+        self.output.publish(header, frame.person_ids, positions, frame.conf, error, status, placement)
         return True
 
     def stopped(self) -> None:
         self.output.clear()
+        self.depth_cache = None
 
     def release(self) -> None:
         self.lifter = None
