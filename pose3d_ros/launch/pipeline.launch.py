@@ -16,7 +16,7 @@ from launch.actions import IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch_ros.actions import Node
 
-from pose3d_ros.node_logic import LAUNCH_FILES, is_true, safety_remappings
+from pose3d_ros.node_logic.launch_config import LAUNCH_FILES, is_true, safety_remappings
 from pose3d_ros.ros.launch_actions import (
     argument_values,
     declare_arguments,

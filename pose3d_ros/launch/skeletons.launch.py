@@ -9,7 +9,7 @@ REP-155 output (``hri``) comes from the last stage only: temporal_node, or lifte
 from launch import LaunchDescription
 from launch.actions import OpaqueFunction
 
-from pose3d_ros.node_logic import is_true
+from pose3d_ros.node_logic.launch_config import is_true
 from pose3d_ros.ros.launch_actions import argument_values, declare_arguments, lifecycle_node
 
 LAUNCH_FILE = "skeletons.launch.py"

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.safety import SafetyReport, SafetyState
 from pose3d_ros.skeleton import JointStatus, Layout, PlacementSource, get_layout
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pose3d_ros.node_logic import PARAMETERS
+from pose3d_ros.node_logic.parameters import PARAMETERS
 from pose3d_ros.pipeline.core import PipelineSettings
 from pose3d_ros.safety import SafetyConfig, SafetyConfigError
 

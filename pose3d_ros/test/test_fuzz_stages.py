@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 from pose3d_ros.lifting import Lifter
 from pose3d_ros.lifting.config import LifterConfig
 from pose3d_ros.lifting.models import build_model
-from pose3d_ros.node_logic import TemporalFrames
+from pose3d_ros.node_logic.temporal_frames import TemporalFrames
 from pose3d_ros.skeleton import JointStatus
 from pose3d_ros.temporal.model import UGCN, UGCNConfig
 from pose3d_ros.temporal.streaming import StreamingRefiner

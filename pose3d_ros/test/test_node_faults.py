@@ -11,18 +11,11 @@ import numpy as np
 
 from pose3d_ros.keypoints2d.tracking import PersonTracker
 from pose3d_ros.messages import load_message_types, make_header, wholebody2d_array, wholebody2d_to_numpy
-from pose3d_ros.node_logic import (
-    OUTPUT_QOS_SETTINGS,
-    WARN,
-    LatestSlot,
-    StageLoop,
-    StageMonitor,
-    TemporalFrames,
-    check_parameter,
-    clean_up_steps,
-    error_kind,
-    exit_status,
-)
+from pose3d_ros.node_logic.diagnostics import WARN, StageMonitor
+from pose3d_ros.node_logic.parameters import check_parameter
+from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, error_kind, exit_status
+from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS
+from pose3d_ros.node_logic.temporal_frames import TemporalFrames
 from pose3d_ros.skeleton import JointStatus
 from pose3d_ros.temporal.streaming import StreamingRefiner
 

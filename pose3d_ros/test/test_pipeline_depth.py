@@ -13,7 +13,7 @@ from pose3d_ros.data.synthetic import synthetic_walk
 from pose3d_ros.keypoints2d.result import Keypoints2D
 from pose3d_ros.lifting.normalization import root_centre
 from pose3d_ros.messages import load_message_types, skeleton3d_to_numpy
-from pose3d_ros.node_logic import DepthCheck, nearest_stamp
+from pose3d_ros.node_logic.depth_input import DepthCheck, nearest_stamp
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.run import run
 from pose3d_ros.pipeline.sources import IntrinsicsOverride, depth_from_ros, open_source

@@ -16,7 +16,7 @@ from rosbags.highlevel import AnyReader
 
 from pose3d_ros.keypoints2d import Keypoints2D
 from pose3d_ros.messages import load_message_types, make_header, safety_state_to_numpy, skeleton3d_array
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
 from pose3d_ros.pipeline.render import Renderer

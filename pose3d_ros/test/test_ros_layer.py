@@ -38,7 +38,7 @@ def test_the_core_never_imports_rclpy():
 
 
 def test_every_launch_file_declares_its_documented_arguments():
-    from pose3d_ros.node_logic import LAUNCH_ARGUMENTS, LAUNCH_FILES
+    from pose3d_ros.node_logic.launch_config import LAUNCH_ARGUMENTS, LAUNCH_FILES
 
     files = {path.name: path.read_text() for path in (PACKAGE / "launch").glob("*.launch.py")}
     assert set(files) == set(LAUNCH_FILES)

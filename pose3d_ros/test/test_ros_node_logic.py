@@ -12,23 +12,22 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
-from pose3d_ros import node_logic
 from pose3d_ros.camera import default_intrinsics
-from pose3d_ros.node_logic import (
-    ERROR,
-    OK,
-    WARN,
-    LatestSlot,
-    StageMonitor,
-    TemporalFrames,
-    body_frame,
-    camera_matrix,
+from pose3d_ros.node_logic.camera_info import CameraInfoWatch, camera_matrix, undistort_keypoints
+from pose3d_ros.node_logic.core_logs import forward_core_logs
+from pose3d_ros.node_logic.diagnostics import ERROR, OK, WARN, StageMonitor
+from pose3d_ros.node_logic.launch_config import is_true, launch_parameters, rviz_config
+from pose3d_ros.node_logic.parameters import (
+    PARAMETERS,
     check_parameter,
-    qos_mismatch_hint,
-    qos_settings,
-    quaternion_from_matrix,
-    undistort_keypoints,
+    file_parameters,
+    parameter_defaults,
+    parameter_update_error,
 )
+from pose3d_ros.node_logic.processing import LatestSlot
+from pose3d_ros.node_logic.qos import QosSettings, qos_mismatch_hint, qos_settings
+from pose3d_ros.node_logic.rep155 import body_frame, hri_body_id
+from pose3d_ros.node_logic.temporal_frames import TemporalFrames
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus
 from pose3d_ros.temporal.streaming import RefinedPose
 
@@ -52,8 +51,8 @@ def rotation_of(q):
 
 def test_pipeline_yaml_holds_every_parameter_with_its_default():
     config = YAML(typ="safe").load((PACKAGE / "config" / "pipeline.yaml").read_text())
-    assert set(config) == set(node_logic.PARAMETERS)
-    for node, specs in node_logic.PARAMETERS.items():
+    assert set(config) == set(PARAMETERS)
+    for node, specs in PARAMETERS.items():
         params = config[node]["ros__parameters"]
         flat = {}
         for key, value in params.items():  # nested YAML maps are dotted ROS parameter names
@@ -61,14 +60,14 @@ def test_pipeline_yaml_holds_every_parameter_with_its_default():
                 flat.update({f"{key}.{sub}": v for sub, v in value.items()})
             else:
                 flat[key] = value
-        assert flat == node_logic.parameter_defaults(node), node
+        assert flat == parameter_defaults(node), node
         for spec in specs:
             assert type(flat[spec.name]) is type(spec.default), f"{node}.{spec.name} has the wrong YAML type"
 
 
 def test_docs_table_lists_every_parameter():
     docs = (REPO / "docs" / "ros.md").read_text()
-    for node, specs in node_logic.PARAMETERS.items():
+    for node, specs in PARAMETERS.items():
         section = docs.split(f"### {node}")[1].split("###")[0]
         for spec in specs:
             assert f"| `{spec.name}` | {spec.type_name} |" in section, f"{node}: {spec.name} is not documented"
@@ -81,19 +80,19 @@ def test_check_parameter():
     with pytest.raises(ValueError, match="must be a bool"):
         check_parameter("lifter_node", "flip_test", "yes")
     with pytest.raises(ValueError, match="unknown node"):
-        node_logic.parameter_defaults("detector_node")
+        parameter_defaults("detector_node")
 
 
 def test_doubles_take_integers_and_updates_are_checked_like_the_params_file():
     """rclpy refuses an INTEGER for a DOUBLE parameter (``-p movenet.feet_per_frame:=1`` killed the node at start-up):
     the doubles are declared with dynamic typing, and every update goes through check_parameter instead.
     """
-    specs = [(node, spec) for node, specs in node_logic.PARAMETERS.items() for spec in specs]
+    specs = [(node, spec) for node, specs in PARAMETERS.items() for spec in specs]
     dynamic = {(node, spec.name) for node, spec in specs if spec.dynamic_typing}
     assert dynamic == {(node, spec.name) for node, spec in specs if spec.type_name == "double"}
     assert {("keypoints2d_node", "movenet.feet_per_frame"), ("video_source_node", "fps")} <= dynamic
     assert ("keypoints2d_node", "movenet.parts_per_frame") not in dynamic  # an int stays an int
-    error = node_logic.parameter_update_error
+    error = parameter_update_error
     assert error("keypoints2d_node", "movenet.feet_per_frame", 1) is None
     value = check_parameter("keypoints2d_node", "movenet.feet_per_frame", 1)
     assert value == 1.0 and type(value) is float
@@ -144,7 +143,7 @@ def test_params_file_errors_are_value_errors_that_name_the_file(tmp_path):
 
 
 def test_qos_settings_validation():
-    assert qos_settings("best_effort", 1) == node_logic.QosSettings("best_effort", 1)
+    assert qos_settings("best_effort", 1) == QosSettings("best_effort", 1)
     with pytest.raises(ValueError, match="best_effort or reliable"):
         qos_settings("sensor", 1)
     with pytest.raises(ValueError, match="between 1 and 10"):
@@ -168,7 +167,7 @@ def test_core_logs_reach_the_node_logger_at_their_level():
     # as in colcon test's pytest process) does not propagate, and forwarding must still reach it.
     lifting, streaming = logging.getLogger("pose3d_ros.lifting"), logging.getLogger("pose3d_ros.temporal.streaming")
     streaming.propagate = False
-    handler = node_logic.forward_core_logs(recorder)
+    handler = forward_core_logs(recorder)
     try:
         lifting.warning("CUDA was requested but is not available; running %s", "here")
         streaming.info("person %d given up", 3)
@@ -275,7 +274,7 @@ def test_undistort_keypoints_inverts_the_camera_distortion(model, distortion):
 
 
 def test_camera_info_watch_waits_then_warns_once():
-    watch = node_logic.CameraInfoWatch(timeout_s=2.0)
+    watch = CameraInfoWatch(timeout_s=2.0)
     assert watch.image(10.0) == "wait" and watch.image(11.9) == "wait" and watch.warning is None
     assert watch.image(12.0) == "without_info" and "no CameraInfo for 2 s" in watch.warning
     assert watch.image(12.1) == "without_info" and watch.warning is None  # warned once
@@ -311,19 +310,7 @@ def test_body_frame_of_a_person_facing_the_camera():
     h36m[[4, 1, 11, 14]] = positions[[11, 12, 5, 6]]
     np.testing.assert_allclose(body_frame(h36m, H36M17)[1], q)
     assert body_frame(np.zeros((133, 3)), WHOLEBODY133) is None
-    assert node_logic.hri_body_id(12) == "b12"
-
-
-def test_quaternion_from_matrix_roundtrips_including_half_turns():
-    rng = np.random.default_rng(0)
-    matrices = [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1]), np.eye(3)]
-    for _ in range(50):
-        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-        matrices.append(q * np.sign(np.linalg.det(q)))
-    for matrix in matrices:
-        q = quaternion_from_matrix(matrix)
-        assert abs(np.linalg.norm(q) - 1) < 1e-12
-        np.testing.assert_allclose(rotation_of(q), matrix, atol=1e-9)
+    assert hri_body_id(12) == "b12"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -521,7 +508,7 @@ def test_a_person_filled_in_where_the_lifter_had_none_has_an_unknown_error():
 
 def test_temporal_parameter_defaults_are_the_refiner_defaults():
     streaming = pytest.importorskip("pose3d_ros.temporal.streaming")
-    defaults = node_logic.parameter_defaults("temporal_node")
+    defaults = parameter_defaults("temporal_node")
     assert defaults["lookahead"] == streaming.DEFAULT_LOOKAHEAD
     assert defaults["max_gap"] == streaming.DEFAULT_MAX_GAP
 
@@ -538,10 +525,10 @@ def shipped_params():
 def test_file_parameters_flatten_nested_maps_and_apply_the_wildcard_section_first():
     document = {"/**": {"ros__parameters": {"qos": {"depth": 2}, "device": "cpu"}},
                 "lifter_node": {"ros__parameters": {"device": "cuda", "markers": {"enabled": False}}}}
-    assert node_logic.file_parameters(document, "lifter_node") == {"qos.depth": 2, "device": "cuda",
+    assert file_parameters(document, "lifter_node") == {"qos.depth": 2, "device": "cuda",
                                                                    "markers.enabled": False}
-    assert node_logic.file_parameters(document, "temporal_node") == {"qos.depth": 2, "device": "cpu"}
-    assert node_logic.file_parameters({}, "lifter_node") == {}
+    assert file_parameters(document, "temporal_node") == {"qos.depth": 2, "device": "cpu"}
+    assert file_parameters({}, "lifter_node") == {}
 
 
 def _rviz_topics(document):
@@ -552,14 +539,14 @@ def _rviz_topics(document):
 def test_rviz_config_follows_the_namespace_the_image_topic_and_the_last_stage():
     shipped = YAML(typ="safe").load((PACKAGE / "config" / "pose3d.rviz").read_text())
     before = _rviz_topics(shipped)
-    assert _rviz_topics(node_logic.rviz_config(shipped, "", "/camera/image_raw")) == before
-    topics = _rviz_topics(node_logic.rviz_config(shipped, "/robot1/", "cam/image"))
+    assert _rviz_topics(rviz_config(shipped, "", "/camera/image_raw")) == before
+    topics = _rviz_topics(rviz_config(shipped, "/robot1/", "cam/image"))
     assert topics == {"Skeletons (refined)": ("/robot1/temporal_node/markers", True),
                       "Skeletons (per frame, lifter)": ("/robot1/lifter_node/markers", False),
                       "Safety": ("/robot1/safety_node/markers", True),
                       "Camera": ("/robot1/cam/image", True),
                       "2D keypoints": ("/robot1/keypoints2d_node/debug_image", False)}
-    topics = _rviz_topics(node_logic.rviz_config(shipped, "robot1", "/cam/image", use_temporal=False))
+    topics = _rviz_topics(rviz_config(shipped, "robot1", "/cam/image", use_temporal=False))
     assert topics["Camera"] == ("/cam/image", True)  # an absolute image topic stays as it is
     assert topics["Skeletons (refined)"][1] is False and topics["Skeletons (per frame, lifter)"][1] is True
     assert topics["Safety"] == ("/robot1/safety_node/markers", True)
@@ -568,22 +555,22 @@ def test_rviz_config_follows_the_namespace_the_image_topic_and_the_last_stage():
 
 def test_launch_arguments_override_the_params_file_only_when_given():
     document = shipped_params()
-    video = node_logic.launch_parameters(document, "video_source_node", {"source": "clip.mp4", "loop": "true"})
+    video = launch_parameters(document, "video_source_node", {"source": "clip.mp4", "loop": "true"})
     assert video["source"] == "clip.mp4" and video["loop"] is True and video["fps"] == 0.0
-    assert node_logic.launch_parameters(document, "video_source_node", {"source": "0", "loop": ""})["loop"] is False
-    lifter = node_logic.launch_parameters(document, "lifter_node", {"device": ""})
+    assert launch_parameters(document, "video_source_node", {"source": "0", "loop": ""})["loop"] is False
+    lifter = launch_parameters(document, "lifter_node", {"device": ""})
     assert lifter["device"] == "auto" and lifter["qos.depth"] == 1
-    assert node_logic.launch_parameters(document, "temporal_node", {"device": "cuda:1"})["device"] == "cuda:1"
+    assert launch_parameters(document, "temporal_node", {"device": "cuda:1"})["device"] == "cuda:1"
     with pytest.raises(ValueError, match="unknown node"):
-        node_logic.launch_parameters(document, "rviz", {})
+        launch_parameters(document, "rviz", {})
 
 
 def test_launch_parameters_reject_a_bad_params_file_and_make_ints_doubles():
     document = {"lifter_node": {"ros__parameters": {"conf_threshold": 1, "qos": {"reliability": "sometimes"}}}}
     with pytest.raises(ValueError, match="qos.reliability must be one of best_effort, reliable"):
-        node_logic.launch_parameters(document, "lifter_node", {})
+        launch_parameters(document, "lifter_node", {})
     document["lifter_node"]["ros__parameters"]["qos"]["reliability"] = "reliable"
-    parameters = node_logic.launch_parameters(document, "lifter_node", {})
+    parameters = launch_parameters(document, "lifter_node", {})
     assert type(parameters["conf_threshold"]) is float  # ROS refuses an integer for a double parameter
 
 
@@ -593,14 +580,14 @@ def test_rep155_output_has_one_owner_the_last_stage(use_temporal, owner):
     document["lifter_node"]["ros__parameters"]["hri"]["enabled"] = True  # a file enabling it on the lifter
     for hri, expected in (("", True), ("true", True), ("false", False)):
         arguments = {"use_temporal": use_temporal, "hri": hri}
-        enabled = {node: node_logic.launch_parameters(document, node, arguments)["hri.enabled"]
+        enabled = {node: launch_parameters(document, node, arguments)["hri.enabled"]
                    for node in ("lifter_node", "temporal_node")}
         assert enabled == {"lifter_node": expected and owner == "lifter_node",
                            "temporal_node": expected and owner == "temporal_node"}, (use_temporal, hri)
-    assert not any(node_logic.launch_parameters(shipped_params(), node, {"hri": ""})["hri.enabled"]
+    assert not any(launch_parameters(shipped_params(), node, {"hri": ""})["hri.enabled"]
                    for node in ("lifter_node", "temporal_node"))
 
 
 def test_is_true():
-    assert all(node_logic.is_true(word) for word in ("true", "True", "1", "yes", " on "))
-    assert not any(node_logic.is_true(word) for word in ("false", "0", "", "no"))
+    assert all(is_true(word) for word in ("true", "True", "1", "yes", " on "))
+    assert not any(is_true(word) for word in ("false", "0", "", "no"))

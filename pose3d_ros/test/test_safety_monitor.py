@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.safety import Pose, SafetyConfig, SafetyConfigError, SafetyMonitor, SafetyState, UnknownCause
 from pose3d_ros.safety.states import SeparationThresholds, StateMachine
 from pose3d_ros.skeleton import JointStatus

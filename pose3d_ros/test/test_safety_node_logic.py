@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from test_safety_monitor import T0, config, frame
 
-from pose3d_ros import node_logic
 from pose3d_ros.messages import (
     load_message_types,
     make_header,
     skeleton3d_array,
     skeleton3d_to_frame,
 )
-from pose3d_ros.node_logic import OK, WARN
+from pose3d_ros.node_logic.diagnostics import OK, WARN
+from pose3d_ros.node_logic.launch_config import launch_parameters, safety_remappings
 from pose3d_ros.safety import Pose, SafetyMonitor, SafetyState, UnknownCause
 from pose3d_ros.safety.diagnostics import SafetyDiagnostics
 from pose3d_ros.safety.heartbeat import Heartbeat
@@ -167,7 +167,7 @@ def test_a_skeleton_message_becomes_the_monitors_frame_also_without_people():
 @pytest.mark.parametrize("use_temporal, remapped", [(True, []), (False, [("skeletons3d_refined", "skeletons3d")])])
 def test_the_launch_hands_safety_node_its_config_and_the_last_stages_skeletons(use_temporal, remapped):
     document = {"safety_node": {"ros__parameters": {"check_period_s": 1, "config": "from_file.yaml"}}}
-    parameters = node_logic.launch_parameters(document, "safety_node", {"safety_config": "cell.yaml"})
+    parameters = launch_parameters(document, "safety_node", {"safety_config": "cell.yaml"})
     assert parameters == {"check_period_s": 1.0, "config": "cell.yaml"}
-    assert node_logic.launch_parameters(document, "safety_node", {"safety_config": ""})["config"] == "from_file.yaml"
-    assert node_logic.safety_remappings(use_temporal) == remapped
+    assert launch_parameters(document, "safety_node", {"safety_config": ""})["config"] == "from_file.yaml"
+    assert safety_remappings(use_temporal) == remapped

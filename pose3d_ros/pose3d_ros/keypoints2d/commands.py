@@ -81,7 +81,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser, still_images: bool =
 def _detector_options(args: argparse.Namespace, static_image_mode: bool) -> dict:
     """keypoints2d_node's defaults with the flags given, mapped as the node maps them."""
     from pose3d_ros.keypoints2d.detector import detector_options
-    from pose3d_ros.node_logic import parameter_defaults
+    from pose3d_ros.node_logic.parameters import parameter_defaults
 
     params = parameter_defaults("keypoints2d_node")
     params.update({"backend": args.backend, "model_complexity": args.model_complexity, "max_people": args.max_people,

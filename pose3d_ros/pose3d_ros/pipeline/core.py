@@ -23,16 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_ros.node_logic import (
-    PARAMETERS,
-    SUPPORTED_DISTORTION,
-    DepthCheck,
-    SkeletonFrame,
-    check_parameter,
-    file_sections,
-    parameter_defaults,
-    undistort_keypoints,
-)
+from pose3d_ros.node_logic.camera_info import SUPPORTED_DISTORTION, undistort_keypoints
+from pose3d_ros.node_logic.depth_input import DepthCheck
+from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, file_sections, parameter_defaults
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.skeleton import WHOLEBODY133, get_layout
 
 from .sources import CameraModel
@@ -188,7 +182,7 @@ class PosePipeline:
 
     def __init__(self, settings: PipelineSettings | None = None, *, detector: Any = None, lifter: Any = None,
                  refiner: Any = None) -> None:
-        from pose3d_ros.node_logic import TemporalFrames
+        from pose3d_ros.node_logic.temporal_frames import TemporalFrames
 
         self.settings = settings = settings or PipelineSettings.defaults()
         if lifter is None:

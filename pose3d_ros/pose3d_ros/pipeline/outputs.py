@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.safety import SafetyReport
 from pose3d_ros.skeleton import get_layout
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame, TemporalFrames
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame, TemporalFrames
 from pose3d_ros.skeleton import JointStatus
 
 LOG = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor
 from pose3d_ros.safety.markers import object_outlines
 from pose3d_ros.safety.summary import SafetySummary

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyState
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus
 

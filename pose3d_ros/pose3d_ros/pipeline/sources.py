@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
-from pose3d_ros.node_logic import camera_matrix, nearest_stamp
+from pose3d_ros.node_logic.camera_info import camera_matrix
+from pose3d_ros.node_logic.depth_input import nearest_stamp
 
 LOG = logging.getLogger(__name__)
 

@@ -26,23 +26,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
 from pose3d_ros.messages import MessageTypes, skeleton3d_array
-from pose3d_ros.node_logic import (
-    OUTPUT_QOS_SETTINGS,
-    PARAMETERS,
-    LatestSlot,
-    StageLoop,
-    StageMonitor,
-    StageReport,
-    body_frame,
-    check_parameter,
-    clean_up_steps,
-    exit_status,
-    forward_core_logs,
-    hri_body_id,
-    parameter_update_error,
-    qos_mismatch_hint,
-    qos_settings,
-)
+from pose3d_ros.node_logic.core_logs import forward_core_logs
+from pose3d_ros.node_logic.diagnostics import StageMonitor, StageReport
+from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, parameter_update_error
+from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, exit_status
+from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS, qos_mismatch_hint, qos_settings
+from pose3d_ros.node_logic.rep155 import body_frame, hri_body_id
 from pose3d_ros.pipeline.stopping import StopRequest
 from pose3d_ros.skeleton import Layout
 

@@ -15,7 +15,8 @@ from message_filters import ApproximateTimeSynchronizer, Subscriber
 from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.messages import stamp_ns, wholebody2d_array
-from pose3d_ros.node_logic import PARAMETERS, CameraInfoWatch
+from pose3d_ros.node_logic.camera_info import CameraInfoWatch
+from pose3d_ros.node_logic.parameters import PARAMETERS
 from pose3d_ros.ros.base import OUTPUT_QOS, PipelineNode, run
 
 

@@ -19,7 +19,7 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from pose3d_ros.node_logic import LAUNCH_ARGUMENTS, LAUNCH_FILES, is_true, launch_parameters, rviz_config
+from pose3d_ros.node_logic.launch_config import LAUNCH_ARGUMENTS, LAUNCH_FILES, is_true, launch_parameters, rviz_config
 
 PACKAGE = "pose3d_ros"
 

@@ -26,14 +26,8 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.messages import stamp_ns, wholebody2d_to_numpy
-from pose3d_ros.node_logic import (
-    SUPPORTED_DISTORTION,
-    CameraInfoWatch,
-    DepthCheck,
-    camera_matrix,
-    nearest_stamp,
-    undistort_keypoints,
-)
+from pose3d_ros.node_logic.camera_info import SUPPORTED_DISTORTION, CameraInfoWatch, camera_matrix, undistort_keypoints
+from pose3d_ros.node_logic.depth_input import DepthCheck, nearest_stamp
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 

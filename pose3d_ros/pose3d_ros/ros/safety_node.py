@@ -20,7 +20,7 @@ from rclpy.duration import Duration
 from rclpy.time import Time
 
 from pose3d_ros.messages import make_header, safety_state_array, skeleton3d_to_frame
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.ros.base import OUTPUT_QOS, PipelineNode, fill_status, run
 from pose3d_ros.safety import Pose as SafetyPose
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyReport, UnknownCause

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pose3d_ros.messages import make_header, skeleton3d_to_numpy, stamp_ns
-from pose3d_ros.node_logic import TemporalFrames
+from pose3d_ros.node_logic.temporal_frames import TemporalFrames
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 

@@ -16,7 +16,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics, intrinsics_from_fov
-from pose3d_ros.node_logic import StageMonitor, qos_settings
+from pose3d_ros.node_logic.diagnostics import StageMonitor
+from pose3d_ros.node_logic.qos import qos_settings
 from pose3d_ros.ros.base import PipelineNode, run
 
 WEBCAM_FALLBACK_FPS = 30.0

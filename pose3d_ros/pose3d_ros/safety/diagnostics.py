@@ -13,7 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from pose3d_ros.node_logic import OK, WARN, StageReport
+from pose3d_ros.node_logic.diagnostics import OK, WARN, StageReport
 
 from .monitor import SafetyReport
 from .states import SafetyState, UnknownCause

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus
 
 from .config import SafetyConfig

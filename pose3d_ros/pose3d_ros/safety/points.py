@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose3d_ros.node_logic import SkeletonFrame
+from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.skeleton import JointStatus
 
 from .config import JointSettings

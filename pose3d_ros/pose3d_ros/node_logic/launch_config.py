@@ -1,0 +1,116 @@
+"""What the launch files decide: their arguments and what each node receives (the launch files only build actions from
+these).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, file_parameters, parameter_defaults
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+
+# name -> (default, description); "<share>" in a default is the package's share directory.
+
+
+LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "image_topic": ("/camera/image_raw", "sensor_msgs/Image input (published there when source is set)"),
+    "camera_info_topic": ("/camera/camera_info", "sensor_msgs/CameraInfo input (likewise)"),
+    "source": ("", "Video file or webcam index: starts video_source_node on the two topics above"),
+    "loop": ("", "Play the video file again at its end (true/false); empty = params_file's"),
+    "device": ("", "Device of the lifter and temporal models (auto, cuda, cuda:N, cpu); empty = params_file's"),
+    "use_temporal": ("true", "Run temporal_node (3D-UGCN refinement) after the lifter"),
+    "hri": ("", "REP-155 output (true/false) from the last stage of the graph only; empty = enabled when "
+                "params_file enables it on lifter_node or temporal_node"),
+    "rviz": ("false", "Start RViz with config/pose3d.rviz"),
+    "params_file": ("<share>/config/pipeline.yaml", "YAML file with the nodes' parameters"),
+    "namespace": ("", "Namespace of every node and of its relative topics"),
+    "safety_config": ("", "Safety YAML (docs/safety.md): starts safety_node on the last stage's skeletons; empty = "
+                          "no safety node"),
+}
+# The arguments of each launch file, in order (pipeline.launch.py includes the other two).
+
+
+LAUNCH_FILES: dict[str, tuple[str, ...]] = {
+    "video_source.launch.py": ("image_topic", "camera_info_topic", "source", "loop", "params_file", "namespace"),
+    "skeletons.launch.py": ("image_topic", "camera_info_topic", "device", "use_temporal", "hri", "params_file",
+                            "namespace"),
+    "pipeline.launch.py": tuple(LAUNCH_ARGUMENTS),
+}
+
+
+def is_true(word: str) -> bool:
+    """A launch argument read as a boolean."""
+    return word.strip().lower() in TRUE_WORDS
+
+
+def resolve_topic(topic: str, namespace: str) -> str:
+    """The absolute name of ``topic`` for a node in ``namespace`` (absolute topics stay as they are)."""
+    if topic.startswith("/"):
+        return topic
+    return "/" + "/".join(part for part in (namespace.strip("/"), topic) if part)
+
+
+def rviz_config(document: dict, namespace: str, image_topic: str, use_temporal: bool = True) -> dict:
+    """config/pose3d.rviz (parsed) for one launch: the displays of the pipeline's own topics (``/<node>/...``) moved
+    under ``namespace`` (RViz needs absolute topics, and a namespaced launch must not show another robot's
+    skeletons), the camera display on ``image_topic``, and the skeleton display of the last stage enabled: the
+    refined one, or the lifter's without the temporal stage (safety_node's markers stay as they are). Returns a new
+    document.
+    """
+    document = copy.deepcopy(document)
+    for display in document["Visualization Manager"]["Displays"]:
+        topic = display.get("Topic")
+        if not isinstance(topic, dict) or "Value" not in topic:
+            continue
+        node = topic["Value"].split("/")[1]
+        if display.get("Name") == "Camera":
+            topic["Value"] = resolve_topic(image_topic, namespace)
+        elif node in PARAMETERS:
+            topic["Value"] = resolve_topic(topic["Value"].lstrip("/"), namespace)
+        if topic["Value"].endswith("/markers") and node in ("lifter_node", "temporal_node"):
+            display["Enabled"] = display["Value"] = node == hri_owner(use_temporal)
+    return document
+
+
+def hri_owner(use_temporal: bool) -> str:
+    """The one node that publishes REP-155 output: the last stage of the graph (two owners would publish every
+    body twice, with different poses).
+    """
+    return "temporal_node" if use_temporal else "lifter_node"
+
+
+def safety_remappings(use_temporal: bool) -> list[tuple[str, str]]:
+    """safety_node's input remapped to the last stage's skeletons: the refined ones, or the lifter's."""
+    return [] if use_temporal else [("skeletons3d_refined", "skeletons3d")]
+
+
+def launch_parameters(document: dict, node: str, arguments: dict[str, str]) -> dict[str, Any]:
+    """What a launch file hands ``node``: its section of the params file, overridden by the non-empty launch
+    arguments that concern it (source, loop, device, hri, safety_config), with REP-155 enabled on
+    :func:`hri_owner` only.
+    """
+    if node not in PARAMETERS:
+        raise ValueError(f"unknown node {node!r}; nodes: {', '.join(PARAMETERS)}")
+    parameters = file_parameters(document, node)
+    overrides = {"video_source_node": {"source": arguments.get("source", ""), "loop": arguments.get("loop", "")},
+                 "lifter_node": {"device": arguments.get("device", "")},
+                 "temporal_node": {"device": arguments.get("device", "")},
+                 "safety_node": {"config": arguments.get("safety_config", "")}}.get(node, {})
+    for name, value in overrides.items():
+        if value != "":
+            parameters[name] = is_true(value) if type(parameter_defaults(node)[name]) is bool else value
+    if node in ("lifter_node", "temporal_node"):
+        owner = hri_owner(is_true(arguments.get("use_temporal", "true")))
+        wanted = arguments.get("hri", "")
+        if wanted == "":
+            enabled = any(file_parameters(document, stage).get("hri.enabled", False)
+                          for stage in ("lifter_node", "temporal_node"))
+        else:
+            enabled = is_true(wanted)
+        parameters["hri.enabled"] = enabled and node == owner
+    for name, value in parameters.items():
+        if name in parameter_defaults(node):  # a clear error at launch; ints become doubles where ROS wants one
+            parameters[name] = check_parameter(node, name, value)
+    return parameters
