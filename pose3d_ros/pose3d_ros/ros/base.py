@@ -163,8 +163,9 @@ class PipelineNode(LifecycleNode):
         result = super().on_activate(state)  # enables the lifecycle publishers
         self.slot.reopen()
         self._running = True
-        self._worker = threading.Thread(target=self._work, name=f"{self.kind}_worker", daemon=True)
-        self._worker.start()
+        if self.loop is not None:  # the stages process on a worker; video_source_node publishes from its timer
+            self._worker = threading.Thread(target=self._work, name=f"{self.kind}_worker", daemon=True)
+            self._worker.start()
         try:
             self._inputs = self.subscribe()
         except (ValueError, RuntimeError) as err:
