@@ -6,7 +6,6 @@ between threads, camera intrinsics from CameraInfo, the REP-155 body frame, and 
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -137,6 +136,19 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         Parameter("frame_id", "camera_optical_frame", "frame_id of the Image and CameraInfo headers"),
         Parameter("horizontal_fov_deg", 0.0, "Horizontal field of view for CameraInfo; 0 = the default "
                   "intrinsics of pose3d_ros.camera"),
+        Parameter("tf.enabled", True, "Publish the camera's static TF: tf.body_frame -> frame_id (REP-103 optical "
+                  "rotation) and, when tf.world_frame is set, tf.world_frame -> tf.body_frame; turn off when a robot "
+                  "model or driver publishes the camera's TF"),
+        Parameter("tf.body_frame", "camera_link", "Camera body frame (REP-103: x forward, y left, z up), parent of "
+                  "frame_id and RViz's fixed frame without tf.world_frame"),
+        Parameter("tf.world_frame", "", "Gravity-aligned frame on the floor under the camera, parent of "
+                  "tf.body_frame, published when the camera's attitude is known (tf.height_m, tf.pitch_deg, "
+                  "tf.roll_deg) and then RViz's fixed frame; empty = attitude unknown, no such frame"),
+        Parameter("tf.height_m", 1.2, "Height of the camera above the floor, metres (tf.world_frame's origin is on "
+                  "the floor; RViz draws the floor grid there)"),
+        Parameter("tf.pitch_deg", 0.0, "Camera pitch in tf.world_frame, degrees, positive looking down"),
+        Parameter("tf.roll_deg", 0.0, "Camera roll about its forward axis in tf.world_frame, degrees, positive "
+                  "lowering its right side"),
         Parameter("qos.reliability", "reliable", "Reliability of the Image/CameraInfo publishers (reliable "
                   "publishers match both kinds of subscriber)", ("best_effort", "reliable")),
         Parameter("qos.depth", 1, "Queue depth of the publishers"),
@@ -180,7 +192,9 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "use_temporal": ("true", "Run temporal_node (3D-UGCN refinement) after the lifter"),
     "hri": ("", "REP-155 output (true/false) from the last stage of the graph only; empty = enabled when "
                 "params_file enables it on lifter_node or temporal_node"),
-    "rviz": ("false", "Start RViz with config/pose3d.rviz"),
+    "rviz": ("false", "Start RViz, configured for this launch (pose3d_ros.rviz)"),
+    "fixed_frame": ("", "RViz's fixed frame; empty = the top of the video source's camera TF (its tf.world_frame, "
+                        "else tf.body_frame); with a camera driver, a frame of its TF tree"),
     "params_file": ("<share>/config/pipeline.yaml", "YAML file with the nodes' parameters"),
     "namespace": ("", "Namespace of every node and of its relative topics"),
 }
@@ -233,34 +247,6 @@ def file_parameters(document: dict, node: str) -> dict[str, Any]:
     """
     common, own = file_sections(document, node)
     return {**common, **own}
-
-
-def resolve_topic(topic: str, namespace: str) -> str:
-    """The absolute name of ``topic`` for a node in ``namespace`` (absolute topics stay as they are)."""
-    if topic.startswith("/"):
-        return topic
-    return "/" + "/".join(part for part in (namespace.strip("/"), topic) if part)
-
-
-def rviz_config(document: dict, namespace: str, image_topic: str, use_temporal: bool = True) -> dict:
-    """config/pose3d.rviz (parsed) for one launch: the displays of the pipeline's own topics (``/<node>/...``) moved
-    under ``namespace`` (RViz needs absolute topics, and a namespaced launch must not show another robot's
-    skeletons), the camera display on ``image_topic``, and the skeleton display of the last stage enabled: the
-    refined one, or the lifter's without the temporal stage. Returns a new document.
-    """
-    document = copy.deepcopy(document)
-    for display in document["Visualization Manager"]["Displays"]:
-        topic = display.get("Topic")
-        if not isinstance(topic, dict) or "Value" not in topic:
-            continue
-        node = topic["Value"].split("/")[1]
-        if display.get("Name") == "Camera":
-            topic["Value"] = resolve_topic(image_topic, namespace)
-        elif node in PARAMETERS:
-            topic["Value"] = resolve_topic(topic["Value"].lstrip("/"), namespace)
-        if topic["Value"].endswith("/markers"):
-            display["Enabled"] = display["Value"] = node == hri_owner(use_temporal)
-    return document
 
 
 def hri_owner(use_temporal: bool) -> str:
@@ -608,6 +594,51 @@ class CameraInfoWatch:
             self.warning = (f"no CameraInfo for {self.timeout_s:g} s: going on without it (default intrinsics of "
                             f"pose3d_ros.camera where 3D needs them); check the camera_info topic")
         return "without_info"
+
+
+# --------------------------------------------------------------------------------------------------
+# Camera TF: body frame -> optical frame, and a gravity-aligned world frame when the attitude is known
+# --------------------------------------------------------------------------------------------------
+
+# The optical frame's axes (x right, y down, z forward) in the REP-103 body frame (x forward, y left, z up).
+OPTICAL_IN_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+@dataclass(frozen=True)
+class StaticTransform:
+    """One static TF edge: the child frame's pose in the parent frame."""
+
+    parent: str
+    child: str
+    translation: tuple[float, float, float]
+    rotation: tuple[float, float, float, float]
+    """Quaternion (x, y, z, w)."""
+
+
+def _quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, z, w) with w >= 0, the form TF tools print, as plain floats (what geometry_msgs accepts)."""
+    q = quaternion_from_matrix(rotation)
+    return tuple(float(value) for value in (q if q[3] >= 0 else -q))
+
+
+def camera_transforms(parameters: dict[str, Any]) -> list[StaticTransform]:
+    """The static TF of the camera from video_source_node's ``frame_id`` and ``tf.*`` parameters: body frame ->
+    optical frame, so that skeletons (optical frame) show z-up in RViz, and world frame -> body frame when
+    ``tf.world_frame`` is set: ``tf.height_m`` above the world origin, pitched and rolled as the camera is.
+    """
+    if not parameters["tf.enabled"]:
+        return []
+    body = parameters["tf.body_frame"]
+    transforms = [StaticTransform(body, parameters["frame_id"], (0.0, 0.0, 0.0),
+                                  _quaternion(OPTICAL_IN_BODY))]
+    if parameters["tf.world_frame"]:
+        pitch, roll = np.radians(parameters["tf.pitch_deg"]), np.radians(parameters["tf.roll_deg"])
+        about_y = np.array([[np.cos(pitch), 0.0, np.sin(pitch)], [0.0, 1.0, 0.0], [-np.sin(pitch), 0.0, np.cos(pitch)]])
+        about_x = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(roll), -np.sin(roll)], [0.0, np.sin(roll), np.cos(roll)]])
+        height = float(parameters["tf.height_m"])
+        transforms.insert(0, StaticTransform(parameters["tf.world_frame"], body, (0.0, 0.0, height),
+                                             _quaternion(about_y @ about_x)))
+    return transforms
 
 
 # --------------------------------------------------------------------------------------------------
