@@ -34,6 +34,8 @@ VIEW_FOCUS_AHEAD_M = 3.0
 VIEW_FOCUS_HEIGHT_M = 0.9
 VIEW_DISTANCE_M = 7.0
 VIEW_PITCH_RAD = 0.45
+FLOOR_SIZE_M = 12
+"""Side of the floor grid (1 m cells) in front of the camera."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def rviz_setup(document: dict, arguments: dict[str, str]) -> RvizSetup:
         return {**parameter_defaults(node), **launch_parameters(document, node, arguments)}
 
     use_temporal = is_true(arguments.get("use_temporal", "true"))
-    stages = tuple(stage for stage in STAGES[:2 if use_temporal else 1]
+    stages = tuple(stage for stage in (STAGES if use_temporal else STAGES[:1])
                    if parameters(stage)["markers.enabled"])
     video = parameters("video_source_node")
     fixed_frame = arguments.get("fixed_frame", "") or rviz_fixed_frame(video)
@@ -110,15 +112,15 @@ def displays(setup: RvizSetup) -> list[dict]:
     """
     found = [{"Alpha": 0.5, "Cell Size": 1.0, "Class": "rviz_default_plugins/Grid", "Color": "160; 160; 164",
               "Enabled": True, "Line Style": {"Line Width": 0.03, "Value": "Lines"}, "Name": "Floor",
-              "Normal Cell Count": 0, "Offset": {"X": VIEW_FOCUS_AHEAD_M + 1.0, "Y": 0.0, "Z": setup.floor_z},
-              "Plane": "XY", "Plane Cell Count": 10, "Reference Frame": "<Fixed Frame>", "Value": True}]
+              "Normal Cell Count": 0, "Offset": {"X": FLOOR_SIZE_M / 2, "Y": 0.0, "Z": setup.floor_z},
+              "Plane": "XY", "Plane Cell Count": FLOOR_SIZE_M, "Reference Frame": "<Fixed Frame>", "Value": True}]
     for stage in reversed(setup.stages):  # the shown stage first
         found.append(_marker_display(SKELETON_DISPLAY_NAMES[stage], resolve_topic(f"{stage}/markers", setup.namespace),
                                      stage == setup.stages[-1]))
     if setup.zones_topic:
         found.append(_marker_display("Safety zones", resolve_topic(setup.zones_topic, setup.namespace), True))
     found.append({"Class": "rviz_default_plugins/TF", "Enabled": True, "Frame Timeout": 15, "Marker Scale": 0.5,
-                  "Name": "TF", "Show Arrows": False, "Show Axes": True, "Show Names": True, "Value": True})
+                  "Name": "TF", "Show Arrows": False, "Show Axes": True, "Show Names": False, "Value": True})
     found.append(_image_display(CAMERA_PANEL, resolve_topic(setup.image_topic, setup.namespace)))
     if setup.debug_image:
         found.append(_image_display(DEBUG_PANEL, resolve_topic("keypoints2d_node/debug_image", setup.namespace)))
@@ -159,8 +161,14 @@ def rviz_config(setup: RvizSetup) -> dict:
 # Window layout: Qt's QMainWindow state, which RViz restores from "QMainWindow State"
 # --------------------------------------------------------------------------------------------------
 
-# Markers and values of QMainWindow::saveState (Qt 5: qmainwindowlayout.cpp, qdockarealayout.cpp).
+# Markers and values of QMainWindow::saveState (Qt 5: qmainwindowlayout.cpp, qdockarealayout.cpp and
+# qtoolbararealayout.cpp).
 _VERSION_MARKER, _DOCK_STATE_MARKER, _SEQUENCE_MARKER, _WIDGET_MARKER = 0xFF, 0xFD, 0xFC, 0xFB
+_TOOLBAR_STATE_MARKER = 0xFC
+_TOP_TOOLBAR_AREA = 2
+_DEFAULT_SIZE = -1
+TOOLBAR = "Tools"
+"""RViz's tool bar; a state without it leaves it on no tool bar area, drawn over the menus."""
 _QT_VERTICAL = 2
 _VISIBLE = 1
 _DOCK_AREA_INDEX = {"left": 0, "right": 1}
@@ -176,8 +184,9 @@ def _qstring(text: str) -> bytes:
 
 def qmainwindow_state(columns: dict[str, tuple[int, tuple[str, ...]]], height: int) -> str:
     """Hex of a QMainWindow state with dock columns ``{"left"|"right": (width, dock names top to bottom)}``, the
-    docks of a column of equal height. Dock names are the objectNames RViz gives its docks: a panel's or an image
-    display's name. RViz restores it after creating its displays; docks not named keep Qt's default place.
+    docks of a column of equal height, and RViz's tool bar at the top. Dock names are the objectNames RViz gives its
+    docks: a panel's or an image display's name. RViz restores it after creating its displays; docks not named keep
+    Qt's default place.
     """
     central_width = WINDOW_SIZE[0] - sum(width + _SEPARATOR_PX for width, _ in columns.values())
     out = struct.pack(">iiBi", _VERSION_MARKER, 0, _DOCK_STATE_MARKER, len(columns))
@@ -189,6 +198,9 @@ def qmainwindow_state(columns: dict[str, tuple[int, tuple[str, ...]]], height: i
             out += (struct.pack(">B", _WIDGET_MARKER) + _qstring(name)
                     + struct.pack(">Biiii", _VISIBLE, index * (extent + _SEPARATOR_PX), extent, 0, _NO_MAXIMUM))
     out += struct.pack(">ii", central_width, height) + struct.pack(">4i", *_CORNERS)
+    # one line of tool bars at the top holding RViz's: shown, at its start, its own size, not floating
+    out += (struct.pack(">Biii", _TOOLBAR_STATE_MARKER, 1, _TOP_TOOLBAR_AREA, 1) + _qstring(TOOLBAR)
+            + struct.pack(">BiiII", _VISIBLE, 0, _DEFAULT_SIZE, 0, 0))
     return out.hex()
 
 

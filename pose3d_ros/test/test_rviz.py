@@ -38,7 +38,8 @@ def displays_by_name(config):
 
 
 def dock_columns(hex_state):
-    """{dock area index: (width, [(dock name, visible, size)])} of a QMainWindow state (Qt 5's format)."""
+    """({dock area index: (width, [(dock name, visible, size)])}, {tool bar area: [(name, visible)]}) of a
+    QMainWindow state (Qt 5's format)."""
     data, at = bytes.fromhex(hex_state), 0
 
     def take(fmt):
@@ -61,8 +62,19 @@ def dock_columns(hex_state):
             flags, _pos, size, _minimum, _maximum = take(">Biiii")
             docks.append((name, bool(flags & 1), size))
         columns[area] = (width, docks)
-    take(">ii4i")  # the central widget's size, the corners' areas; toolbars may follow
-    return columns
+    take(">ii4i")  # the central widget's size, the corners' areas
+    assert take(">B") == (0xFC,)
+    toolbars = {}
+    for _ in range(take(">i")[0]):
+        area, count = take(">ii")
+        for _ in range(count):
+            length = take(">I")[0]
+            name = data[at:at + length].decode("utf-16-be")
+            at += length
+            shown, _pos, _size, _geometry0, _geometry1 = take(">BiiII")
+            toolbars.setdefault(area, []).append((name, bool(shown & 1)))
+    assert at == len(data)
+    return columns, toolbars
 
 
 def test_the_default_launch_shows_the_refined_skeletons_in_the_camera_body_frame_above_the_floor():
@@ -137,18 +149,20 @@ def test_camera_transforms_make_the_optical_frame_z_up_and_place_the_camera_in_t
 
 def test_the_window_stacks_the_image_panels_right_of_the_view_in_a_fixed_order():
     # The reader of the state agrees with Qt's own output ...
-    assert dock_columns(QT_SAVED_STATE) == {0: (300, [("Displays", True, 983)]),
-                                            1: (600, [("Camera", True, 489), ("2D keypoints", True, 488)])}
+    assert dock_columns(QT_SAVED_STATE) == ({0: (300, [("Displays", True, 983)]),
+                                             1: (600, [("Camera", True, 489), ("2D keypoints", True, 488)])},
+                                            {2: [("Tools", True)]})
     # ... and reads the window of a launch with the debug image: Displays left, Camera over 2D keypoints right.
     config = rviz_config(rviz_setup(with_parameters("keypoints2d_node", publish_debug_image=True), DEFAULT_ARGUMENTS))
     geometry = config["Window Geometry"]
     assert (geometry["Width"], geometry["Height"]) == rviz.WINDOW_SIZE
-    columns = dock_columns(geometry["QMainWindow State"])
+    columns, toolbars = dock_columns(geometry["QMainWindow State"])
+    assert toolbars == {2: [("Tools", True)]}  # RViz's tool bar on top (left out, Qt draws it over the menus)
     assert [name for name, _, _ in columns[0][1]] == ["Displays"]
     assert [name for name, _, _ in columns[1][1]] == ["Camera", "2D keypoints"]
     assert all(visible and size > 400 for _, visible, size in columns[1][1])
     assert columns[1][0] >= 600  # a 960x540 image shows at 600x338 or more
-    single = dock_columns(rviz_config(RvizSetup())["Window Geometry"]["QMainWindow State"])
+    single, _ = dock_columns(rviz_config(RvizSetup())["Window Geometry"]["QMainWindow State"])
     assert [name for name, _, _ in single[1][1]] == ["Camera"]
 
 
@@ -169,6 +183,8 @@ def test_qt_restores_the_layout(panels):
     app = qt_widgets.QApplication.instance() or qt_widgets.QApplication([])
     window = qt_widgets.QMainWindow()
     window.setCentralWidget(qt_widgets.QLabel("3D view"))
+    toolbar = window.addToolBar("Tools")
+    toolbar.setObjectName("Tools")
     docks = {}
     for name in reversed(("Displays",) + panels):  # made in the wrong order, in the wrong area
         docks[name] = qt_widgets.QDockWidget(name)
@@ -182,6 +198,7 @@ def test_qt_restores_the_layout(panels):
     assert window.restoreState(qt_core.QByteArray.fromHex(geometry["QMainWindow State"].encode()))
     app.processEvents()
     assert window.dockWidgetArea(docks["Displays"]) == qt_core.Qt.LeftDockWidgetArea
+    assert window.toolBarArea(toolbar) == qt_core.Qt.TopToolBarArea
     tops = [docks[name].geometry().top() for name in panels]
     assert tops == sorted(tops) and all(window.dockWidgetArea(docks[name]) == qt_core.Qt.RightDockWidgetArea
                                         for name in panels)
