@@ -24,7 +24,7 @@ from launch import logging as launch_logging  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from pose3d_ros.node_logic import LAUNCH_ARGUMENTS  # noqa: E402
+from pose3d_ros.node_logic.launch_config import LAUNCH_ARGUMENTS  # noqa: E402
 from pose3d_ros.ros.launch_actions import rviz_config_file  # noqa: E402
 from pose3d_ros.rviz import topics  # noqa: E402
 
