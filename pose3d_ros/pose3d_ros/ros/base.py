@@ -211,8 +211,10 @@ class PipelineNode(LifecycleNode):
         self.loop.submit(*messages)
 
     def _work(self) -> None:
-        """Process the newest input until deactivation; failing frames are skipped, counted, logged once per kind."""
-        while self._running:
+        """Process the newest input until deactivation; failing frames are skipped, counted, logged once per kind.
+        video_source_node has no StageLoop (its timer does its work): its worker has nothing to do.
+        """
+        while self._running and self.loop is not None:
             self.loop.step(timeout=0.2)
 
     # ------------------------------------------------------------------ for subclasses

@@ -42,7 +42,7 @@ class VideoSourceNode(PipelineNode):
         self.capture = cv2.VideoCapture(int(source) if is_webcam else source)
         if not self.capture.isOpened():
             raise FileNotFoundError(f"cannot open video source {source!r}")
-        self.loop = self.param("loop") and not is_webcam
+        self.replay_at_end = self.param("loop") and not is_webcam
         fps = self.param("fps") or self.capture.get(cv2.CAP_PROP_FPS)
         self.period_s = 1.0 / (fps if fps and math.isfinite(fps) and fps > 0 else WEBCAM_FALLBACK_FPS)
         settings = qos_settings(self.param("qos.reliability"), self.param("qos.depth"))
@@ -98,7 +98,7 @@ class VideoSourceNode(PipelineNode):
     def _tick(self) -> None:
         started = time.monotonic()
         ok, frame = self.capture.read()
-        if not ok and self.loop:
+        if not ok and self.replay_at_end:
             self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self.capture.read()
         if not ok:
