@@ -1,11 +1,13 @@
 """RViz markers for 3D skeletons: bones as one LINE_LIST and joints as one SPHERE_LIST per person.
 
 Built with a :class:`pose3d_ros.messages.MessageTypes`, so the same markers go to RViz from the nodes (rclpy)
-and into MCAP files (rosbags). Each person has its own namespace ``<prefix>_<person_id>`` holding marker 0 (bones)
-and marker 1 (joints). Colours tell the body parts apart; a joint's alpha grows with its 2D confidence, so joints
-the lifter or the temporal stage had to infer stay visible but faint; MISSING joints are not drawn. Markers carry
-a lifetime, so a person whose tracker stops publishing fades out by itself, and :class:`SkeletonMarkers` deletes a
-person's namespace (DELETEALL with that ``ns``, which RViz 2 applies to the namespace only) as soon as they leave.
+and into MCAP files (rosbags). Each person has its own namespace ``<prefix>_<person_id>`` holding marker 0 (bones),
+marker 1 (joints) and marker 2, the person's id as a text above the head in a colour of their own, which tells
+several people apart. Colours of bones and joints tell the body parts apart; a joint's alpha grows with its 2D
+confidence, so joints the lifter or the temporal stage had to infer stay visible but faint; MISSING joints are not
+drawn. Markers carry a lifetime, so a person whose tracker stops publishing fades out by itself, and
+:class:`SkeletonMarkers` deletes a person's namespace (DELETEALL with that ``ns``, which RViz 2 applies to the
+namespace only) as soon as they leave.
 """
 
 from __future__ import annotations
@@ -26,10 +28,23 @@ PART_COLORS = {
     "hands": (0.20, 0.85, 0.30),
 }
 OTHER_PART_COLOR = (0.80, 0.80, 0.80)
+# One colour per person id (cycled) for the id labels: distinct from each other and from the part colours.
+PERSON_COLORS = (
+    (1.00, 1.00, 1.00),
+    (1.00, 0.45, 0.45),
+    (0.75, 0.55, 1.00),
+    (0.35, 0.95, 0.95),
+    (1.00, 0.60, 0.20),
+    (1.00, 0.50, 0.85),
+)
 BONES_ID = 0
 JOINTS_ID = 1
+LABEL_ID = 2
+LABEL_HEIGHT_M = 0.15
+LABEL_CLEARANCE_M = 0.2
+"""Gap between the highest drawn joint and the label's centre."""
 # Marker type and action values of visualization_msgs/Marker (the same in every ROS 2 distribution).
-LINE_LIST, SPHERE_LIST = 5, 7
+LINE_LIST, SPHERE_LIST, TEXT_VIEW_FACING = 5, 7, 9
 ADD, DELETEALL = 0, 3
 
 
@@ -85,22 +100,30 @@ def _colors(types: MessageTypes, rgba: np.ndarray) -> list:
 
 
 def _marker(types: MessageTypes, header: Any, ns: str, marker_id: int, marker_type: int, scale: tuple,
-            points: list, colors: list, style: MarkerStyle) -> Any:
-    identity = types.new(types.Pose, position=types.new(types.Point, x=0.0, y=0.0, z=0.0),
-                         orientation=types.new(types.Quaternion, x=0.0, y=0.0, z=0.0, w=1.0))
+            points: list, colors: list, style: MarkerStyle, position: tuple = (0.0, 0.0, 0.0),
+            color: tuple = (1.0, 1.0, 1.0), text: str = "") -> Any:
+    pose = types.new(types.Pose, position=types.new(types.Point, x=position[0], y=position[1], z=position[2]),
+                     orientation=types.new(types.Quaternion, x=0.0, y=0.0, z=0.0, w=1.0))
     return types.new(
-        types.Marker, header=header, ns=ns, id=marker_id, type=marker_type, action=ADD, pose=identity,
+        types.Marker, header=header, ns=ns, id=marker_id, type=marker_type, action=ADD, pose=pose,
         scale=types.new(types.Vector3, x=float(scale[0]), y=float(scale[1]), z=float(scale[2])),
         # The marker colour is unused when every point has its own, but RViz rejects a zero alpha.
-        color=types.new(types.ColorRGBA, r=1.0, g=1.0, b=1.0, a=1.0),
+        color=types.new(types.ColorRGBA, r=color[0], g=color[1], b=color[2], a=1.0),
         lifetime=make_duration(types, style.lifetime_s), frame_locked=False, points=points, colors=colors,
+        text=text,
     )
+
+
+def person_color(person_id: int) -> tuple[float, float, float]:
+    return PERSON_COLORS[int(person_id) % len(PERSON_COLORS)]
 
 
 def person_markers(types: MessageTypes, header: Any, positions: np.ndarray, confidence: np.ndarray,
                    status: np.ndarray, person_id: int, layout: str | Layout = "wholebody133",
                    style: MarkerStyle = MarkerStyle()) -> list:
-    """The bones and joints markers of one person: positions (J, 3) in the header's frame."""
+    """The bones, joints and id label markers of one person: positions (J, 3) in the header's frame, a camera
+    optical frame (y down: the label goes above the highest joint, at the lowest y).
+    """
     skeleton = layout if isinstance(layout, Layout) else get_layout(layout)
     positions = np.asarray(positions, dtype=np.float64)
     if positions.shape != (skeleton.num_joints, 3):
@@ -126,6 +149,10 @@ def person_markers(types: MessageTypes, header: Any, positions: np.ndarray, conf
         diameter = style.joint_diameter
         markers.append(_marker(types, header, ns, JOINTS_ID, SPHERE_LIST, (diameter, diameter, diameter),
                                list(points.values()), _colors(types, rgba[drawn]), style))
+        top = positions[drawn][np.argmin(positions[drawn, 1])]
+        label_at = (float(top[0]), float(top[1]) - LABEL_CLEARANCE_M, float(top[2]))
+        markers.append(_marker(types, header, ns, LABEL_ID, TEXT_VIEW_FACING, (0.0, 0.0, LABEL_HEIGHT_M), [], [],
+                               style, label_at, person_color(person_id), str(int(person_id))))
     return markers
 
 

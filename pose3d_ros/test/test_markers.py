@@ -7,9 +7,12 @@ from pose3d_ros.markers import (
     BONES_ID,
     DELETEALL,
     JOINTS_ID,
+    LABEL_ID,
     LINE_LIST,
     PART_COLORS,
+    PERSON_COLORS,
     SPHERE_LIST,
+    TEXT_VIEW_FACING,
     MarkerStyle,
     SkeletonMarkers,
     person_markers,
@@ -42,9 +45,9 @@ def test_bones_and_joints_markers(types):
     status = np.full(133, JointStatus.OBSERVED)
     header = make_header(types, 10**9, "camera_optical")
     style = MarkerStyle(bone_width=0.02, joint_diameter=0.05, lifetime_s=0.25, min_alpha=0.2)
-    bones, joints = person_markers(types, header, positions, confidence, status, 7, "wholebody133", style)
+    bones, joints, label = person_markers(types, header, positions, confidence, status, 7, "wholebody133", style)
     assert (bones.type, bones.id, joints.type, joints.id) == (LINE_LIST, BONES_ID, SPHERE_LIST, JOINTS_ID)
-    assert bones.ns == joints.ns == "person_7"
+    assert bones.ns == joints.ns == label.ns == "person_7"
     assert bones.header.frame_id == "camera_optical" and bones.header.stamp.sec == 1
     assert (bones.lifetime.sec, bones.lifetime.nanosec) == (0, 250_000_000)
     assert bones.scale.x == 0.02 and (joints.scale.x, joints.scale.y, joints.scale.z) == (0.05, 0.05, 0.05)
@@ -66,13 +69,32 @@ def test_bones_and_joints_markers(types):
     np.testing.assert_allclose(bone_colors[2 * k:2 * k + 2, 3], 0.2 + 0.8 * min(confidence[9], confidence[91]))
     # They serialize as real visualization_msgs/Marker.
     assert types.typestore.serialize_cdr(bones, bones.__msgtype__)
+    assert types.typestore.serialize_cdr(label, label.__msgtype__)
+
+
+def test_each_person_is_labelled_with_their_id_above_the_head_in_their_colour(types):
+    positions = pose()
+    status = np.full(133, JointStatus.OBSERVED)
+    status[0] = JointStatus.MISSING
+    positions[0, 1] = -10.0  # a MISSING joint, far above the others, is not where the label goes
+    header = make_header(types, 0, "camera_optical")
+    labels = {person_id: person_markers(types, header, positions, np.ones(133), status, person_id)[-1]
+              for person_id in range(len(PERSON_COLORS) + 1)}
+    label = labels[3]
+    assert (label.type, label.id, label.text, label.ns) == (TEXT_VIEW_FACING, LABEL_ID, "3", "person_3")
+    top = positions[1:][np.argmin(positions[1:, 1])]  # optical frame: y points down
+    np.testing.assert_allclose([label.pose.position.x, label.pose.position.y, label.pose.position.z],
+                               top + [0.0, -0.2, 0.0])
+    assert label.scale.z == 0.15 and label.color.a == 1.0
+    colors = [(m.color.r, m.color.g, m.color.b) for m in labels.values()]
+    assert len(set(colors[:len(PERSON_COLORS)])) == len(PERSON_COLORS) and colors[-1] == colors[0]
 
 
 def test_missing_joints_are_not_drawn(types):
     status = np.full(17, JointStatus.INFERRED)
     status[[3, 16]] = JointStatus.MISSING  # right ankle, right wrist: leaves of the tree
-    bones, joints = person_markers(types, make_header(types, 0, "c"), pose(H36M17), np.zeros(17), status, 1,
-                                   "h36m17")
+    bones, joints, _ = person_markers(types, make_header(types, 0, "c"), pose(H36M17), np.zeros(17), status, 1,
+                                      "h36m17")
     assert len(joints.points) == 15 and len(bones.points) == 2 * (len(H36M17.bones) - 2)
     assert np.allclose(rgba(joints.colors)[:, 3], MarkerStyle().min_alpha)
     only_missing = person_markers(types, make_header(types, 0, "c"), pose(H36M17), np.zeros(17),

@@ -16,7 +16,7 @@ from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.node_logic.camera_info import CameraInfoWatch, camera_matrix, undistort_keypoints
 from pose3d_ros.node_logic.core_logs import forward_core_logs
 from pose3d_ros.node_logic.diagnostics import ERROR, OK, WARN, StageMonitor
-from pose3d_ros.node_logic.launch_config import is_true, launch_parameters, rviz_config
+from pose3d_ros.node_logic.launch_config import is_true, launch_parameters
 from pose3d_ros.node_logic.parameters import (
     PARAMETERS,
     check_parameter,
@@ -529,28 +529,6 @@ def test_file_parameters_flatten_nested_maps_and_apply_the_wildcard_section_firs
                                                                    "markers.enabled": False}
     assert file_parameters(document, "temporal_node") == {"qos.depth": 2, "device": "cpu"}
     assert file_parameters({}, "lifter_node") == {}
-
-
-def _rviz_topics(document):
-    return {d["Name"]: (d["Topic"]["Value"], d["Enabled"]) for d in document["Visualization Manager"]["Displays"]
-            if "Topic" in d}
-
-
-def test_rviz_config_follows_the_namespace_the_image_topic_and_the_last_stage():
-    shipped = YAML(typ="safe").load((PACKAGE / "config" / "pose3d.rviz").read_text())
-    before = _rviz_topics(shipped)
-    assert _rviz_topics(rviz_config(shipped, "", "/camera/image_raw")) == before
-    topics = _rviz_topics(rviz_config(shipped, "/robot1/", "cam/image"))
-    assert topics == {"Skeletons (refined)": ("/robot1/temporal_node/markers", True),
-                      "Skeletons (per frame, lifter)": ("/robot1/lifter_node/markers", False),
-                      "Safety": ("/robot1/safety_node/markers", True),
-                      "Camera": ("/robot1/cam/image", True),
-                      "2D keypoints": ("/robot1/keypoints2d_node/debug_image", False)}
-    topics = _rviz_topics(rviz_config(shipped, "robot1", "/cam/image", use_temporal=False))
-    assert topics["Camera"] == ("/cam/image", True)  # an absolute image topic stays as it is
-    assert topics["Skeletons (refined)"][1] is False and topics["Skeletons (per frame, lifter)"][1] is True
-    assert topics["Safety"] == ("/robot1/safety_node/markers", True)
-    assert _rviz_topics(shipped) == before  # the parsed file itself is left alone
 
 
 def test_launch_arguments_override_the_params_file_only_when_given():

@@ -4,7 +4,6 @@ these).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, file_parameters, parameter_defaults
@@ -23,7 +22,9 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "use_temporal": ("true", "Run temporal_node (3D-UGCN refinement) after the lifter"),
     "hri": ("", "REP-155 output (true/false) from the last stage of the graph only; empty = enabled when "
                 "params_file enables it on lifter_node or temporal_node"),
-    "rviz": ("false", "Start RViz with config/pose3d.rviz"),
+    "rviz": ("false", "Start RViz, configured for this launch (pose3d_ros.rviz)"),
+    "fixed_frame": ("", "RViz's fixed frame; empty = the top of the video source's camera TF (its tf.world_frame, "
+                        "else tf.body_frame); with a camera driver, a frame of its TF tree"),
     "params_file": ("<share>/config/pipeline.yaml", "YAML file with the nodes' parameters"),
     "namespace": ("", "Namespace of every node and of its relative topics"),
     "safety_config": ("", "Safety YAML (docs/safety.md): starts safety_node on the last stage's skeletons; empty = "
@@ -43,35 +44,6 @@ LAUNCH_FILES: dict[str, tuple[str, ...]] = {
 def is_true(word: str) -> bool:
     """A launch argument read as a boolean."""
     return word.strip().lower() in TRUE_WORDS
-
-
-def resolve_topic(topic: str, namespace: str) -> str:
-    """The absolute name of ``topic`` for a node in ``namespace`` (absolute topics stay as they are)."""
-    if topic.startswith("/"):
-        return topic
-    return "/" + "/".join(part for part in (namespace.strip("/"), topic) if part)
-
-
-def rviz_config(document: dict, namespace: str, image_topic: str, use_temporal: bool = True) -> dict:
-    """config/pose3d.rviz (parsed) for one launch: the displays of the pipeline's own topics (``/<node>/...``) moved
-    under ``namespace`` (RViz needs absolute topics, and a namespaced launch must not show another robot's
-    skeletons), the camera display on ``image_topic``, and the skeleton display of the last stage enabled: the
-    refined one, or the lifter's without the temporal stage (safety_node's markers stay as they are). Returns a new
-    document.
-    """
-    document = copy.deepcopy(document)
-    for display in document["Visualization Manager"]["Displays"]:
-        topic = display.get("Topic")
-        if not isinstance(topic, dict) or "Value" not in topic:
-            continue
-        node = topic["Value"].split("/")[1]
-        if display.get("Name") == "Camera":
-            topic["Value"] = resolve_topic(image_topic, namespace)
-        elif node in PARAMETERS:
-            topic["Value"] = resolve_topic(topic["Value"].lstrip("/"), namespace)
-        if topic["Value"].endswith("/markers") and node in ("lifter_node", "temporal_node"):
-            display["Enabled"] = display["Value"] = node == hri_owner(use_temporal)
-    return document
 
 
 def hri_owner(use_temporal: bool) -> str:

@@ -176,6 +176,19 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
         Parameter("frame_id", "camera_optical_frame", "frame_id of the Image and CameraInfo headers"),
         Parameter("horizontal_fov_deg", 0.0, "Horizontal field of view for CameraInfo; 0 = the default "
                   "intrinsics of pose3d_ros.camera"),
+        Parameter("tf.enabled", True, "Publish the camera's static TF: tf.body_frame -> frame_id (REP-103 optical "
+                  "rotation) and, when tf.world_frame is set, tf.world_frame -> tf.body_frame; turn off when a robot "
+                  "model or driver publishes the camera's TF"),
+        Parameter("tf.body_frame", "camera_link", "Camera body frame (REP-103: x forward, y left, z up), parent of "
+                  "frame_id and RViz's fixed frame without tf.world_frame"),
+        Parameter("tf.world_frame", "", "Gravity-aligned frame on the floor under the camera, parent of "
+                  "tf.body_frame, published when the camera's attitude is known (tf.height_m, tf.pitch_deg, "
+                  "tf.roll_deg) and then RViz's fixed frame; empty = attitude unknown, no such frame"),
+        Parameter("tf.height_m", 1.2, "Height of the camera above the floor, metres (tf.world_frame's origin is on "
+                  "the floor; RViz draws the floor grid there)"),
+        Parameter("tf.pitch_deg", 0.0, "Camera pitch in tf.world_frame, degrees, positive looking down"),
+        Parameter("tf.roll_deg", 0.0, "Camera roll about its forward axis in tf.world_frame, degrees, positive "
+                  "lowering its right side"),
         Parameter("qos.reliability", "reliable", "Reliability of the Image/CameraInfo publishers (reliable "
                   "publishers match both kinds of subscriber)", ("best_effort", "reliable")),
         Parameter("qos.depth", 1, "Queue depth of the publishers"),

@@ -212,7 +212,9 @@ class PipelineNode(LifecycleNode):
         self.loop.submit(*messages)
 
     def _work(self) -> None:
-        """Process the newest input until deactivation; failing frames are skipped, counted, logged once per kind."""
+        """Process the newest input until deactivation; failing frames are skipped, counted, logged once per kind.
+        video_source_node has no StageLoop (its timer does its work): its worker has nothing to do.
+        """
         while self._running:
             self.loop.step(timeout=0.2)
 

@@ -7,19 +7,20 @@ when its first configuration succeeds; later transitions (``ros2 lifecycle set .
 from __future__ import annotations
 
 import os
-import tempfile
 
 import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
 from launch.events import matches_action
+from launch.logging import launch_config
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from pose3d_ros.node_logic.launch_config import LAUNCH_ARGUMENTS, LAUNCH_FILES, is_true, launch_parameters, rviz_config
+from pose3d_ros.node_logic.launch_config import LAUNCH_ARGUMENTS, LAUNCH_FILES, launch_parameters
+from pose3d_ros.rviz import rviz_config, rviz_setup
 
 PACKAGE = "pose3d_ros"
 
@@ -42,10 +43,15 @@ def argument_values(context, launch_file: str) -> dict[str, str]:
     return {name: LaunchConfiguration(name).perform(context) for name in LAUNCH_FILES[launch_file]}
 
 
+def params_file(arguments: dict[str, str]) -> dict:
+    """The parsed params file of a launch."""
+    with open(arguments["params_file"], encoding="utf-8") as stream:
+        return yaml.safe_load(stream) or {}
+
+
 def lifecycle_node(executable: str, arguments: dict[str, str], remappings: list) -> list:
     """The node with its parameters, an event that configures it, and a one-shot handler that activates it."""
-    with open(arguments["params_file"], encoding="utf-8") as stream:
-        document = yaml.safe_load(stream) or {}
+    document = params_file(arguments)
     node = LifecycleNode(package=PACKAGE, executable=executable, name=executable, namespace=arguments["namespace"],
                          parameters=[launch_parameters(document, executable, arguments)], remappings=remappings,
                          output="screen")
@@ -59,13 +65,10 @@ def lifecycle_node(executable: str, arguments: dict[str, str], remappings: list)
 
 
 def rviz_config_file(arguments: dict[str, str]) -> str:
-    """config/pose3d.rviz for this launch's namespace and image topic (node_logic.rviz_config), in a temporary
-    file for RViz's ``-d``.
+    """The RViz configuration of this launch (pose3d_ros.rviz), written into the launch's log directory, where ROS
+    keeps the files of one run.
     """
-    with open(share("config", "pose3d.rviz"), encoding="utf-8") as stream:
-        document = yaml.safe_load(stream)
-    handle, path = tempfile.mkstemp(prefix="pose3d_", suffix=".rviz")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        yaml.safe_dump(rviz_config(document, arguments["namespace"], arguments["image_topic"],
-                                   is_true(arguments["use_temporal"])), stream, sort_keys=False)
+    path = os.path.join(launch_config.log_dir, "pose3d.rviz")
+    with open(path, "w", encoding="utf-8") as stream:
+        yaml.safe_dump(rviz_config(rviz_setup(params_file(arguments), arguments)), stream, sort_keys=False)
     return path

@@ -1,7 +1,8 @@
 """video_source_node: sensor_msgs/Image + CameraInfo from a video file or a webcam (OpenCV), at its frame rate.
 
 Lets the pipeline run without a camera driver. Stamps are the node's clock at capture; CameraInfo carries the
-default intrinsics of pose3d_ros.camera (or those of ``horizontal_fov_deg``) and no distortion.
+default intrinsics of pose3d_ros.camera (or those of ``horizontal_fov_deg``) and no distortion. As a camera driver
+would, it publishes the camera's static TF (``tf.*``), so that the skeletons have a z-up frame tree for RViz.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import time
 import cv2
 import numpy as np
 from cv_bridge import CvBridge
+from geometry_msgs.msg import Quaternion, TransformStamped, Vector3
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics, intrinsics_from_fov
+from pose3d_ros.node_logic.camera_frames import camera_transforms
 from pose3d_ros.node_logic.diagnostics import StageMonitor
 from pose3d_ros.node_logic.qos import qos_settings
 from pose3d_ros.ros.base import PipelineNode, run
@@ -29,6 +32,7 @@ class VideoSourceNode(PipelineNode):
         self.bridge = CvBridge()
         self.capture: cv2.VideoCapture | None = None
         self.timer = None
+        self.static_tf = None
 
     def configure(self) -> None:
         source = self.param("source")
@@ -50,7 +54,29 @@ class VideoSourceNode(PipelineNode):
         self.info_pub = self.create_lifecycle_publisher(CameraInfo, "camera_info", qos)
         self.info: CameraInfo | None = None
         self.monitor = StageMonitor()  # input = frames read, output = frames published
+        self._publish_static_tf()
         self.get_logger().info(f"publishing {source} at {1.0 / self.period_s:.1f} Hz")
+
+    def _publish_static_tf(self) -> None:
+        from tf2_ros import StaticTransformBroadcaster
+
+        transforms = camera_transforms({name: self.param(name) for name in
+                                        ("frame_id", "tf.enabled", "tf.body_frame", "tf.world_frame", "tf.height_m",
+                                         "tf.pitch_deg", "tf.roll_deg")})
+        if not transforms:
+            return
+        messages = []
+        for edge in transforms:
+            message = TransformStamped()
+            message.header.stamp = self.get_clock().now().to_msg()
+            message.header.frame_id, message.child_frame_id = edge.parent, edge.child
+            message.transform.translation = Vector3(x=edge.translation[0], y=edge.translation[1], z=edge.translation[2])
+            message.transform.rotation = Quaternion(x=edge.rotation[0], y=edge.rotation[1], z=edge.rotation[2],
+                                                    w=edge.rotation[3])
+            messages.append(message)
+        self.static_tf = StaticTransformBroadcaster(self)
+        self.static_tf.sendTransform(messages)
+        self.get_logger().info("static TF: " + ", ".join(f"{edge.parent} -> {edge.child}" for edge in transforms))
 
     def _camera_info(self, width: int, height: int) -> CameraInfo:
         fov = self.param("horizontal_fov_deg")
@@ -101,6 +127,9 @@ class VideoSourceNode(PipelineNode):
             self.capture.release()
             self.capture = None
         self.destroy_publishers("image_pub", "info_pub")
+        if self.static_tf is not None:
+            self.destroy_publisher(self.static_tf.pub_tf)
+            self.static_tf = None
 
 
 def main() -> None:
