@@ -25,7 +25,16 @@ import numpy as np  # noqa: E402
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
-from pose3d_ros.markers import ADD, BONES_ID, DELETEALL, JOINTS_ID, LINE_LIST, SPHERE_LIST  # noqa: E402
+from pose3d_ros.markers import (  # noqa: E402
+    ADD,
+    BONES_ID,
+    DELETEALL,
+    JOINTS_ID,
+    LABEL_ID,
+    LINE_LIST,
+    SPHERE_LIST,
+    TEXT_VIEW_FACING,
+)
 from pose3d_ros.messages import skeleton3d_to_numpy, wholebody2d_to_numpy  # noqa: E402
 from pose3d_ros.skeleton import JointStatus  # noqa: E402
 
@@ -266,7 +275,8 @@ class TestSkeletonsArrive(unittest.TestCase):
                 namespaces = {ns for ns, _, _ in added}
                 for ns in namespaces:
                     self.assertEqual({(marker_id, kind) for name, marker_id, kind in added if name == ns},
-                                     {(BONES_ID, LINE_LIST), (JOINTS_ID, SPHERE_LIST)}, f"{node}: markers of {ns}")
+                                     {(BONES_ID, LINE_LIST), (JOINTS_ID, SPHERE_LIST), (LABEL_ID, TEXT_VIEW_FACING)},
+                                     f"{node}: markers of {ns}")
                 deleted = {marker.ns for marker in msg.markers if marker.action == DELETEALL}
                 self.assertFalse(deleted & namespaces, f"{node}: a person deleted and drawn in one MarkerArray")
                 if stamp(msg) in skeletons:
