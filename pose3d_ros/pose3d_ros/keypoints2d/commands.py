@@ -208,10 +208,7 @@ def run_eval(args: argparse.Namespace) -> int:
     report = {"backend": args.backend, "annotations": str(args.annotations), "overall": total.to_dict(),
               "images": per_image, "skipped": skipped}
     print(f"{'overall':28s} {_format_counts(report['overall'])}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    _write_report(args.json, report)
     return 1 if skipped else 0
 
 
@@ -256,6 +253,14 @@ def _demo_frames(people: int, size: tuple[int, int], count: int):
             produced += 1
             if produced == count:
                 return
+
+
+def _write_report(path: Path | None, report: dict) -> None:
+    """A command's numbers as indented JSON, when ``--json PATH`` was given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+        print(f"wrote {path}")
 
 
 def _percentiles(values) -> dict:
@@ -329,10 +334,7 @@ def run_bench(args: argparse.Namespace) -> int:
               f"{people_model}")
     overhead = [run["stage_ms"]["mean"] - run["models_ms"]["mean"] for run in report["runs"].values()]
     print(f"  the stage's own overhead (conversion, mapping): {np.mean(overhead):.2f} ms per frame")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    _write_report(args.json, report)
     return 0
 
 
@@ -347,10 +349,7 @@ def _bench_tracking_on_demo(args: argparse.Namespace) -> int:
     for row in report["trackers"]:
         print(f"  {row['tracker']:26s} {row['found']:6d} {row['switches']:8d} {row['reuses']:6d} "
               f"{row['switches_per_100']:12.2f} {row['id_switches_per_100']:13.2f} {row['update_ms']:9.3f}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    _write_report(args.json, report)
     return 0
 
 
@@ -371,8 +370,5 @@ def run_bench_tracking(args: argparse.Namespace) -> int:
         print(f"  {row['tracker']:26s} {row['rate']:9s} {row['id_switches_per_100']:9.2f} {row['person_switches']:8d} "
               f"{row['id_reuses']:6d} {row['fragments']:5d} {row['false_ids']:9d} {row['unassigned_per_100']:9.2f} "
               f"{row['update_ms']:9.3f}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    _write_report(args.json, report)
     return 0
