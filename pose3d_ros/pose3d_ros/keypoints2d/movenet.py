@@ -143,7 +143,6 @@ class People:
     boxes: np.ndarray
     keypoints: np.ndarray
     scores: np.ndarray
-    box_scores: np.ndarray
 
 
 @dataclass
@@ -227,8 +226,7 @@ class MoveNetDetector(KeypointDetector):
         yxs = rows[:, :51].reshape(-1, 17, 3)
         keypoints = yxs[..., 1::-1] * to_pixels
         boxes = rows[:, [52, 51, 54, 53]] * np.tile(to_pixels, 2)
-        return People(boxes.astype(np.float32), keypoints.astype(np.float32), yxs[..., 2].astype(np.float32),
-                      rows[:, 55].astype(np.float32))
+        return People(boxes.astype(np.float32), keypoints.astype(np.float32), yxs[..., 2].astype(np.float32))
 
     # ----------------------------------------------------------------------------------------- the frame
     def _run(self, rgb: np.ndarray, timestamp_s: float | None) -> MoveNetFrame:
