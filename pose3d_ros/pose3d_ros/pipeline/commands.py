@@ -98,6 +98,55 @@ def register(add_command) -> None:
     bench.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
 
 
+    soak = add_command("bench soak", run_soak_command,
+                       "many frames through the whole pipeline at full speed (the demo in a loop, with stamps that "
+                       "jump back and repeat, and unreadable frames): resident memory and queue lengths every 1000 "
+                       "frames, and every input frame accounted for; exit 1 when a target is missed")
+    soak.add_argument("--frames", type=_positive_int, default=20000, help="input frames (default 20000)")
+    soak.add_argument("--people", type=int, default=4, choices=(2, 3, 4), help="demo cast (default 4)")
+    soak.add_argument("--warmup", type=_positive_int, default=None, metavar="N",
+                      help="frames before the memory reference (default 2000)")
+    soak.add_argument("--every", type=_positive_int, default=None, metavar="N",
+                      help="frames between samples (default 1000)")
+    soak.add_argument("--params-file", type=Path, metavar="YAML", help="the nodes' parameters (as pose3d run)")
+    soak.add_argument("--json", type=Path, metavar="OUT", help="also write the report to this JSON file")
+    soak.add_argument("--plot", type=Path, metavar="PNG", help="also draw the memory and queues against frames")
+
+
+def run_soak_command(args: argparse.Namespace) -> int:
+    import json
+
+    from .core import PipelineSettings, PosePipeline
+    from .soak import SAMPLE_EVERY, WARMUP_FRAMES, SoakSource, plot_memory, report_lines, run_soak, soak_ok
+
+    settings = (PipelineSettings.defaults() if args.params_file is None
+                else PipelineSettings.from_params_file(args.params_file))
+    every = args.every or SAMPLE_EVERY
+    warmup = WARMUP_FRAMES if args.warmup is None else args.warmup
+    if args.frames < warmup + every:
+        raise ValueError(f"--frames {args.frames} leaves no memory sample after the {warmup}-frame warm-up; give at "
+                         f"least {warmup + every} (or a smaller --warmup / --every)")
+    print(f"pose3d bench soak: {args.frames} frames, a sample every {every}", flush=True)
+    source = SoakSource(args.frames, people=args.people)
+
+    def save_samples(samples: list[dict]) -> None:  # until the report replaces them
+        args.json.write_text(json.dumps({"source": source.description, "complete": False, "samples": samples}))
+
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+    with PosePipeline(settings) as pipeline:
+        report = run_soak(pipeline, source, warmup=warmup, every=every, print_samples=True,
+                          on_sample=None if args.json is None else save_samples)
+    print("\n".join(report_lines(report)))
+    if args.json is not None:
+        args.json.write_text(json.dumps({**report, "complete": True}, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        plot_memory(report, args.plot)
+        print(f"wrote {args.plot}")
+    return 0 if soak_ok(report) else 1
+
+
 def run_bench(args: argparse.Namespace) -> int:
     import json
 

@@ -260,7 +260,8 @@ class _Timer:
 
 def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
         render: bool = False, show: bool = False, write_images: bool = False, progress: bool = True,
-        safety: SafetyConfig | None = None, overwrite: bool = False, overlap: bool = True) -> RunSummary:
+        safety: SafetyConfig | None = None, overwrite: bool = False, overlap: bool = True,
+        observe=None) -> RunSummary:
     """Run ``pipeline`` on ``source`` and write the outputs into ``out_dir``; returns the run's summary.
 
     The MCAP gets the messages the ROS graph would publish, on its topics and in the same grouping: per frame a
@@ -279,17 +280,21 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     read (at most a few, see overlap.BUFFER_FRAMES) are finished, and every output is complete
     (:mod:`~pose3d_ros.pipeline.stopping`). ``overlap`` False runs the reading and the 2D stage in this thread, one
     frame after the other (the same skeletons, slower; for comparisons and tests).
+
+    ``observe(summary, queues)``, if given, is called each time the loop takes a frame (before handling it) and once
+    after the last: the counts so far and the lengths of the run's queues (``read``, ``detected``: overlap.py's
+    buffers; ``waiting``: frames waiting for the temporal stage's look-ahead). ``pose3d bench soak`` samples with it.
     """
     stop = StopRequest()
     with stop.on_signals():
         return _run(source, pipeline, Path(out_dir), stop, max_frames=max_frames, render=render, show=show,
                     write_images=write_images, progress=progress, safety=safety, overwrite=overwrite,
-                    overlap=overlap)
+                    overlap=overlap, observe=observe)
 
 
 def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopRequest, *, max_frames: int | None,
          render: bool, show: bool, write_images: bool, progress: bool, safety: SafetyConfig | None,
-         overwrite: bool, overlap: bool) -> RunSummary:
+         overwrite: bool, overlap: bool, observe) -> RunSummary:
     from tqdm import tqdm
 
     from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
@@ -401,7 +406,15 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
             tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
         try:
             with Detections(source, detection, stop, max_frames=max_frames, overlap=overlap) as detections:
+
+                def observed() -> None:
+                    if observe is not None:
+                        summary.dropped = detections.dropped
+                        observe(summary, {"read": len(detections.read), "detected": len(detections.detected),
+                                          "waiting": len(waiting)})
+
                 for detected in detections:
+                    observed()
                     frame = detected.frame
                     if detected.out_of_order:
                         summary.out_of_order += 1
@@ -450,6 +463,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     if not progress and (summary.frames == 1 or time.perf_counter() - logged >= PROGRESS_LOG_S):
                         LOG.info("processed %d frames (the last: frame %d)", summary.frames, frame.index)
                         logged = time.perf_counter()
+                observed()
             summary.dropped = detections.dropped
             summary.stage_s["2d"] = detection.seconds
         except BaseException:
