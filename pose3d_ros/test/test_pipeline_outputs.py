@@ -18,6 +18,7 @@ from pose3d_ros.keypoints2d import Keypoints2D
 from pose3d_ros.messages import load_message_types, make_header, safety_state_to_numpy, skeleton3d_array
 from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
+from pose3d_ros.pipeline.outputs import FrameRecord, FrameRecords, partial_path
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
 from pose3d_ros.pipeline.render import Renderer
 from pose3d_ros.pipeline.run import TOPICS, run
@@ -415,6 +416,21 @@ def test_a_damaged_video_runs_to_its_end_says_where_frames_were_lost_and_exits_1
     report = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert report["gaps"][0]["first_frame"] == gap.first and report["exit_code"] == 1
     assert np.load(tmp_path / "out" / "skeletons.npz")["frame_index"][-1] == 89
+
+
+def test_frame_records_are_kept_on_disk_read_back_as_often_as_needed_and_removed(tmp_path):
+    raw = SkeletonFrame(5, "cam", np.array([3]), np.ones((1, J, 3), np.float32), np.ones((1, J), np.float32),
+                        np.ones((1, J), np.float32), np.ones((1, J), np.uint8))
+    with FrameRecords(tmp_path) as records:
+        for index in range(3):
+            records.append(FrameRecord(index, 5 + index, np.eye(3), (64, 48), np.array([3]),
+                                       np.full((1, J, 2), index, np.float32), np.ones((1, J), np.float32), raw, None))
+        assert partial_path(tmp_path / FrameRecords.NAME).stat().st_size > 3 * J * 3 * 4
+        assert len(records) == 3 and [r.index for r in records] == [0, 1, 2] == [r.index for r in records]
+        assert [float(r.kp2d[0, 0, 0]) for r in records] == [0.0, 1.0, 2.0]
+    assert list(tmp_path.iterdir()) == []
+    summary = run(StubSource(), stub_pipeline(), tmp_path / "out", progress=False)
+    assert summary.frames == 8 and not any(path.name.startswith(".pose3d") for path in (tmp_path / "out").iterdir())
 
 
 def test_the_summary_is_a_manifest_of_the_run(tmp_path):

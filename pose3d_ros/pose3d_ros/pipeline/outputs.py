@@ -14,6 +14,7 @@ column per monitored object. See docs/pipeline.md and docs/safety.md for the key
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +125,48 @@ class FrameRecord:
                    np.asarray(keypoints.person_ids), keypoints.kp2d, keypoints.conf, raw, refined, safety)
 
 
-def write_skeletons_npz(path: Path, records: list[FrameRecord], layout: str, source: str, fps: float | None,
-                        safety_names: tuple[str, ...] | None = None) -> None:
+class FrameRecords:
+    """A run's :class:`FrameRecord` s in frame order, kept in a file in the output folder rather than in memory;
+    iterate (as often as needed) to read them back. Close it to remove the file.
+
+    Why: skeletons.npz is written at the end of a run, and holding every row until then made a run's memory grow
+    by ~7 KB per person-frame, ~0.5 GB over ``pose3d bench soak``'s 20 000 frames of four people; on disk it stays
+    flat. The file has a partial name, so a killed run's file is found and removed like its other partial files.
+    """
+
+    NAME = "records.pickle"
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = partial_path(Path(out_dir) / self.NAME)
+        self._file = open(self.path, "wb")  # noqa: SIM115 -- open until close()
+        self._count = 0
+
+    def append(self, record: FrameRecord) -> None:
+        pickle.dump(record, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self):
+        self._file.flush()
+        with open(self.path, "rb") as file:
+            for _ in range(self._count):
+                yield pickle.load(file)  # noqa: S301 -- this run's own file
+
+    def close(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FrameRecords:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_skeletons_npz(path: Path, records: list[FrameRecord] | FrameRecords, layout: str, source: str,
+                        fps: float | None, safety_names: tuple[str, ...] | None = None) -> None:
     """Write the records (in frame order) as DIR/skeletons.npz, through its partial name; see the module
     docstring for the layout. ``safety_names``: the monitored objects, when the records carry safety reports.
     """
