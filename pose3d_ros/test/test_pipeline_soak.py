@@ -2,7 +2,6 @@
 caught (the real soak, with the models and 20 000 frames, is the command itself: docs/pipeline.md)."""
 
 import numpy as np
-import pytest
 from test_pipeline_outputs import DelayRefiner, StubLifter
 
 from pose3d_ros.keypoints2d import Keypoints2D
@@ -31,20 +30,20 @@ class TwoPeople:
 
 def soak(source):
     pipeline = PosePipeline(detector=TwoPeople(), lifter=StubLifter(), refiner=DelayRefiner())
-    return run_soak(pipeline, source, warmup=100, every=100)
+    return run_soak(pipeline, source, warmup=50, every=50)
 
 
 def test_every_frame_is_output_or_counted_with_its_reason(tmp_path):
-    source = SoakSource(300, people=2, jump_back_s=0.5, repeat_every=37, unreadable_every=101)
+    source = SoakSource(150, people=2, jump_back_s=0.5, repeat_every=37, unreadable_every=41, clip_s=4)
     report = soak(source)
     counts = report["accounting"]["counts"]
-    # the clip is 210 frames: one bag loop 0.5 s back (frames 210-217, up to the newest stamp), stamps repeated at
-    # 37, 74, ..., 296 (8), unreadable frames 100 and 201
-    assert counts == {"input": 300, "output": 300 - 2 - 8 - 8, "unreadable": 2, "out_of_order": 8 + 8,
+    # a 60-frame clip: two bag loops 0.5 s back (the 8 frames up to the newest stamp, 60-67 and 120-127, of which
+    # 122 is unreadable), stamps repeated at 37, 74, 111, 148, unreadable frames 40, 81, 122
+    assert counts == {"input": 150, "output": 150 - 3 - 19, "unreadable": 3, "out_of_order": 8 + 7 + 4,
                       "refused": 0, "dropped": 0}
-    assert report["accounting"]["gap_reasons"][UNREADABLE_REASON] == 2
+    assert report["accounting"]["gap_reasons"][UNREADABLE_REASON] == 3
     assert report["accounting"]["problems"] == []
-    assert [sample["frames"] for sample in report["samples"]] == [100, 200, 300]
+    assert [sample["frames"] // 50 for sample in report["samples"]] == [1, 2, 3]  # the reader may be a frame ahead
     assert all(sample["rss_mb"] > 0 for sample in report["samples"])
     assert report["queues"]["bounded"] and report["queues"]["longest"]["waiting"] <= DelayRefiner.lookahead + 1
     assert soak_ok(report) == report["memory"]["flat"]
@@ -54,22 +53,24 @@ def test_every_frame_is_output_or_counted_with_its_reason(tmp_path):
 
 
 class LosesAFrame(SoakSource):
-    """Frame 150 vanishes: neither given to the run nor recorded as unreadable."""
+    """Frame 90 vanishes: neither given to the run nor recorded as unreadable."""
 
     def __iter__(self):
         for frame in super().__iter__():
-            if frame.index != 150:
+            if frame.index != 90:
                 yield frame
 
 
 def test_a_frame_lost_without_a_word_is_caught():
-    report = soak(LosesAFrame(250, people=2, unreadable_every=10**6))
+    report = soak(LosesAFrame(110, people=2, unreadable_every=10**6, clip_s=4))
     problems = report["accounting"]["problems"]
-    assert any(problem.startswith("1 of 250 input frames") for problem in problems)
+    assert any(problem.startswith("1 of 110 input frames") for problem in problems)
     assert not soak_ok(report)
     assert any(line.startswith("  PROBLEM") for line in report_lines(report))
 
 
-def test_too_few_frames_for_a_memory_sample_after_the_warm_up():
-    with pytest.raises(ValueError, match="two samples after the warm-up"):
-        soak(SoakSource(150, people=2))
+def test_too_few_samples_after_the_warm_up_leave_memory_unjudged(tmp_path):
+    report = soak(SoakSource(60, people=2, clip_s=4))
+    assert report["memory"]["flat"] is None and not soak_ok(report)
+    assert any("not judged" in line for line in report_lines(report))
+    plot_memory(report, tmp_path / "soak.png")

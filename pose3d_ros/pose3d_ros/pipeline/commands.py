@@ -144,6 +144,8 @@ def run_soak_command(args: argparse.Namespace) -> int:
     if args.plot is not None:
         plot_memory(report, args.plot)
         print(f"wrote {args.plot}")
+    if report["run"]["stopped_by"] is not None:  # SIGINT / SIGTERM: the frames up to then, reported; 130 / 143
+        return report["run"]["exit_code"]
     return 0 if soak_ok(report) else 1
 
 

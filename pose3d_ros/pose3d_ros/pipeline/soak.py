@@ -50,7 +50,8 @@ def peak_resident_bytes() -> int:
 
 
 class SoakSource(FrameSource):
-    """``frames`` frames of the demo with ``people`` people, played in a loop like a misbehaving recording.
+    """``frames`` frames of the demo with ``people`` people (its whole story, or its first ``clip_s`` seconds),
+    played in a loop like a misbehaving recording.
 
     Each replay of the clip starts ``jump_back_s`` before the previous frame's stamp (a bag loop: the run skips the
     frames until the stamps pass the newest again); every ``repeat_every``-th frame repeats the previous frame's
@@ -58,11 +59,11 @@ class SoakSource(FrameSource):
     """
 
     def __init__(self, frames: int, people: int = 4, jump_back_s: float = 1.0, repeat_every: int = 97,
-                 unreadable_every: int = 499) -> None:
+                 unreadable_every: int = 499, clip_s: float | None = None) -> None:
         from .demo import DemoSource
 
         super().__init__()
-        self.demo = DemoSource(people=people)
+        self.demo = DemoSource(clip_s, people=people)
         self.fps, self.frame_count = self.demo.fps, frames
         self.jump_back_ns = round(jump_back_s * 1e9)
         self.repeat_every, self.unreadable_every = repeat_every, unreadable_every
@@ -157,11 +158,13 @@ def account(source: SoakSource, summary, npz_path: Path, topics: list[str]) -> d
 
 def memory_report(samples: list[dict], warmup: int) -> dict:
     """Growth of resident memory after the warm-up: from the sample at the end of the warm-up (the reference) to
-    the largest one after it, and the least-squares slope in MB per 1000 frames.
+    the largest one after it, and the least-squares slope in MB per 1000 frames; ``flat`` is None when fewer than
+    two samples came after the warm-up (a run stopped early).
     """
     after = [sample for sample in samples if sample["frames"] >= warmup]
     if len(after) < 2:
-        raise ValueError(f"the memory needs two samples after the warm-up of {warmup} frames; give more --frames")
+        return {"warmup_frames": warmup, "target_growth": GROWTH_TARGET, "flat": None,
+                "first_sample_mb": samples[0]["rss_mb"] if samples else None}
     reference, rss = after[0]["rss_mb"], np.array([sample["rss_mb"] for sample in after])
     frames = np.array([sample["frames"] for sample in after], np.float64)
     return {"warmup_frames": warmup, "reference_mb": reference, "max_after_warmup_mb": float(rss.max()),
@@ -203,14 +206,15 @@ def run_soak(pipeline, source: SoakSource, *, warmup: int = WARMUP_FRAMES, every
                                    <= BUFFER_FRAMES)},
         "accounting": accounting,
         "run": {name: report[name] for name in ("wall_s", "fps", "stage_ms_per_frame", "latency_ms",
-                                                "person_frames", "max_people", "late_refined", "topics")},
+                                                "person_frames", "max_people", "late_refined", "topics",
+                                                "stopped_by", "exit_code")},
         "outputs_mb": outputs_mb,
     }
 
 
 def soak_ok(report: dict) -> bool:
     """The targets: memory flat after the warm-up, queues bounded, every frame accounted for."""
-    return report["memory"]["flat"] and report["queues"]["bounded"] and not report["accounting"]["problems"]
+    return bool(report["memory"]["flat"] and report["queues"]["bounded"] and not report["accounting"]["problems"])
 
 
 def report_lines(report: dict) -> list[str]:
@@ -221,13 +225,21 @@ def report_lines(report: dict) -> list[str]:
         f"pose3d bench soak: {report['source']}; 1-min load average {loads['start']:.1f} at the start, "
         f"{loads['end']:.1f} at the end, at most {loads['max']:.1f}",
         f"  speed    {run['fps']:.1f} fps ({run['wall_s']:.0f} s), {run['person_frames']} person-frames, at most "
-        f"{run['max_people']} people in a frame",
-        f"  memory   {memory['reference_mb']:.1f} MB after the {memory['warmup_frames']}-frame warm-up (first sample "
-        f"{memory['first_sample_mb']:.1f}), at most {memory['max_after_warmup_mb']:.1f} after it, "
-        f"{memory['end_mb']:.1f} at the end: growth {100 * memory['growth']:+.1f} % (target < "
-        f"{100 * memory['target_growth']:.0f} %: {'met' if memory['flat'] else 'NOT met'}), slope "
-        f"{memory['slope_mb_per_1000_frames']:+.2f} MB per 1000 frames; {memory['after_outputs_mb']:.1f} MB after "
-        f"writing the outputs, peak {memory['peak_mb']:.1f}",
+        f"{run['max_people']} people in a frame"
+        + (f"; stopped by {run['stopped_by']} after {accounting['counts']['input']} of {report['frames']} frames"
+           if run["stopped_by"] else ""),
+    ]
+    if memory["flat"] is None:
+        lines.append(f"  memory   fewer than two samples after the {memory['warmup_frames']}-frame warm-up: not judged")
+    else:
+        lines.append(
+            f"  memory   {memory['reference_mb']:.1f} MB after the {memory['warmup_frames']}-frame warm-up (first "
+            f"sample {memory['first_sample_mb']:.1f}), at most {memory['max_after_warmup_mb']:.1f} after it, "
+            f"{memory['end_mb']:.1f} at the end: growth {100 * memory['growth']:+.1f} % (target < "
+            f"{100 * memory['target_growth']:.0f} %: {'met' if memory['flat'] else 'NOT met'}), slope "
+            f"{memory['slope_mb_per_1000_frames']:+.2f} MB per 1000 frames; {memory['after_outputs_mb']:.1f} MB after "
+            f"writing the outputs, peak {memory['peak_mb']:.1f}")
+    lines += [
         "  queues   longest " + ", ".join(f"{name} {length}" for name, length in queues["longest"].items())
         + f" (buffers hold {BUFFER_FRAMES}; waiting = the temporal stage's look-ahead): "
         + ("bounded" if queues["bounded"] else "NOT bounded"),
@@ -255,15 +267,17 @@ def plot_memory(report: dict, path: Path) -> None:
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True, height_ratios=(3, 1.2))
     top.plot(frames, [sample["rss_mb"] for sample in samples], "o-", color="tab:blue", label="resident memory (RSS)")
     top.axvspan(0, memory["warmup_frames"], color="0.9", label="warm-up")
-    top.axhline(memory["reference_mb"], color="0.4", lw=0.8, ls="--", label="after the warm-up")
-    top.axhline(memory["reference_mb"] * (1 + memory["target_growth"]), color="tab:red", lw=0.8, ls=":",
-                label=f"+{100 * memory['target_growth']:.0f} % (target)")
+    growth = "not judged (too few samples)"
+    if memory["flat"] is not None:
+        top.axhline(memory["reference_mb"], color="0.4", lw=0.8, ls="--", label="after the warm-up")
+        top.axhline(memory["reference_mb"] * (1 + memory["target_growth"]), color="tab:red", lw=0.8, ls=":",
+                    label=f"+{100 * memory['target_growth']:.0f} % (target)")
+        growth = f"{100 * memory['growth']:+.1f} %"
     top.set_ylim(bottom=0)
     top.set_ylabel("MB")
     top.legend(loc="lower right", fontsize=8)
-    top.set_title(f"pose3d bench soak: {report['source']}\ngrowth after the warm-up "
-                  f"{100 * memory['growth']:+.1f} %, load {report['load_average_1min']['max']:.1f} at most",
-                  fontsize=9)
+    top.set_title(f"pose3d bench soak: {report['source']}\ngrowth after the warm-up {growth}, 1-min load average "
+                  f"up to {report['load_average_1min']['max']:.1f} (2 cores)", fontsize=9)
     for name in samples[0]["queues"]:
         bottom.plot(frames, [sample["queues"][name] for sample in samples], "o-", ms=3, label=name)
     bottom.set_ylabel("queue length")
