@@ -24,6 +24,10 @@ from pose3d_ros.skeleton import Layout
 # --------------------------------------------------------------------------------------------------
 
 
+UNKNOWN = float("nan")
+"""The value of a number parameter that is not known (camera_pitch_deg)."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -112,6 +116,14 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "them, then rotate the result back (people off the image centre or below a pitched camera come "
                   "out upright)"),
         Parameter("conf_threshold", 0.3, "2D confidence above which a joint is reported OBSERVED, else INFERRED"),
+        Parameter("gravity_frame", "", "A z-up, gravity-aligned TF frame (base_link, map, world): the camera's "
+                  "attitude is looked up from it at each frame's stamp and the lifter gets the up direction (lifters "
+                  "trained with the gravity input lift people upright); a failed or stale lookup lifts without it "
+                  "(logged once, counted in diagnostics). Empty = camera_pitch_deg / camera_roll_deg"),
+        Parameter("camera_pitch_deg", UNKNOWN, "Without gravity_frame: the camera's downward pitch, degrees (0 = "
+                  "level); NaN = attitude unknown"),
+        Parameter("camera_roll_deg", 0.0, "Without gravity_frame: the camera's roll about its optical axis, degrees "
+                  "(positive: its right side down), used when camera_pitch_deg is given"),
         Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and use the default "
                   "intrinsics of pose3d_ros.camera"),
         Parameter("undistort", True, "Undistort the 2D keypoints with CameraInfo's distortion (plumb_bob, "
@@ -164,6 +176,8 @@ def check_parameter(node: str, name: str, value: Any) -> Any:
         raise ValueError(f"{node}: parameter {name} must be a {spec.type_name}, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise ValueError(f"{node}: parameter {name} must be one of {', '.join(spec.choices)}, got {value!r}")
+    if kind is float and value != value:
+        return UNKNOWN  # one NaN object, so that settings holding NaN compare equal
     return value
 
 
@@ -544,6 +558,50 @@ class StageMonitor:
 # --------------------------------------------------------------------------------------------------
 
 SUPPORTED_DISTORTION = ("plumb_bob", "rational_polynomial", "equidistant")
+
+
+def up_from_parameters(pitch_deg: float, roll_deg: float) -> np.ndarray | None:
+    """The up direction in the camera frame from the camera_pitch_deg / camera_roll_deg parameters; None (unknown)
+    when the pitch is NaN.
+    """
+    from pose3d_ros.camera import up_from_pitch_roll
+
+    if not np.isfinite(pitch_deg):
+        return None
+    if not np.isfinite(roll_deg):
+        raise ValueError(f"camera_roll_deg must be a number when camera_pitch_deg is given, got {roll_deg}")
+    return up_from_pitch_roll(pitch_deg, roll_deg)
+
+
+class CameraAttitude:
+    """Where lifter_node's up direction comes from: a TF lookup from ``gravity_frame`` per frame (the node does the
+    lookup and hands over the rotation or the failure), else the fixed pitch and roll parameters, else unknown.
+    Failed lookups count, and the first one says why (``warning``, to log once).
+    """
+
+    def __init__(self, gravity_frame: str, pitch_deg: float, roll_deg: float):
+        self.gravity_frame = gravity_frame
+        self.fixed = None if gravity_frame else up_from_parameters(pitch_deg, roll_deg)
+        self.failures = 0
+        self.warning: str | None = None
+
+    def up(self, quaternion: Any = None, failure: str = "") -> np.ndarray | None:
+        """The up direction for a frame: from the looked-up rotation (x, y, z, w) of the camera frame from
+        ``gravity_frame`` when there is one, None after a failed lookup (``failure`` says why), the fixed one
+        without ``gravity_frame``.
+        """
+        from pose3d_ros.camera import up_from_quaternion
+
+        self.warning = None
+        if not self.gravity_frame:
+            return self.fixed
+        if quaternion is not None:
+            return up_from_quaternion(quaternion)
+        self.failures += 1
+        if self.failures == 1:
+            self.warning = (f"no transform from {self.gravity_frame} to the camera frame ({failure}): lifting "
+                            f"without the up direction until there is (logged once, counted in diagnostics)")
+        return None
 
 
 def camera_matrix(k: Any, width: int, height: int) -> tuple[np.ndarray, bool]:

@@ -135,7 +135,7 @@ class OracleLifter:
     def __init__(self, oracle):
         self.oracle = oracle
 
-    def lift(self, kp2d, conf, K):
+    def lift(self, kp2d, conf, K, up=None):
         positions = np.nan_to_num(self.oracle.last).astype(np.float32)
         return OracleLift(positions, np.zeros(conf.shape, np.float32), np.ones(conf.shape, np.uint8))
 

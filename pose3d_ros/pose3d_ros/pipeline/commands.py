@@ -45,6 +45,12 @@ def register(add_command) -> None:
     stages.add_argument("--model-dir", type=Path, metavar="DIR", help="tasks: folder holding the .task model files")
     stages.add_argument("--max-people", type=int, metavar="N",
                         help="movenet (1-6), tasks: most people per image (default: 6)")
+    stages.add_argument("--camera-pitch-deg", type=float, metavar="DEG",
+                        help="the camera's downward pitch (0 = level): lifters with the gravity input get the up "
+                        "direction (default: unknown)")
+    stages.add_argument("--camera-roll-deg", type=float, metavar="DEG",
+                        help="the camera's roll about its optical axis, positive with its right side down (default 0; "
+                        "used with --camera-pitch-deg)")
     stages.add_argument("--lifter-weights", type=Path, metavar="FILE",
                         help="lifter .safetensors (default: the shipped one)")
     stages.add_argument("--refiner-weights", type=Path, metavar="FILE",
@@ -88,7 +94,8 @@ def settings_from_args(args: argparse.Namespace):
         "keypoints2d": {"backend": args.backend, "model_complexity": args.model_complexity,
                         "model_dir": None if args.model_dir is None else str(args.model_dir),
                         "max_people": args.max_people},
-        "lifter": {"device": args.device, "weights": None if args.lifter_weights is None else str(args.lifter_weights)},
+        "lifter": {"device": args.device, "weights": None if args.lifter_weights is None else str(args.lifter_weights),
+                   "camera_pitch_deg": args.camera_pitch_deg, "camera_roll_deg": args.camera_roll_deg},
         "temporal": {"device": args.device,
                      "weights": None if args.refiner_weights is None else str(args.refiner_weights)},
     }

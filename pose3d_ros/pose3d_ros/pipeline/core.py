@@ -28,6 +28,7 @@ from pose3d_ros.node_logic import (
     file_sections,
     parameter_defaults,
     undistort_keypoints,
+    up_from_parameters,
 )
 from pose3d_ros.skeleton import WHOLEBODY133, get_layout
 
@@ -40,11 +41,13 @@ _WARNED_MODELS: set[str] = set()
 
 
 def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, conf: np.ndarray,
-                   person_ids: np.ndarray, camera: CameraModel, undistort: bool = True) -> SkeletonFrame:
+                   person_ids: np.ndarray, camera: CameraModel, undistort: bool = True,
+                   up: np.ndarray | None = None) -> SkeletonFrame:
     """The lifter step: P people's 2D keypoints (raw image pixels) -> their 3D skeletons in the camera frame.
 
     With ``undistort`` and a camera with distortion, the keypoints are first moved to the ideal pinhole image
-    of K, which is what the lifter assumes (the 2D messages keep the raw pixels).
+    of K, which is what the lifter assumes (the 2D messages keep the raw pixels). ``up``: the world's up direction
+    in the camera frame when the camera's attitude is known.
     """
     if undistort and camera.distortion is not None and len(kp2d):
         if camera.distortion_model in SUPPORTED_DISTORTION:
@@ -53,7 +56,7 @@ def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, 
             _WARNED_MODELS.add(camera.distortion_model)
             LOG.warning("distortion model %r is not supported (supported: %s); keypoints are lifted as if "
                         "undistorted", camera.distortion_model, ", ".join(SUPPORTED_DISTORTION))
-    result = lifter.lift(kp2d, conf, camera.K)
+    result = lifter.lift(kp2d, conf, camera.K, up=up)
     return SkeletonFrame(int(stamp_ns), frame_id, np.asarray(person_ids, np.int64), result.positions,
                          np.asarray(conf, np.float32), result.error, result.status)
 
@@ -174,6 +177,7 @@ class PosePipeline:
                                  perspective_correction=parameters["perspective_correction"],
                                  conf_threshold=parameters["conf_threshold"])
         self.lifter = lifter
+        self.up = up_from_parameters(settings.lifter["camera_pitch_deg"], settings.lifter["camera_roll_deg"])
         self.layout = get_layout(lifter.layout.name)
         if detector is None and self.layout.name != WHOLEBODY133.name:
             raise ValueError(f"the lifter is for layout {self.layout.name}, but the 2D stage gives "
@@ -222,7 +226,7 @@ class PosePipeline:
     def lift(self, keypoints: Any, camera: CameraModel, stamp_ns: int, frame_id: str) -> SkeletonFrame:
         frame_id = self.settings.lifter["camera_frame"] or frame_id
         return lift_keypoints(self.lifter, stamp_ns, frame_id, keypoints.kp2d, keypoints.conf,
-                              keypoints.person_ids, camera, self.settings.lifter["undistort"])
+                              keypoints.person_ids, camera, self.settings.lifter["undistort"], self.up)
 
     def refine(self, raw: SkeletonFrame) -> list:
         """Refined frames (node_logic.SkeletonFrame) that ``raw`` completes; none until the look-ahead is filled."""

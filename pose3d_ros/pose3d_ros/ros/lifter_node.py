@@ -4,6 +4,9 @@ All people of a frame are lifted in one batch. CameraInfo is not paired by stamp
 change, so the newest one is used (pairing would drop frames whenever the 2D stage skips one); without any, the
 node waits ``camera_info_timeout_s``, then warns once and uses ``pose3d_ros.camera.default_intrinsics``.
 Keypoints are undistorted with CameraInfo's model first, since the lifter assumes a pinhole camera.
+The camera's attitude (the up direction, for lifters with the gravity input) comes from TF when ``gravity_frame``
+is set (looked up here at each frame's stamp; ``node_logic.CameraAttitude`` turns it into the up direction and
+counts failures), else from ``camera_pitch_deg`` / ``camera_roll_deg``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.messages import wholebody2d_to_numpy
 from pose3d_ros.node_logic import (
     SUPPORTED_DISTORTION,
+    CameraAttitude,
     CameraInfoWatch,
     camera_matrix,
     undistort_keypoints,
@@ -31,6 +35,9 @@ class LifterNode(PipelineNode):
         self.lifter: Any = None
         self.camera_info: CameraInfo | None = None
         self.output: SkeletonOutput | None = None
+        self.attitude: CameraAttitude | None = None
+        self.tf_buffer: Any = None
+        self.tf_listener: Any = None
         self._warned_models: set[str] = set()
 
     def configure(self) -> None:
@@ -46,6 +53,15 @@ class LifterNode(PipelineNode):
                                   conf_threshold=self.param("conf_threshold"))
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
+        self.attitude = CameraAttitude(self.param("gravity_frame"), self.param("camera_pitch_deg"),
+                                       self.param("camera_roll_deg"))
+        if self.attitude.gravity_frame:
+            from tf2_ros import Buffer, TransformListener
+
+            self.tf_buffer = Buffer()
+            self.tf_listener = TransformListener(self.tf_buffer, self)
+        if not self.lifter.uses_gravity and (self.attitude.gravity_frame or self.attitude.fixed is not None):
+            self.get_logger().warning("these lifter weights have no gravity input: the camera's attitude is unused")
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)
         self.get_logger().info(f"lifter ({self.layout.name}) on {self.lifter.device}")
 
@@ -87,6 +103,30 @@ class LifterNode(PipelineNode):
                                           f"are lifted as if undistorted")
         return K, kp2d
 
+    def _up(self, header: Any) -> Any:
+        """The up direction in the camera frame for this frame, or None (unknown)."""
+        if not self.attitude.gravity_frame:
+            return self.attitude.up()
+        from rclpy.time import Time
+        from tf2_ros import TransformException
+
+        try:
+            transform = self.tf_buffer.lookup_transform(header.frame_id, self.attitude.gravity_frame,
+                                                        Time.from_msg(header.stamp))
+            rotation = transform.transform.rotation
+            up = self.attitude.up((rotation.x, rotation.y, rotation.z, rotation.w))
+        except TransformException as err:
+            up = self.attitude.up(failure=str(err))
+        if self.attitude.warning:
+            self.get_logger().warning(self.attitude.warning)
+        return up
+
+    def _diagnose(self, stat: Any) -> Any:
+        stat = super()._diagnose(stat)
+        if self.attitude is not None and self.attitude.gravity_frame:
+            stat.add("gravity lookups failed", str(self.attitude.failures))
+        return stat
+
     def process(self, msg: Any) -> bool:
         frame = wholebody2d_to_numpy(msg, layout=self.layout.name)
         header = msg.header
@@ -94,7 +134,7 @@ class LifterNode(PipelineNode):
             header.frame_id = self.param("camera_frame")
         if len(frame.person_ids):
             K, kp2d = self._intrinsics(frame)
-            result = self.lifter.lift(kp2d, frame.conf, K)
+            result = self.lifter.lift(kp2d, frame.conf, K, up=self._up(header))
             positions, error, status = result.positions, result.error, result.status
         else:
             positions = np.zeros((0, self.layout.num_joints, 3), np.float32)
@@ -107,6 +147,9 @@ class LifterNode(PipelineNode):
 
     def release(self) -> None:
         self.lifter = None
+        if self.tf_listener is not None:
+            self.tf_listener.unregister()
+        self.tf_listener = self.tf_buffer = None
         self.camera_info = None
         if self.output is not None:
             self.output.destroy()
