@@ -233,8 +233,9 @@ def _run_setups(args, lifter) -> int:
     report = evaluate_setups(lifter, sets)
     samples = len(next(iter(sets.values()))["kp2d"])
     runs = list(next(iter(report.values())))
+    titles = {"off": "perspective correction off", "on": "on", "on_gravity": "on with the up direction known"}
     print(f"{lifter.config.model} / {lifter.layout.name} on {args.subjects} ({samples} samples per set-up, noise "
-          f"{args.noise}), {' -> '.join(runs)} (perspective correction off, on, on with the up direction known):")
+          f"{args.noise}): {' -> '.join(titles[run] for run in runs)}")
     width = 8 * len(runs)
     print(f"  {'set-up':18s} " + " ".join(f"{title:>{width}s}" for title in (
         "MPJPE mm", "body-17 mm", "torso lean deg", "pelvis depth mm")))
