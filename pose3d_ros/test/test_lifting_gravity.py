@@ -1,6 +1,7 @@
 """The lifter's gravity input (issue #17): the world's up direction in the (virtual) camera frame, dropped at random
 in training; old weights without it; Lifter.lift's attitude handling; the warm start that adds the input."""
 
+import json
 import logging
 
 import numpy as np
@@ -79,12 +80,24 @@ def test_gravity_channels_follow_the_confidence_pattern():
 
 
 def test_old_weights_without_the_gravity_input_load_and_ignore_an_attitude():
-    lifter = Lifter.load(SHIPPED_WEIGHTS_DIR / "lifter_semgan_h36m17.safetensors", device="cpu")
-    assert not lifter.uses_gravity and lifter.config.inputs.channels == 4
-    data = pitched_views(3, 1)
-    plain = lifter.lift(data["kp2d"], data["conf"], K)
-    given = lifter.lift(data["kp2d"], data["conf"], K, up=data["up"])
+    """The shipped whole-body lifter predates the gravity input (its JSON has no "gravity" key)."""
+    path = SHIPPED_WEIGHTS_DIR / "lifter_semgan_wholebody133.safetensors"
+    assert "gravity" not in json.loads(path.with_suffix(".json").read_text())["config"]["inputs"]
+    lifter = Lifter.load(path, device="cpu")
+    assert not lifter.uses_gravity and lifter.config.inputs.channels == 5
+    kp2d = np.random.default_rng(1).uniform(200.0, 400.0, (2, 133, 2)).astype(np.float32)
+    conf = np.ones((2, 133), np.float32)
+    plain = lifter.lift(kp2d, conf, K)
+    given = lifter.lift(kp2d, conf, K, up=up_from_pitch_roll(35.0))
     np.testing.assert_array_equal(given.positions, plain.positions)
+
+
+def test_the_shipped_h36m17_lifter_takes_the_gravity_input():
+    lifter = Lifter.load(SHIPPED_WEIGHTS_DIR / "lifter_semgan_h36m17.safetensors", device="cpu")
+    assert lifter.uses_gravity and lifter.config.inputs.channels == 4 + 4
+    data = pitched_views(3, 1)
+    known = lifter.lift(data["kp2d"], data["conf"], K, up=data["up"])
+    assert np.abs(known.positions - lifter.lift(data["kp2d"], data["conf"], K).positions).max() > 1e-4
 
 
 def test_training_drops_the_gravity_input_at_random_and_learns_to_use_it(tmp_path):

@@ -266,6 +266,7 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
 
     training_record = {"options": asdict(options), "history": history, "train_seconds": elapsed,
                        "train_samples": len(train), "torch_threads": torch.get_num_threads(), "device": str(device),
-                       "parameters": parameter_count(model), "data": data_record or {}}
+                       "parameters": parameter_count(model), "data": data_record or {},
+                       "init_weights": None if init_weights is None else str(init_weights)}
     save_lifter(out_dir / "lifter.safetensors", model, config, training_record)
     return model.eval(), history
