@@ -104,7 +104,9 @@ class LifterNode(PipelineNode):
         return K, kp2d
 
     def _up(self, header: Any) -> Any:
-        """The up direction in the camera frame for this frame, or None (unknown)."""
+        """The up direction in the camera frame for this frame, or None (unknown, or a lifter without the input)."""
+        if not self.lifter.uses_gravity:
+            return None
         if not self.attitude.gravity_frame:
             return self.attitude.up()
         from rclpy.time import Time
