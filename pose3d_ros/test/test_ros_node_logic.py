@@ -18,7 +18,7 @@ from pose3d_ros.node_logic.camera_attitude import CameraAttitude, up_from_parame
 from pose3d_ros.node_logic.camera_info import CameraInfoWatch, camera_matrix, undistort_keypoints
 from pose3d_ros.node_logic.core_logs import forward_core_logs
 from pose3d_ros.node_logic.diagnostics import ERROR, OK, WARN, StageMonitor
-from pose3d_ros.node_logic.launch_config import is_true, launch_parameters
+from pose3d_ros.node_logic.launch_config import LAUNCH_FILES, included_arguments, is_true, launch_parameters
 from pose3d_ros.node_logic.parameters import (
     PARAMETERS,
     check_parameter,
@@ -591,6 +591,34 @@ def test_rep155_output_has_one_owner_the_last_stage(use_temporal, owner):
                            "temporal_node": expected and owner == "temporal_node"}, (use_temporal, hri)
     assert not any(launch_parameters(shipped_params(), node, {"hri": ""})["hri.enabled"]
                    for node in ("lifter_node", "temporal_node"))
+
+
+@pytest.mark.parametrize("use_temporal, owner", [("true", "temporal_node"), ("false", "lifter_node")])
+def test_output_frame_goes_to_the_last_stage_only(use_temporal, owner):
+    document = shipped_params()
+    document["lifter_node"]["ros__parameters"]["output_frame"] = "map"  # a file setting it on the lifter
+    for argument, expected in (("", "map"), ("base_link", "base_link")):
+        arguments = {"use_temporal": use_temporal, "output_frame": argument}
+        frames = {node: launch_parameters(document, node, arguments)["output_frame"]
+                  for node in ("lifter_node", "temporal_node")}
+        assert frames == {node: expected if node == owner else "" for node in frames}, (use_temporal, argument)
+
+
+def test_the_video_sources_world_frame_becomes_the_lifters_gravity_frame():
+    document = shipped_params()
+    video = document["video_source_node"]["ros__parameters"]
+    video["tf"]["world_frame"] = "world"
+    arguments = {name: "" for name in LAUNCH_FILES["pipeline.launch.py"]}
+
+    def gravity_frame(**given):
+        included = dict(included_arguments("skeletons.launch.py", {**arguments, **given}, document))
+        return launch_parameters(document, "lifter_node", included)["gravity_frame"]
+
+    assert gravity_frame(source="clip.mp4") == "world"
+    assert gravity_frame(source="clip.mp4", gravity_frame="base_link") == "base_link"  # the argument wins
+    assert gravity_frame() == ""  # a camera driver's topics: its TF, not the video source's
+    video["tf"]["enabled"] = False
+    assert gravity_frame(source="clip.mp4") == ""  # the video source publishes no such frame
 
 
 def test_is_true():

@@ -66,6 +66,13 @@ _MARKER_PARAMETERS = (
 )
 
 
+_OUTPUT_FRAME_PARAMETERS = (
+    Parameter("output_frame", "", "Also publish the skeletons in this TF frame (e.g. base_link or map: z-up frames "
+              "give upright skeletons), on the skeleton topic + /transformed, transformed at each image's stamp; "
+              "frames without that transform are counted in diagnostics. Empty = camera frame only"),
+)
+
+
 _HRI_PARAMETERS = (
     Parameter("hri.enabled", False, "Publish REP-155 (ROS4HRI) output: body ids on /humans/bodies/tracked "
               "(hri_msgs/IdsList) and a TF frame body_<id> at each pelvis"),
@@ -141,7 +148,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "has enough valid pixels on their torso; empty = no depth"),
         Parameter("depth_max_offset_s", 0.05, "Largest stamp difference between the image the keypoints come from "
                   "and the depth image used for them; farther depth is not used (counted)"),
-        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_OUTPUT_FRAME_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "temporal_node": (
         _AUTOSTART,
@@ -154,7 +161,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "lookahead frames; 0 = causal)"),
         Parameter("max_gap", 10, "Longest run of missing frames of a person that is still filled in; longer gaps "
                   "are reported MISSING"),
-        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_OUTPUT_FRAME_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "safety_node": (
         _AUTOSTART,

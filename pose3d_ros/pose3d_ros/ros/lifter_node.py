@@ -44,8 +44,6 @@ class LifterNode(PipelineNode):
         self.output: SkeletonOutput | None = None
         self._warned_models: set[str] = set()
         self.attitude: CameraAttitude | None = None
-        self.tf_buffer: Any = None
-        self.tf_listener: Any = None
         self._warned_default_intrinsics = False
         self.bridge = CvBridge()
         self.depth_cache: Cache | None = None
@@ -69,10 +67,7 @@ class LifterNode(PipelineNode):
         self.attitude = CameraAttitude(self.param("gravity_frame"), self.param("camera_pitch_deg"),
                                        self.param("camera_roll_deg"))
         if self.attitude.gravity_frame:
-            from tf2_ros import Buffer, TransformListener
-
-            self.tf_buffer = Buffer()
-            self.tf_listener = TransformListener(self.tf_buffer, self)
+            self.transforms()  # listening from now, so that the first frames find their transform
         if not self.lifter.uses_gravity and (self.attitude.gravity_frame or self.attitude.fixed is not None):
             self.get_logger().warning("these lifter weights have no gravity input: the camera's attitude is unused")
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)
@@ -167,7 +162,7 @@ class LifterNode(PipelineNode):
         from tf2_ros import TransformException
 
         try:
-            transform = self.tf_buffer.lookup_transform(header.frame_id, self.attitude.gravity_frame,
+            transform = self.transforms().lookup_transform(header.frame_id, self.attitude.gravity_frame,
                                                         Time.from_msg(header.stamp))
             rotation = transform.transform.rotation
             up = self.attitude.up((rotation.x, rotation.y, rotation.z, rotation.w))
@@ -206,9 +201,6 @@ class LifterNode(PipelineNode):
 
     def release(self) -> None:
         self.lifter = None
-        if self.tf_listener is not None:
-            self.tf_listener.unregister()
-        self.tf_listener = self.tf_buffer = None
         self.camera_info = None
         if self.output is not None:
             self.output.destroy()
