@@ -182,6 +182,19 @@ def up_from_quaternion(quaternion) -> np.ndarray:
     return np.array([2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)])
 
 
+def level_axes(up: np.ndarray | None = None) -> np.ndarray:
+    """(3, 3) rows: the axes of the camera's level frame (x right, y forward, z up, origin at the camera) in its
+    optical frame, so that ``level_axes(up) @ p`` stands a camera-frame point upright. ``up``: the world's up direction
+    in the optical frame (:func:`up_from_pitch_roll`); None: a level camera (up along -y).
+    """
+    z_axis = np.array([0.0, -1.0, 0.0]) if up is None else np.asarray(up, np.float64) / np.linalg.norm(up)
+    forward = np.array([0.0, 0.0, 1.0]) - z_axis[2] * z_axis
+    if np.linalg.norm(forward) < 1e-6:  # looking straight down or up: forward is the image's up
+        forward = np.array([0.0, -1.0, 0.0]) - z_axis[1] * z_axis
+    forward /= np.linalg.norm(forward)
+    return np.stack([np.cross(forward, z_axis), forward, z_axis])
+
+
 @dataclass(frozen=True)
 class Cameras:
     """A batch of N pinhole cameras: ``X_cam = R @ X_world + t``."""

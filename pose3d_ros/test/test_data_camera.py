@@ -7,6 +7,7 @@ from pose3d_ros.camera import (
     Cameras,
     default_intrinsics,
     intrinsics_from_fov,
+    level_axes,
     look_at_rotation,
     mount_cameras,
     normalised_coordinates,
@@ -208,3 +209,17 @@ def test_mount_cameras_cover_the_heights_pitches_and_picture_positions_asked():
         np.radians(20.5)), "overhead", "robot or level"))
     assert {kind: (kinds == kind).mean() for kind in ("h36m", "overhead")}["h36m"] > 0.2
     assert (kinds == "overhead").mean() > 0.2
+
+
+@pytest.mark.parametrize("pitch, roll", [(0.0, 0.0), (35.0, 0.0), (60.0, -4.0), (90.0, 0.0), (-20.0, 3.0)])
+def test_level_axes_stand_the_camera_frame_upright(pitch, roll):
+    axes = level_axes(up_from_pitch_roll(pitch, roll))
+    np.testing.assert_allclose(axes @ axes.T, np.eye(3), atol=1e-9)  # a rotation
+    assert np.linalg.det(axes) == pytest.approx(1.0)
+    np.testing.assert_allclose(axes @ up_from_pitch_roll(pitch, roll), [0.0, 0.0, 1.0], atol=1e-9)
+    optical_axis = axes @ [0.0, 0.0, 1.0]
+    if pitch != 90.0:
+        assert abs(optical_axis[0]) < 1e-9 and optical_axis[1] > 0  # the view looks forward, not sideways
+    if pitch == 0.0 and roll == 0.0:
+        np.testing.assert_allclose(axes, level_axes(), atol=1e-12)
+        np.testing.assert_allclose(axes @ [1.0, 2.0, 3.0], [1.0, 3.0, -2.0], atol=1e-12)  # (x, z, -y)

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pose3d_ros.camera import level_axes
 from pose3d_ros.safety import SafetyReport, SafetyState
 from pose3d_ros.safety.markers import STATE_RGB
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus, Layout
@@ -54,13 +55,22 @@ def _thin_parts(layout: Layout) -> np.ndarray:
 class Renderer:
     """Composes one output frame: ``render(frame_image, 2D people, 3D people, stamp)``."""
 
-    def __init__(self, layout: Layout = WHOLEBODY133, label_3d: str = "3D refined") -> None:
+    def __init__(self, layout: Layout = WHOLEBODY133, label_3d: str = "3D refined",
+                 up: np.ndarray | None = None) -> None:
+        """``up``: the world's up direction in the camera frame when the camera's attitude is known (the 3D view
+        then stands people upright under a pitched camera); None: the camera is taken to be level.
+        """
         self.layout = layout
+        self.axes = level_axes(up)
         self.label_3d = label_3d
         self.bones = np.array(layout.bones)
         self.thin = _thin_parts(layout)
         self._target: np.ndarray | None = None  # smoothed orbit centre and floor, world frame
         self._floor: float | None = None
+
+    def _to_world(self, points: np.ndarray) -> np.ndarray:
+        """Camera optical frame (x right, y down, z forward) -> the view's world (x right, y forward, z up)."""
+        return points @ self.axes.T
 
     # ---- 2D -------------------------------------------------------------------------------------
 
@@ -125,7 +135,7 @@ class Renderer:
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = BACKGROUND_3D
         valid = [status[p] != JointStatus.MISSING for p in range(len(positions))]
-        world = [_to_world(pose) for pose in positions]
+        world = [self._to_world(pose) for pose in positions]
         self._update_target([pose[ok] for pose, ok in zip(world, valid, strict=True) if ok.any()])
         if self._target is None:
             _label(canvas, "nobody yet", (10, size // 2), (200, 200, 200))
@@ -143,7 +153,7 @@ class Renderer:
         if safety is not None:
             self._draw_safety(canvas, project, *safety)
         for pose in ghost if ghost is not None else ():
-            pixels, in_front = project(_to_world(pose))
+            pixels, in_front = project(self._to_world(pose))
             for parent, child in self.bones:
                 if in_front[parent] and in_front[child]:
                     cv2.line(canvas, tuple(pixels[parent]), tuple(pixels[child]), GHOST_COLOUR, 1, cv2.LINE_AA, 4)
@@ -180,12 +190,12 @@ class Renderer:
             colour = SAFETY_COLOURS[SafetyState(int(report.state[o]))]
             thickness = 1 if report.state[o] == SafetyState.CLEAR else 2
             for line in lines:
-                pixels, in_front = project(_to_world(line))
+                pixels, in_front = project(self._to_world(line))
                 for a in range(len(line) - 1):
                     if in_front[a] and in_front[a + 1]:
                         cv2.line(canvas, tuple(pixels[a]), tuple(pixels[a + 1]), colour, thickness, cv2.LINE_AA, 4)
             if np.isfinite(report.distance[o]):
-                pixels, in_front = project(_to_world(np.stack([report.joint_point[o], report.object_point[o]])))
+                pixels, in_front = project(self._to_world(np.stack([report.joint_point[o], report.object_point[o]])))
                 if in_front.all():
                     cv2.line(canvas, tuple(pixels[0]), tuple(pixels[1]), colour, 1, cv2.LINE_AA, 4)
                     middle = (pixels[0] + pixels[1]) // 32
@@ -236,11 +246,6 @@ class Renderer:
         _label(left, f"t = {stamp_s:.2f} s", (10, 22), (255, 255, 255))
         right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s, ghost, safety)
         return np.hstack([left, right])
-
-
-def _to_world(pose: np.ndarray) -> np.ndarray:
-    """Camera optical frame (x right, y down, z forward) -> the view's world (x right, y forward, z up)."""
-    return np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], axis=-1)
 
 
 def _label(canvas: np.ndarray, text: str, origin: tuple[int, int], colour) -> None:
