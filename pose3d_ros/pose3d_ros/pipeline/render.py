@@ -33,6 +33,8 @@ GRID_COLOUR = (80, 76, 72)
 GHOST_COLOUR = (150, 150, 150)
 MAX_OUTPUT_HEIGHT = 720
 VIEW_DISTANCE_M = 3.4
+"""Distance of the 3D view from the people's centre; farther when they are spread wider (up to MAX_VIEW_DISTANCE_M)."""
+MAX_VIEW_DISTANCE_M = 14.0
 VIEW_ELEVATION_DEG = 18.0
 ORBIT_PERIOD_S = 12.0
 ORBIT_CENTRE_DEG = 40.0  # azimuth around which the view swings, from the camera's own viewpoint
@@ -67,6 +69,7 @@ class Renderer:
         self.thin = _thin_parts(layout)
         self._target: np.ndarray | None = None  # smoothed orbit centre and floor, world frame
         self._floor: float | None = None
+        self._distance = VIEW_DISTANCE_M
 
     def _to_world(self, points: np.ndarray) -> np.ndarray:
         """Camera optical frame (x right, y down, z forward) -> the view's world (x right, y forward, z up)."""
@@ -102,7 +105,7 @@ class Renderer:
         elevation = math.radians(VIEW_ELEVATION_DEG)
         # world: x right, y forward (away from the real camera), z up; the view looks at the target from behind
         # the real camera, turned by the azimuth around the vertical.
-        offset = VIEW_DISTANCE_M * np.array([math.sin(azimuth) * math.cos(elevation),
+        offset = self._distance * np.array([math.sin(azimuth) * math.cos(elevation),
                                              -math.cos(azimuth) * math.cos(elevation), math.sin(elevation)])
         eye = self._target + offset
         forward = -offset / np.linalg.norm(offset)
@@ -118,11 +121,15 @@ class Renderer:
         points = np.concatenate(world)
         centre = points.mean(axis=0)
         floor = float(points[:, 2].min())
+        # everyone in view: the view's half-width (focal 0.9 × its size) is 0.55 of the distance
+        spread = float(np.linalg.norm(points - centre, axis=-1).max())
+        distance = float(np.clip(2.0 * spread + 1.0, VIEW_DISTANCE_M, MAX_VIEW_DISTANCE_M))
         if self._target is None:
-            self._target, self._floor = centre, floor
+            self._target, self._floor, self._distance = centre, floor, distance
         else:  # smooth, so that the view does not shake with the skeletons
             self._target = 0.9 * self._target + 0.1 * centre
             self._floor = 0.9 * self._floor + 0.1 * floor
+            self._distance = 0.9 * self._distance + 0.1 * distance
 
     def draw_3d(self, size: int, positions: np.ndarray, status: np.ndarray, person_ids: np.ndarray,
                 stamp_s: float, ghost: np.ndarray | None = None,
