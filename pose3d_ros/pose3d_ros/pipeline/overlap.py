@@ -82,15 +82,14 @@ class FrameBuffer:
     """A bounded first-in first-out buffer between two threads.
 
     ``drop_oldest``: ``put`` on a full buffer drops the oldest item (counted in ``dropped``) instead of waiting.
-    ``finish`` says nothing more will come; ``cancel`` wakes and ends both sides at once. ``peak``: the most items
-    it held at once.
+    ``finish`` says nothing more will come; ``cancel`` wakes and ends both sides at once.
     """
 
     END = object()
 
     def __init__(self, capacity: int, drop_oldest: bool = False) -> None:
         self.capacity, self.drop_oldest = capacity, drop_oldest
-        self.dropped = self.peak = 0
+        self.dropped = 0
         self._items: deque = deque()
         self._finished = self._cancelled = False
         self._changed = threading.Condition()
@@ -107,7 +106,6 @@ class FrameBuffer:
             if self._cancelled:
                 return False
             self._items.append(item)
-            self.peak = max(self.peak, len(self._items))
             self._changed.notify_all()
             return True
 

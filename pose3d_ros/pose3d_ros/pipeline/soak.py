@@ -193,6 +193,9 @@ def run_soak(pipeline, source: SoakSource, *, warmup: int = WARMUP_FRAMES, every
         accounting = account(source, summary, out_dir / NPZ_NAME, topics)
         outputs_mb = {path.name: path.stat().st_size / 2**20 for path in out_dir.iterdir() if path.is_file()}
     after_mb = resident_bytes() / 2**20
+    # the buffers' capacity; the frames the temporal stage still holds, and the one being handled
+    lookahead = 0 if pipeline.temporal is None else pipeline.temporal.lookahead
+    bound = {"read": BUFFER_FRAMES, "detected": BUFFER_FRAMES, "waiting": lookahead + 1}
     report = summary.to_dict()
     return {
         "source": source.description, "frames": source.frame_count, "warmup_frames": warmup, "every": every,
@@ -201,9 +204,8 @@ def run_soak(pipeline, source: SoakSource, *, warmup: int = WARMUP_FRAMES, every
         "samples": sampler.samples,
         "memory": {**memory_report(sampler.samples, warmup), "after_outputs_mb": after_mb,
                    "peak_mb": peak_resident_bytes() / 2**20},
-        "queues": {"longest": sampler.longest, "capacity": {"read": BUFFER_FRAMES, "detected": BUFFER_FRAMES},
-                   "bounded": bool(max(sampler.longest.get("read", 0), sampler.longest.get("detected", 0))
-                                   <= BUFFER_FRAMES)},
+        "queues": {"longest": sampler.longest, "bound": bound,
+                   "bounded": all(sampler.longest.get(name, 0) <= most for name, most in bound.items())},
         "accounting": accounting,
         "run": {name: report[name] for name in ("wall_s", "fps", "stage_ms_per_frame", "latency_ms",
                                                 "person_frames", "max_people", "late_refined", "topics",
@@ -241,8 +243,8 @@ def report_lines(report: dict) -> list[str]:
             f"writing the outputs, peak {memory['peak_mb']:.1f}")
     lines += [
         "  queues   longest " + ", ".join(f"{name} {length}" for name, length in queues["longest"].items())
-        + f" (buffers hold {BUFFER_FRAMES}; waiting = the temporal stage's look-ahead): "
-        + ("bounded" if queues["bounded"] else "NOT bounded"),
+        + " (at most " + ", ".join(f"{name} {most}" for name, most in queues["bound"].items())
+        + ": the buffers' capacity, the look-ahead + 1): " + ("bounded" if queues["bounded"] else "NOT bounded"),
         f"  frames   {counts['input']} in = {counts['output']} output + {counts['unreadable']} unreadable + "
         f"{counts['out_of_order']} out of order + {counts['refused']} refused + {counts['dropped']} dropped "
         f"({accounting['accounted']} accounted for)",
