@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -287,15 +288,15 @@ def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frame
     buffers; ``waiting``: frames waiting for the temporal stage's look-ahead). ``pose3d bench soak`` samples with it.
     """
     stop = StopRequest()
-    with stop.on_signals():
-        return _run(source, pipeline, Path(out_dir), stop, max_frames=max_frames, render=render, show=show,
-                    write_images=write_images, progress=progress, safety=safety, overwrite=overwrite,
+    with stop.on_signals(), ExitStack() as cleanup:
+        return _run(source, pipeline, Path(out_dir), stop, cleanup, max_frames=max_frames, render=render,
+                    show=show, write_images=write_images, progress=progress, safety=safety, overwrite=overwrite,
                     overlap=overlap, observe=observe)
 
 
-def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopRequest, *, max_frames: int | None,
-         render: bool, show: bool, write_images: bool, progress: bool, safety: SafetyConfig | None,
-         overwrite: bool, overlap: bool, observe) -> RunSummary:
+def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopRequest, cleanup: ExitStack, *,
+         max_frames: int | None, render: bool, show: bool, write_images: bool, progress: bool,
+         safety: SafetyConfig | None, overwrite: bool, overlap: bool, observe) -> RunSummary:
     from tqdm import tqdm
 
     from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
@@ -328,6 +329,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     refined_markers = marker_builder(pipeline.settings.temporal) if temporal else None
     summary = RunSummary(source.description)
     left_out = GapLog()  # frames read but not processed: out of order, or refused by a stage
+    records = cleanup.enter_context(FrameRecords(out_dir))  # the rows of skeletons.npz, on disk until it is written
     waiting: dict[int, _Waiting] = {}  # by stamp, oldest first
     drawing = render or show
     renderer = (Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)", up=pipeline.up)
@@ -403,112 +405,111 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     total = min(total, max_frames) if total and max_frames else (total or max_frames)
     detection = DetectionStep(pipeline.detect)
     start = logged = time.perf_counter()
-    with FrameRecords(out_dir) as records:  # the rows of skeletons.npz, on disk until it is written
-        with McapRecorder(out_dir, types.typestore) as recorder, \
-                tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
-            try:
-                with Detections(source, detection, stop, max_frames=max_frames, overlap=overlap) as detections:
+    with McapRecorder(out_dir, types.typestore) as recorder, \
+            tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
+        try:
+            with Detections(source, detection, stop, max_frames=max_frames, overlap=overlap) as detections:
 
-                    def observed() -> None:
-                        if observe is not None:
-                            summary.dropped = detections.dropped
-                            observe(summary, {"read": len(detections.read), "detected": len(detections.detected),
-                                              "waiting": len(waiting)})
+                def observed() -> None:
+                    if observe is not None:
+                        summary.dropped = detections.dropped
+                        observe(summary, {"read": len(detections.read), "detected": len(detections.detected),
+                                          "waiting": len(waiting)})
 
-                    for detected in detections:
-                        observed()
-                        frame = detected.frame
-                        if detected.out_of_order:
-                            summary.out_of_order += 1
-                            left_out.add(frame.index, "its stamp is not after the previous frame's", frame.stamp_ns)
-                            continue
-                        newest_stamp_ns = frame.stamp_ns
-                        keypoints, refused = detected.keypoints, detected.refused
-                        if refused is None:
-                            try:
-                                with _Timer(summary, "lift"):
-                                    raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id,
-                                                        frame.depth, frame.depth_encoding)
-                                with _Timer(summary, "write"):
-                                    messages = frame_messages(frame, keypoints, raw)
-                            except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
-                                refused = str(err)
-                        if refused is not None:
-                            summary.failed += 1
-                            left_out.add(frame.index, f"refused by a stage: {refused}", frame.stamp_ns)
-                            continue
-                        with _Timer(summary, "write"):
-                            for topic, msg in messages:
-                                recorder.write(topic, msg, frame.stamp_ns)
-                        summary.latency.add("raw_out", time.perf_counter() - detected.started_s)
-                        # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
-                        frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
-                        waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw, detected.started_s)
-                        if temporal:
-                            with _Timer(summary, "temporal"):
-                                frames = pipeline.refine(raw)
-                            released(frames, recorder)
-                        now = time.perf_counter()
-                        summary.latency.add("waited", detected.started_s - detected.read_s)
-                        summary.latency.add("2d", detected.detected_s - detected.started_s)
-                        summary.latency.add("after_2d", now - detected.detected_s)
-                        while waiting and pipeline.is_settled(len(waiting) - 1):
-                            settle(waiting.pop(next(iter(waiting))), recorder)
-                        people = len(keypoints.person_ids)
-                        summary.placed_by_depth += int((raw.placement == PlacementSource.DEPTH).sum())
-                        summary.frames += 1
-                        summary.frames_with_people += people > 0
-                        summary.person_frames += people
-                        summary.max_people = max(summary.max_people, people)
-                        bar.update(1)
-                        bar.set_postfix(people=people, refresh=False)
-                        if not progress and (summary.frames == 1 or time.perf_counter() - logged >= PROGRESS_LOG_S):
-                            LOG.info("processed %d frames (the last: frame %d)", summary.frames, frame.index)
-                            logged = time.perf_counter()
+                for detected in detections:
                     observed()
-                summary.dropped = detections.dropped
-                summary.stage_s["2d"] = detection.seconds
-            except BaseException:
-                if video is not None:
-                    video.abort()
-                raise
-            finally:
-                if window is not None:  # the frames still held back are written, not shown
-                    window.close()
-                    window = None
-            with _Timer(summary, "temporal"):
-                frames = pipeline.finish()
-            released(frames, recorder)
-            for stamp in list(waiting):
-                settle(waiting.pop(stamp), recorder)
-            summary.topics = dict(recorder.counts)
-        if summary.safety is not None:
-            summary.safety.finish(1.0 / source.fps if source.fps else 0.0)
-        summary.wall_s = time.perf_counter() - start
-        summary.skipped = source.skipped
-        summary.gaps = sorted(source.gaps + left_out.gaps, key=lambda gap: gap.first)
-        summary.ended_early = source.ended_early
-        if getattr(source, "depth_topic", None):
-            summary.depth = {"topic": source.depth_topic, "paired": source.depth_paired,
-                             "too_far": source.depth_too_far, "unreadable": source.depth_unreadable,
-                             "refused": pipeline.depth.refused}
-        summary.stopped_by, summary.stop_signal = stop.reason, stop.signal
-        summary.manifest = _manifest(source, pipeline, max_frames=max_frames, render=render, write_images=write_images)
-        summary.demo_truth = _score_against_truth(source, records)
+                    frame = detected.frame
+                    if detected.out_of_order:
+                        summary.out_of_order += 1
+                        left_out.add(frame.index, "its stamp is not after the previous frame's", frame.stamp_ns)
+                        continue
+                    newest_stamp_ns = frame.stamp_ns
+                    keypoints, refused = detected.keypoints, detected.refused
+                    if refused is None:
+                        try:
+                            with _Timer(summary, "lift"):
+                                raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id,
+                                                    frame.depth, frame.depth_encoding)
+                            with _Timer(summary, "write"):
+                                messages = frame_messages(frame, keypoints, raw)
+                        except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
+                            refused = str(err)
+                    if refused is not None:
+                        summary.failed += 1
+                        left_out.add(frame.index, f"refused by a stage: {refused}", frame.stamp_ns)
+                        continue
+                    with _Timer(summary, "write"):
+                        for topic, msg in messages:
+                            recorder.write(topic, msg, frame.stamp_ns)
+                    summary.latency.add("raw_out", time.perf_counter() - detected.started_s)
+                    # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
+                    frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
+                    waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw, detected.started_s)
+                    if temporal:
+                        with _Timer(summary, "temporal"):
+                            frames = pipeline.refine(raw)
+                        released(frames, recorder)
+                    now = time.perf_counter()
+                    summary.latency.add("waited", detected.started_s - detected.read_s)
+                    summary.latency.add("2d", detected.detected_s - detected.started_s)
+                    summary.latency.add("after_2d", now - detected.detected_s)
+                    while waiting and pipeline.is_settled(len(waiting) - 1):
+                        settle(waiting.pop(next(iter(waiting))), recorder)
+                    people = len(keypoints.person_ids)
+                    summary.placed_by_depth += int((raw.placement == PlacementSource.DEPTH).sum())
+                    summary.frames += 1
+                    summary.frames_with_people += people > 0
+                    summary.person_frames += people
+                    summary.max_people = max(summary.max_people, people)
+                    bar.update(1)
+                    bar.set_postfix(people=people, refresh=False)
+                    if not progress and (summary.frames == 1 or time.perf_counter() - logged >= PROGRESS_LOG_S):
+                        LOG.info("processed %d frames (the last: frame %d)", summary.frames, frame.index)
+                        logged = time.perf_counter()
+                observed()
+            summary.dropped = detections.dropped
+            summary.stage_s["2d"] = detection.seconds
+        except BaseException:
+            if video is not None:
+                video.abort()
+            raise
+        finally:
+            if window is not None:  # the frames still held back are written, not shown
+                window.close()
+                window = None
+        with _Timer(summary, "temporal"):
+            frames = pipeline.finish()
+        released(frames, recorder)
+        for stamp in list(waiting):
+            settle(waiting.pop(stamp), recorder)
+        summary.topics = dict(recorder.counts)
+    if summary.safety is not None:
+        summary.safety.finish(1.0 / source.fps if source.fps else 0.0)
+    summary.wall_s = time.perf_counter() - start
+    summary.skipped = source.skipped
+    summary.gaps = sorted(source.gaps + left_out.gaps, key=lambda gap: gap.first)
+    summary.ended_early = source.ended_early
+    if getattr(source, "depth_topic", None):
+        summary.depth = {"topic": source.depth_topic, "paired": source.depth_paired,
+                         "too_far": source.depth_too_far, "unreadable": source.depth_unreadable,
+                         "refused": pipeline.depth.refused}
+    summary.stopped_by, summary.stop_signal = stop.reason, stop.signal
+    summary.manifest = _manifest(source, pipeline, max_frames=max_frames, render=render, write_images=write_images)
+    summary.demo_truth = _score_against_truth(source, records)
 
-        npz_path = out_dir / NPZ_NAME
-        write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps,
-                            safety_names=None if safety_run is None else safety_run.monitor.names)
-        summary.outputs["skeletons"] = str(npz_path)
-        summary.outputs["mcap"] = str(out_dir / MCAP_NAME)
-        if video is not None:
-            video.close()
-            if video.frames:
-                summary.outputs["render"] = str(video.path)
-        summary_path = out_dir / SUMMARY_NAME
-        summary.outputs["summary"] = str(summary_path)
-        partial_path(summary_path).write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
-        publish(summary_path)
+    npz_path = out_dir / NPZ_NAME
+    write_skeletons_npz(npz_path, records, pipeline.layout.name, source.description, source.fps,
+                        safety_names=None if safety_run is None else safety_run.monitor.names)
+    summary.outputs["skeletons"] = str(npz_path)
+    summary.outputs["mcap"] = str(out_dir / MCAP_NAME)
+    if video is not None:
+        video.close()
+        if video.frames:
+            summary.outputs["render"] = str(video.path)
+    summary_path = out_dir / SUMMARY_NAME
+    summary.outputs["summary"] = str(summary_path)
+    partial_path(summary_path).write_text(json.dumps(summary.to_dict(), indent=2, default=_json_default))
+    publish(summary_path)
     return summary
 
 
