@@ -97,10 +97,23 @@ def register(add_command) -> None:
                             "(default: the parameters' own)")
     bench.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
 
+    writer = add_command("bench writer", run_writer_bench,
+                         "time pose3d run's writing (messages and MCAP) alone, replaying the rows of a skeletons.npz")
+    writer.add_argument("npz", type=Path, help="a skeletons.npz written by pose3d run (e.g. --source demo:1)")
+    writer.add_argument("--rounds", type=_positive_int, default=5, help="replays (default 5); the median is shown")
+    writer.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
+
+
+def run_writer_bench(args: argparse.Namespace) -> int:
+    from .writer_bench import run_writer_benchmark, writer_report_lines
+
+    report = run_writer_benchmark(args.npz, args.rounds)
+    print("\n".join(writer_report_lines(report)))
+    _write_json(args.json, report)
+    return 0
+
 
 def run_bench(args: argparse.Namespace) -> int:
-    import json
-
     from .bench import report_lines, run_benchmark
     from .core import PipelineSettings
 
@@ -108,11 +121,17 @@ def run_bench(args: argparse.Namespace) -> int:
                 else PipelineSettings.from_params_file(args.params_file))
     report = run_benchmark(settings, args.people, args.frames, args.rounds, args.threads)
     print("\n".join(report_lines(report)))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    _write_json(args.json, report)
     return 0
+
+
+def _write_json(path: Path | None, report: dict) -> None:
+    import json
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+        print(f"wrote {path}")
 
 
 def _positive_int(text: str) -> int:
