@@ -174,6 +174,14 @@ class DiagnosticsWindow:
 # ---- the sweep --------------------------------------------------------------------------------------------------
 
 
+def cpu_per_frame(cpu_use: Mapping[str, float], stages: Mapping[str, dict]) -> dict[str, float]:
+    """CPU milliseconds per frame a node put out: what a node costs whatever else runs on the machine (a loaded
+    machine slows its rate, not much its cost per frame).
+    """
+    return {node: 1000.0 * use / stages[node]["output_hz"] for node, use in cpu_use.items()
+            if node in stages and stages[node]["output_hz"] > 0}
+
+
 def drop_onset(rates: list[dict], stage: str = "keypoints2d_node", ratio: float = DROP_ONSET_RATIO) -> float | None:
     """The lowest input rate at which ``stage`` dropped more than ``ratio`` of its frames (None: at no rate)."""
     dropping = [r["rate_hz"] for r in rates if r["stages"].get(stage, {}).get("drop_ratio", 0.0) > ratio]
@@ -230,6 +238,7 @@ def measure_rate(settings: SweepSettings, rate: float, params_file: Path, diagno
         cpu_use = cpu.stop()
         stages = diagnostics.stop()
         return {"rate_hz": rate, "cpu": cpu_use, "cpu_total": sum(cpu_use.values()), "stages": stages,
+                "cpu_ms_per_frame": cpu_per_frame(cpu_use, stages),
                 "load_average_1min": [load_before, os.getloadavg()[0]], "pids": pids}
     finally:
         stop_launch(launch)
@@ -279,14 +288,17 @@ def run_sweep(settings: SweepSettings, diagnostics: DiagnosticsWindow, spin: Cal
 def report_lines(report: dict) -> list[str]:
     lines = [f"pose3d bench ros: {report['source']}, {report['window_s']:g} s windows after {report['warmup_s']:g} s "
              f"warm-up, {report['cpu_count']} CPUs; CPU 1.00 = one core busy"]
-    header = "  input Hz | load 1min | " + " | ".join(f"{node} CPU, in/out Hz, drop %, latency ms" for node in NODES)
+    header = "  input Hz | load 1min | " + " | ".join(f"{node} CPU (ms/frame), in/out Hz, drop %, latency ms"
+                                                    for node in NODES)
     lines.append(header)
     for result in report["rates"]:
         cells = []
         for node in NODES:
             stage = result["stages"].get(node, {})
             latency = stage.get("mean_latency_ms")
-            cells.append(f"{result['cpu'].get(node, float('nan')):.2f}, {stage.get('input_hz', float('nan')):.1f}/"
+            cells.append(f"{result['cpu'].get(node, float('nan')):.2f} "
+                         f"({result['cpu_ms_per_frame'].get(node, float('nan')):.0f}), "
+                         f"{stage.get('input_hz', float('nan')):.1f}/"
                          f"{stage.get('output_hz', float('nan')):.1f}, "
                          f"{100 * stage.get('drop_ratio', float('nan')):.0f}, "
                          f"{'-' if latency is None else f'{latency:.0f}'}")

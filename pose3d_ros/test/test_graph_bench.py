@@ -12,6 +12,7 @@ from pose3d_ros.graph_bench import (
     CpuWindow,
     DiagnosticsWindow,
     StageStatus,
+    cpu_per_frame,
     cpu_seconds,
     drop_onset,
     node_processes,
@@ -107,8 +108,14 @@ def test_the_window_counts_what_happened_between_its_first_and_last_status():
 def rate_result(rate: float, drop_ratio: float) -> dict:
     stage = {"input_hz": rate, "output_hz": rate * (1 - drop_ratio), "dropped_hz": rate * drop_ratio,
              "drop_ratio": drop_ratio, "mean_latency_ms": 50.0, "level": 0, "message": "running"}
-    return {"rate_hz": rate, "cpu": {"keypoints2d_node": 1.1}, "cpu_total": 1.6,
+    return {"rate_hz": rate, "cpu": {"keypoints2d_node": 1.1}, "cpu_total": 1.6, "cpu_ms_per_frame": {},
             "stages": {"keypoints2d_node": stage}, "load_average_1min": [1.0, 1.2], "pids": {}}
+
+
+def test_cpu_per_frame_is_cpu_use_over_the_nodes_output_rate():
+    stages = {"keypoints2d_node": {"output_hz": 10.0}, "lifter_node": {"output_hz": 0.0}}
+    assert cpu_per_frame({"keypoints2d_node": 0.5, "lifter_node": 0.1, "temporal_node": 0.2}, stages) == \
+        pytest.approx({"keypoints2d_node": 50.0})
 
 
 def test_the_drop_onset_is_the_lowest_rate_with_more_than_a_few_percent_dropped():
