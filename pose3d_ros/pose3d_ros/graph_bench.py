@@ -15,6 +15,7 @@ the accounting is tested without it.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+LOG = logging.getLogger(__name__)
 NODES = ("video_source_node", "keypoints2d_node", "lifter_node", "temporal_node")
 """The node processes measured (their executables' names), in the graph's order."""
 DROP_ONSET_RATIO = 0.05
@@ -211,6 +213,12 @@ class SweepSettings:
     params_file: Path = Path("pipeline.yaml")
     """The nodes' parameters (the launch's params_file), to which each rate's fps is added."""
     log_dir: Path | None = None
+    retries: int = 1
+    """Launches of a rate that ended by themselves (a signal from elsewhere) are tried again this often."""
+
+
+class LaunchEnded(RuntimeError):
+    """ros2 launch exited before the window was measured."""
 
 
 def measure_rate(settings: SweepSettings, rate: float, params_file: Path, diagnostics: DiagnosticsWindow,
@@ -224,9 +232,12 @@ def measure_rate(settings: SweepSettings, rate: float, params_file: Path, diagno
         diagnostics.latest.clear()
         deadline = time.monotonic() + settings.start_timeout_s
         while not _all_stages_output(diagnostics):
-            if launch.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the pipeline did not start within {settings.start_timeout_s:.0f} s "
-                                   f"(exit code {launch.poll()}); see {log_path}")
+            if launch.poll() is not None:
+                raise LaunchEnded(f"ros2 launch ended (exit code {launch.poll()}) before every stage published; "
+                                  f"see {log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline did not start within {settings.start_timeout_s:.0f} s; see "
+                                   f"{log_path}")
             spin(0.5)
         spin(settings.warmup_s)
         pids = node_processes(launch.pid)
@@ -235,6 +246,8 @@ def measure_rate(settings: SweepSettings, rate: float, params_file: Path, diagno
         diagnostics.start()
         cpu.start()
         spin(settings.window_s)
+        if launch.poll() is not None:
+            raise LaunchEnded(f"ros2 launch ended (exit code {launch.poll()}) during the window; see {log_path}")
         cpu_use = cpu.stop()
         stages = diagnostics.stop()
         return {"rate_hz": rate, "cpu": cpu_use, "cpu_total": sum(cpu_use.values()), "stages": stages,
@@ -279,7 +292,16 @@ def run_sweep(settings: SweepSettings, diagnostics: DiagnosticsWindow, spin: Cal
         logs.mkdir(parents=True, exist_ok=True)
         for rate in settings.rates:
             params = params_file_for(settings.params_file, rate, Path(scratch) / f"params_{rate:g}hz.yaml")
-            results.append(measure_rate(settings, rate, params, diagnostics, spin, logs / f"launch_{rate:g}hz.log"))
+            for attempt in range(1 + settings.retries):
+                try:
+                    results.append(measure_rate(settings, rate, params, diagnostics, spin,
+                                                logs / f"launch_{rate:g}hz_{attempt}.log"))
+                    break
+                except LaunchEnded as err:  # e.g. stopped by someone else's signal: once more, then give up
+                    LOG.warning("%s Hz: %s", f"{rate:g}", err)
+            else:
+                raise RuntimeError(f"the pipeline ended early at {rate:g} Hz in each of {1 + settings.retries} "
+                                   f"tries; see the logs in {logs}")
     return {"source": str(settings.source), "warmup_s": settings.warmup_s, "window_s": settings.window_s,
             "cpu_count": os.cpu_count(), "rates": results, "drop_onset_hz": drop_onset(results),
             "drop_onset_ratio": DROP_ONSET_RATIO}
