@@ -4,7 +4,7 @@ Why: rosbags' serializer packs every field of every element separately, and the 
 mostly sequences of small messages (a MarkerArray of one person holds ~800 Points and ColorRGBAs, ~2800 values):
 that was half of a frame's writing. Here each message type is compiled once into steps: neighbouring fields of one
 size (a Header's stamp, a Pose's seven float64) are packed by one ``struct`` call, a sequence of messages of one
-such run (Point, ColorRGBA) element by element with it, numeric arrays and sequences as numpy bytes. Alignment is
+such run (Point, ColorRGBA) all in one struct call, numeric arrays and sequences as numpy bytes. Alignment is
 CDR's: each value at a multiple of its size (up to 8), counted from the start of the payload.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -109,14 +110,16 @@ class CdrSerializer:
                     out += np.asarray(values, dtype).tobytes()
             return numbers
         flat = self._flat(detail) if kind == _NAME else None
-        if flat is not None:  # Point, ColorRGBA, ...: each element one struct, no padding between them
-            fields, packer = flat
+        if flat is not None:  # Point, ColorRGBA, ...: all elements' fields in one struct, no padding between them
+            fields, codes = flat
+            size = struct.calcsize(codes[0])
+            one_code = len(set(codes)) == 1
 
             def structs(out: bytearray, values: Any) -> None:
                 if len(values):
-                    _align(out, struct.calcsize(packer.format[1]))
-                    pack = packer.pack
-                    out += b"".join([pack(*fields(value)) for value in values])
+                    _align(out, size)
+                    layout = f"<{len(codes) * len(values)}{codes[0]}" if one_code else "<" + codes * len(values)
+                    out += struct.pack(layout, *chain.from_iterable(map(fields, values)))
             return structs
 
         def messages(out: bytearray, values: Any) -> None:
@@ -124,15 +127,15 @@ class CdrSerializer:
                 self._write(out, value, detail)
         return messages
 
-    def _flat(self, msgtype: str) -> tuple[Any, struct.Struct] | None:
-        """For a message of two or more scalars of one size: an attrgetter of them and their struct."""
+    def _flat(self, msgtype: str) -> tuple[Any, str] | None:
+        """For a message of two or more scalars of one size: an attrgetter of them and their struct codes."""
         fields = self.typestore.fielddefs[msgtype][1]
         if len(fields) < 2 or any(int(desc[0]) != _BASE or desc[1][0] not in _FORMATS for _, desc in fields):
             return None
         codes = [_FORMATS[desc[1][0]] for _, desc in fields]
         if len({struct.calcsize(code) for code in codes}) != 1:
             return None
-        return attrgetter(*(name for name, _ in fields)), struct.Struct("<" + "".join(codes))
+        return attrgetter(*(name for name, _ in fields)), "".join(codes)
 
 
 def _scalars(names: list[str], codes: str) -> Step:
