@@ -264,7 +264,8 @@ def _all_stages_output(diagnostics: DiagnosticsWindow) -> bool:
 
 def stop_launch(launch: subprocess.Popen, timeout_s: float = 20.0) -> None:
     """SIGINT to ``ros2 launch`` alone (as Ctrl-C: it passes it on to each node once; a node's second signal would
-    end it at once), then SIGTERM and SIGKILL to its whole process group, each after ``timeout_s``.
+    end it at once), then SIGTERM and SIGKILL to its whole process group, each after ``timeout_s``; at the end
+    SIGKILL to what is left of the group.
     """
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         if launch.poll() is not None:
@@ -280,6 +281,10 @@ def stop_launch(launch: subprocess.Popen, timeout_s: float = 20.0) -> None:
             launch.wait(timeout_s)
         except subprocess.TimeoutExpired:
             continue
+    try:
+        os.killpg(launch.pid, signal.SIGKILL)  # whatever of the launch's processes outlived it
+    except ProcessLookupError:
+        pass
 
 
 def run_sweep(settings: SweepSettings, diagnostics: DiagnosticsWindow, spin: Callable[[float], None]) -> dict:

@@ -1,6 +1,9 @@
 """pose3d bench ros without ROS: CPU accounting from /proc, stage rates and drops from diagnostics, the sweep's
 report."""
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from pose3d_ros.graph_bench import (
     params_file_for,
     report_lines,
     stage_of,
+    stop_launch,
 )
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -150,3 +154,18 @@ def test_without_ros_the_command_says_what_it_needs_and_exits_2(tmp_path, caplog
     video.write_bytes(b"")
     assert main(["bench", "ros", "--source", str(video)]) == 2
     assert "needs ROS 2" in caplog.text
+
+
+def test_stopping_a_launch_leaves_none_of_its_processes(tmp_path):
+    # A shell that ends at SIGINT, leaving a background child (which ignores SIGINT) in its process group.
+    launch = subprocess.Popen(["sh", "-c", "sleep 300 & wait"], start_new_session=True)
+    time.sleep(0.3)
+    stop_launch(launch, timeout_s=5.0)
+    assert launch.poll() is not None
+    for _ in range(50):  # the killed child is reaped by init a moment later
+        try:
+            os.killpg(launch.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail("a process of the stopped launch's group is still there")
