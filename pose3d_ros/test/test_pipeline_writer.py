@@ -1,6 +1,7 @@
 """The run's writer: messages recorded in order and byte for byte, and `pose3d bench writer`'s replay of an npz."""
 
 import numpy as np
+import pytest
 from test_pipeline_outputs import StubSource, read_mcap, stub_pipeline
 
 from pose3d_ros.pipeline.run import run
@@ -26,3 +27,13 @@ def test_the_bench_replays_a_runs_rows_as_the_run_wrote_them(tmp_path):
     report = run_writer_benchmark(tmp_path / "run" / "skeletons.npz", rounds=1)
     assert report["frames"] == 8 and report["median"]["loop_cpu_ms"] > 0
     assert "8 frames" in writer_report_lines(report)[0]
+
+
+def test_the_bench_refuses_a_file_that_is_no_runs_npz_with_a_clear_error(tmp_path):
+    (tmp_path / "text.npz").write_text("not an npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    for name in ("text.npz", "other.npz"):
+        with pytest.raises(ValueError, match="is not a skeletons.npz written by pose3d run"):
+            replay_rows(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="missing.npz does not exist"):
+        replay_rows(tmp_path / "missing.npz")

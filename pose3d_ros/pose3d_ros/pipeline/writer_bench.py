@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +28,31 @@ def replay_rows(path: Path) -> tuple[str, list[tuple[Frame, Keypoints2D, Skeleto
     """The layout of a skeletons.npz and per row: the frame (without pixels), its 2D keypoints, raw and refined
     skeletons.
     """
-    with np.load(path) as npz:
-        data = {key: npz[key] for key in npz.files}
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        with np.load(path) as npz:
+            data = {key: npz[key] for key in npz.files}
+        rows = _rows(data)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} is not a skeletons.npz written by pose3d run ({type(err).__name__}: {err})") from err
+    return str(data["layout"]), rows
+
+
+def _rows(data: dict) -> list[tuple[Frame, Keypoints2D, SkeletonFrame, SkeletonFrame | None]]:
     rows = []
-    width, height = (int(v) for v in data["image_size"][0]) if len(data["image_size"]) else (0, 0)
     for f, stamp in enumerate(data["stamp_ns"].tolist()):
         slots = data["person_ids"][f]
         with_2d = np.flatnonzero((slots >= 0) & np.isfinite(data["conf"][f]).all(axis=1))
         keypoints = Keypoints2D(data["kp2d"][f, with_2d], data["conf"][f, with_2d], slots[with_2d],
                                 tuple(int(v) for v in data["image_size"][f]))
-        frame = Frame(int(data["frame_index"][f]), int(stamp), np.zeros((height, width, 3), np.uint8)[:0, :0],
+        frame = Frame(int(data["frame_index"][f]), int(stamp), np.zeros((0, 0, 3), np.uint8),
                       CameraModel(data["K"][f]), FRAME_ID)
         raw = _skeletons(data, "raw", f, np.nan_to_num(data["conf"][f]), int(stamp))
         refined = (_skeletons(data, "refined", f, data["refined_confidence"][f], int(stamp))
                    if "refined_positions" in data else None)
         rows.append((frame, keypoints, raw, refined))
-    return str(data["layout"]), rows
+    return rows
 
 
 def _skeletons(data: dict, prefix: str, f: int, confidence: np.ndarray, stamp_ns: int) -> SkeletonFrame:
