@@ -3,9 +3,9 @@
 Why: rosbags' serializer packs every field of every element separately, and the RViz markers a run records are
 mostly sequences of small messages (a MarkerArray of one person holds ~800 Points and ColorRGBAs, ~2800 values):
 that was half of a frame's writing. Here each message type is compiled once into steps: neighbouring fields of one
-size (a Header's stamp, a Pose's seven float64) are packed by one ``struct`` call, a sequence of messages of one
-such run (Point, ColorRGBA) all in one struct call, numeric arrays and sequences as numpy bytes. Alignment is
-CDR's: each value at a multiple of its size (up to 8), counted from the start of the payload.
+size (a Header's stamp, a Pose's seven float64) are packed by one ``struct`` call, a sequence of messages made of
+one such run (Point, ColorRGBA) by one call for all its elements, numeric arrays and sequences as numpy bytes.
+Alignment is CDR's: each value at a multiple of its size (up to 8), counted from the start of the payload.
 """
 
 from __future__ import annotations
