@@ -7,6 +7,7 @@ video are present; anywhere else it is skipped with the reason.
 """
 
 import os
+import shutil
 import tempfile
 import time
 import unittest
@@ -73,6 +74,7 @@ class TestRvizSeesAConnectedTree(unittest.TestCase):
     def tearDownClass(cls):
         cls.node.destroy_node()
         rclpy.shutdown()
+        shutil.rmtree(PARAMS.parent)  # the nodes read it at their start
 
     def _spin_until(self, done):
         """Whether ``done()`` came true within TIMEOUT_S."""
