@@ -30,11 +30,11 @@ STATE_RGB = {  # 0-255
 OUTLINE_ID, DISTANCE_ID, LABEL_ID = 0, 1, 2
 # Marker type and action values of visualization_msgs/Marker.
 LINE_LIST, TEXT_VIEW_FACING = 5, 9
+ADD, DELETE = 0, 2
 SPACE_WIDTH_EM = 0.3
 """Width of a space in a label, in text heights: RViz 2 takes a text marker's scale.x as the space width, and
 without one (0) draws every space as wide as a letter 1 m high, whatever the text height (rviz_rendering's
 MovableText)."""
-ADD, DELETE = 0, 2
 
 
 def object_outlines(config: SafetyConfig, poses: Mapping[str, Pose | None]) -> list[list[np.ndarray] | None]:
