@@ -3,6 +3,7 @@
 REP-155 body frames and the regrouping of the temporal stage's output."""
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -183,11 +184,18 @@ def test_qos_settings_validation():
 
 def test_core_logs_reach_the_node_logger_at_their_level():
     class Recorder:
+        """A node logger with rclpy's rule: a call site keeps the severity of its first call."""
+
         def __init__(self):
-            self.lines = []
+            self.lines, self.sites = [], {}
 
         def __getattr__(self, level):
-            return lambda message: self.lines.append((level, message))
+            def log(message):
+                caller = sys._getframe(1)
+                if self.sites.setdefault((caller.f_code, caller.f_lineno, caller.f_lasti), level) != level:
+                    raise ValueError("Logger severity cannot be changed between calls.")
+                self.lines.append((level, message))
+            return log
 
     recorder = Recorder()
     # The core's module loggers exist before a node forwards them; one made after `import launch` (a LaunchLogger,
