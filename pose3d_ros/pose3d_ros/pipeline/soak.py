@@ -181,7 +181,8 @@ def run_soak(pipeline, source: SoakSource, *, warmup: int = WARMUP_FRAMES, every
     ``on_sample(samples)`` is called after each sample (the command saves them, so that a run cut short keeps them).
     """
     from .outputs import NPZ_NAME
-    from .run import TOPICS, run
+    from .run import run
+    from .writer import TOPICS
 
     sampler = Sampler(source, every, print_samples, on_sample)
     loads = [os.getloadavg()[0]]
