@@ -17,16 +17,18 @@ class ForwardToNodeLogger(logging.Handler):
         self.target = target
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            log = self.target.error
-        elif record.levelno >= logging.WARNING:
-            log = self.target.warning
-        elif record.levelno >= logging.INFO:
-            log = self.target.info
-        else:
-            log = self.target.debug
+        # One call per severity, each on its own line: rclpy's logger refuses a second severity from one line of
+        # code (ValueError "Logger severity cannot be changed between calls"), which lost the record with a traceback.
+        message = f"{record.name}: {record.getMessage()}"
         try:
-            log(f"{record.name}: {record.getMessage()}")
+            if record.levelno >= logging.ERROR:
+                self.target.error(message)
+            elif record.levelno >= logging.WARNING:
+                self.target.warning(message)
+            elif record.levelno >= logging.INFO:
+                self.target.info(message)
+            else:
+                self.target.debug(message)
         except Exception:  # noqa: BLE001 -- logging must never break the stage
             self.handleError(record)
 

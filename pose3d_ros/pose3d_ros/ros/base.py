@@ -184,6 +184,7 @@ class PipelineNode(LifecycleNode):
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().info(f"lifecycle shutdown from {state.label}")  # how a stopped node says it ended well
         if self._running:
             self._stop()
             self.stopped()

@@ -16,6 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.messages import stamp_ns, wholebody2d_array
 from pose3d_ros.node_logic.camera_info import CameraInfoWatch
+from pose3d_ros.node_logic.image_input import check_image
 from pose3d_ros.node_logic.parameters import PARAMETERS
 from pose3d_ros.ros.base import OUTPUT_QOS, PipelineNode, run
 
@@ -80,6 +81,7 @@ class Keypoints2DNode(PipelineNode):
                 self.get_logger().warning(
                     f"CameraInfo is for {info.width}x{info.height} but the images are {image.width}x{image.height}: "
                     f"the calibration does not match the stream, 3D will be wrong")
+        check_image(image.width, image.height, image.step, image.encoding, len(image.data))
         bgr = self.bridge.imgmsg_to_cv2(image, desired_encoding="bgr8")
         stamp = stamp_ns(image.header)
         if self._first_stamp_ns is None:

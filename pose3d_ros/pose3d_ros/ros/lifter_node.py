@@ -84,7 +84,7 @@ class LifterNode(PipelineNode):
         decision = self.watch.image(time.monotonic())
         if self.watch.warning:
             self.get_logger().warning(self.watch.warning)
-        if decision != "wait":
+        if decision != "wait" or self.camera_info is not None:  # intrinsics do not change: no need to wait again
             self.enqueue(msg, self._depth_for(stamp_ns(msg.header)))
 
     def _depth_for(self, stamp: int) -> Image | None:
