@@ -6,6 +6,7 @@ named in each test.
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 from hypothesis import given, settings
@@ -14,11 +15,11 @@ from hypothesis import strategies as st
 from pose3d_ros.keypoints2d.tracking import PersonTracker
 from pose3d_ros.messages import load_message_types, make_header, wholebody2d_array, wholebody2d_to_numpy
 from pose3d_ros.node_logic.diagnostics import WARN, StageMonitor
-from pose3d_ros.node_logic.image_input import BYTES_PER_PIXEL, check_image
 from pose3d_ros.node_logic.parameters import check_parameter
 from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, error_kind, exit_status
 from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS
 from pose3d_ros.node_logic.temporal_frames import TemporalFrames
+from pose3d_ros.pipeline.sources import _RAW_ENCODINGS, image_from_ros
 from pose3d_ros.skeleton import JointStatus
 from pose3d_ros.temporal.streaming import StreamingRefiner
 
@@ -53,24 +54,26 @@ def test_garbage_messages_are_skipped_counted_and_logged_once_per_kind():
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(encoding=st.sampled_from([*BYTES_PER_PIXEL, "jpeg", "BGR8", ""]), width=st.integers(-2, 40),
+@given(encoding=st.sampled_from([*_RAW_ENCODINGS, "jpeg", "BGR8", ""]), width=st.integers(-2, 40),
        height=st.integers(-2, 40), pad=st.integers(-5, 8), extra=st.integers(-50, 50))
-def test_an_image_is_accepted_only_when_its_fields_describe_its_data(encoding, width, height, pad, extra):
-    """keypoints2d_node's check before cv_bridge reads an Image (which would read mis-sized data cut or shifted):
-    accepted exactly when rows of ``width`` pixels fit in ``step`` bytes and the data is ``height`` such rows, so
-    that the pixels are read as cv_bridge reads them; under ROS, test_faults_launch.py sends such images."""
-    per_pixel = BYTES_PER_PIXEL.get(encoding, 1)
-    step = max(width, 0) * per_pixel + pad
+def test_an_image_is_read_only_when_its_fields_describe_its_data(encoding, width, height, pad, extra):
+    """keypoints2d_node reads each Image with image_from_ros (cv_bridge would read a mis-sized one cut or shifted
+    without a word): a BGR picture of its size exactly when rows of ``width`` pixels fit in ``step`` bytes, the
+    data is ``height`` such rows and a 4:2:2 image has an even width; else ValueError (a counted, skipped frame),
+    never another exception. Under ROS, test_faults_launch.py sends such images."""
+    channels, dtype, _ = _RAW_ENCODINGS.get(encoding, (1, np.uint8, None))
+    step = max(width, 0) * channels * np.dtype(dtype).itemsize + pad
     size = max(step * max(height, 0) + extra, 0)
-    valid = encoding in BYTES_PER_PIXEL and width > 0 and height > 0 and pad >= 0 and extra == 0
+    msg = SimpleNamespace(encoding=encoding, width=width, height=height, step=step, data=bytes(size),
+                          is_bigendian=0)
+    valid = (encoding in _RAW_ENCODINGS and width > 0 and height > 0 and pad >= 0 and extra == 0
+             and not (channels == 2 and width % 2))
     try:
-        check_image(width, height, step, encoding, size)
+        bgr = image_from_ros(msg)
     except ValueError as err:
         assert not valid, err
         return
-    assert valid
-    rows = np.frombuffer(bytes(size), np.uint8).reshape(height, step)[:, : width * per_pixel]
-    assert rows.shape == (height, width * per_pixel)
+    assert valid and bgr.shape == (height, width, 3) and bgr.dtype == np.uint8
 
 
 def test_a_publisher_flooding_at_200_hz_is_met_with_the_newest_frame_and_counted_drops():

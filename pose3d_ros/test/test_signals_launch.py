@@ -50,6 +50,8 @@ class TestSignals(unittest.TestCase):
         from lifecycle_msgs.msg import State
         from lifecycle_msgs.srv import GetState
 
+        from pose3d_ros_msgs.msg import Skeleton3DArray
+
         rclpy.init()
         node = rclpy.create_node("pose3d_signals_launch_test")
         try:
@@ -66,10 +68,14 @@ class TestSignals(unittest.TestCase):
                             break
                     time.sleep(0.5)
                 node.destroy_client(client)
+            refined = []  # frames go through every stage when the signals come
+            node.create_subscription(Skeleton3DArray, "/skeletons3d_refined", refined.append, 10)
+            while not refined:
+                self.assertLess(time.monotonic(), deadline, f"no refined skeletons within {TIMEOUT_S:.0f} s")
+                rclpy.spin_once(node, timeout_sec=0.5)
         finally:
             node.destroy_node()
             rclpy.shutdown()
-        time.sleep(3.0)  # frames flowing through every stage
         for (_, name), action in NODES.items():
             os.kill(action.process_details["pid"], SIGNALS[name])
         for (kind, name), action in NODES.items():

@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import numpy as np
-from cv_bridge import CvBridge
 from message_filters import Cache, Subscriber
 from rclpy.clock import ClockType
 from rclpy.time import Time
@@ -28,6 +27,7 @@ from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.messages import stamp_ns, wholebody2d_to_numpy
 from pose3d_ros.node_logic.camera_info import SUPPORTED_DISTORTION, CameraInfoWatch, camera_matrix, undistort_keypoints
 from pose3d_ros.node_logic.depth_input import DepthCheck, nearest_stamp
+from pose3d_ros.pipeline.sources import depth_from_ros
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 
@@ -39,7 +39,6 @@ class LifterNode(PipelineNode):
         self.output: SkeletonOutput | None = None
         self._warned_models: set[str] = set()
         self._warned_default_intrinsics = False
-        self.bridge = CvBridge()
         self.depth_cache: Cache | None = None
         self.depth_check = DepthCheck()
         self.depth_too_far = 0
@@ -134,8 +133,13 @@ class LifterNode(PipelineNode):
     def _depth_metres(self, image: Image | None, image_size: tuple[int, int]) -> Any:
         if image is None:
             return None
-        depth = self.depth_check.metres(self.bridge.imgmsg_to_cv2(image, desired_encoding="passthrough"),
-                                        image.encoding, image_size)
+        try:
+            pixels, encoding = depth_from_ros(image)
+        except ValueError as err:  # an encoding or a buffer that does not fit: the lift goes on without depth
+            self.depth_check.refuse(err)
+            depth = None
+        else:
+            depth = self.depth_check.metres(pixels, encoding, image_size)
         if self.depth_check.warning:
             self.get_logger().warning(self.depth_check.warning)
         return depth
