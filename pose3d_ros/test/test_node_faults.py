@@ -1,6 +1,6 @@
 """The nodes under fault, in the core (node_logic): garbage and mis-sized messages, a publisher flooding at 200 Hz, a
-subscriber that never reads, a clock that jumps. What needs ROS to test for real (DDS queues, rclpy's executor) is
-named in each test.
+subscriber that never reads, a clock that jumps. What needs ROS to test for real (DDS queues, rclpy's executor, sim
+time) is named in each test and run by test_faults_launch.py and test_signals_launch.py.
 """
 
 import signal
@@ -78,7 +78,7 @@ def test_an_image_is_read_only_when_its_fields_describe_its_data(encoding, width
 
 def test_a_publisher_flooding_at_200_hz_is_met_with_the_newest_frame_and_counted_drops():
     """200 Hz into a stage that needs 20 ms a frame: it processes the newest frame each time and counts what it
-    skipped; nothing queues. (The subscription's own depth-1 queue in DDS needs ROS to test.)"""
+    skipped; nothing queues. (Under ROS, with DDS's depth-1 queue: test_faults_launch.py.)"""
     monitor, done = StageMonitor(window_s=5.0), []
 
     def slow_stage(sequence):
@@ -118,7 +118,8 @@ def test_a_closed_slot_ends_the_worker_at_once_and_a_replaced_frame_is_a_drop():
 
 def test_outputs_are_bounded_for_a_subscriber_that_never_reads():
     """Every output is reliable keep-last 1 and every input queue 1-10 deep: a subscriber that never reads holds
-    one sample per topic at most. That DDS's keep-last writer then never blocks the publisher needs ROS to test."""
+    one sample per topic at most. That DDS's keep-last writer then never blocks the publisher:
+    test_faults_launch.py (a subscriber whose process hangs)."""
     assert (OUTPUT_QOS_SETTINGS.reliability, OUTPUT_QOS_SETTINGS.depth) == ("reliable", 1)
     for node in ("lifter_node", "temporal_node", "keypoints2d_node", "video_source_node"):
         assert check_parameter(node, "qos.depth", 10) == 10
@@ -193,8 +194,8 @@ class EndingNode:
 
 def test_a_node_stopped_by_sigint_or_sigterm_cleans_up_and_exits_130_or_143():
     """run() (ros/base.py) keeps the context alive at a signal and ends the node through its lifecycle shutdown, so
-    that markers are cleared; only when ROS was shut down elsewhere does it skip what would publish. run() itself
-    was not run under ROS."""
+    that markers are cleared; only when ROS was shut down elsewhere does it skip what would publish. run() itself,
+    under ROS: test_signals_launch.py."""
     assert (exit_status(signal.SIGINT), exit_status(signal.SIGTERM), exit_status(None)) == (130, 143, 0)
     for active, context_ok, expected in [
             (True, True, ["trigger_shutdown", "stop_worker", "stopped", "release", "destroy_node"]),

@@ -332,7 +332,7 @@ def run(node_class: type) -> None:
     lifecycle shutdown transition would never run (no stopped(): markers stay, temporal_node's held frames are
     lost) and the process would exit 0. So ROS gets no signal handlers; pipeline.stopping.StopRequest records the
     first signal (a second one ends the process at once), the spin loop ends, and node_logic.clean_up_steps runs
-    while the context is alive. Not yet run under ROS: checked with the core's tests only.
+    while the context is alive (test/test_signals_launch.py runs every node through both signals).
     """
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     stop = StopRequest()
