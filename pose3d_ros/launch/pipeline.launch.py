@@ -16,11 +16,12 @@ from launch.actions import IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch_ros.actions import Node
 
-from pose3d_ros.node_logic.launch_config import LAUNCH_FILES, is_true, safety_remappings
+from pose3d_ros.node_logic.launch_config import included_arguments, is_true, safety_remappings
 from pose3d_ros.ros.launch_actions import (
     argument_values,
     declare_arguments,
     lifecycle_node,
+    params_file,
     rviz_config_file,
     share,
 )
@@ -31,7 +32,7 @@ LAUNCH_FILE = "pipeline.launch.py"
 def include(launch_file: str, arguments: dict) -> IncludeLaunchDescription:
     return IncludeLaunchDescription(
         PythonLaunchDescriptionSource(share("launch", launch_file)),
-        launch_arguments=[(name, arguments[name]) for name in LAUNCH_FILES[launch_file]])
+        launch_arguments=included_arguments(launch_file, arguments, params_file(arguments)))
 
 
 def launch_setup(context, *args, **kwargs):

@@ -23,7 +23,7 @@ DEFAULT_HORIZONTAL_FOV_DEG = 60.0
 USB cameras (Kinect v1 57, Asus Xtion/Orbbec Astra 58-60, Logitech C920 ~70, RealSense D435 colour 69); a wrong
 focal length mostly scales the recovered distance to the person, not the pose's shape."""
 
-CAMERA_KINDS = ("h36m", "robot", "mixed")
+CAMERA_KINDS = ("h36m", "robot", "mixed", "mounts")
 
 # Human3.6M-like cameras: four calibrated cameras with f ~ 1145-1150 px on 1000 x 1000 (one 1000 x 1002) images,
 # mounted ~1.2-1.9 m high, 4-6 m from the capture area's centre, looking slightly down.
@@ -38,6 +38,17 @@ ROBOT_HFOV_RANGE_DEG = (60.0, 90.0)
 ROBOT_DISTANCE_RANGE_M = (2.0, 7.0)
 ROBOT_HEIGHT_RANGE_M = (0.5, 2.0)
 ROBOT_MAX_PITCH_DEG = 20.0
+
+# Real mounts (issue #17), 640 x 480 and 60-90 degrees like the robot cameras: level robot cameras low and high with
+# people close and anywhere across the picture, and overhead safety cameras pitched well down.
+LEVEL_HEIGHT_RANGE_M = (0.3, 1.5)
+LEVEL_DISTANCE_RANGE_M = (1.0, 6.0)
+LEVEL_MAX_PITCH_DEG = 10.0
+OVERHEAD_HEIGHT_RANGE_M = (2.5, 4.0)
+OVERHEAD_PITCH_RANGE_DEG = (20.0, 60.0)
+EDGE_MARGIN = 1.1
+"""Mount cameras put the pelvis up to this times half the field of view off the axis: anywhere in the picture,
+edges included, sometimes just outside it (the person partly out of view)."""
 
 
 def intrinsics_from_fov(width: float, height: float, horizontal_fov_deg: float) -> np.ndarray:
@@ -154,6 +165,36 @@ def look_at_rotation(eye: np.ndarray, target: np.ndarray, roll_rad: np.ndarray |
     return np.stack([right, down, forward], axis=-2)
 
 
+def up_from_pitch_roll(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """The world's up direction (3,) in the optical frame of a camera pitched ``pitch_deg`` down (0 = level) and
+    rolled ``roll_deg`` about its optical axis as :func:`look_at_rotation` rolls (positive: its x axis turned
+    towards its y axis). A level camera sees up along -y.
+    """
+    pitch, roll = np.radians(pitch_deg), np.radians(roll_deg)
+    return np.array([-np.sin(roll) * np.cos(pitch), -np.cos(roll) * np.cos(pitch), -np.sin(pitch)])
+
+
+def up_from_quaternion(quaternion) -> np.ndarray:
+    """The up direction (3,) in the camera frame from the rotation (x, y, z, w) that maps a z-up, gravity-aligned
+    frame into the camera's (a TF lookup of the camera frame from e.g. base_link or map): that rotation's z column.
+    """
+    x, y, z, w = np.asarray(quaternion, dtype=np.float64) / np.linalg.norm(quaternion)
+    return np.array([2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)])
+
+
+def level_axes(up: np.ndarray | None = None) -> np.ndarray:
+    """(3, 3) rows: the axes of the camera's level frame (x right, y forward, z up, origin at the camera) in its
+    optical frame, so that ``level_axes(up) @ p`` stands a camera-frame point upright. ``up``: the world's up direction
+    in the optical frame (:func:`up_from_pitch_roll`); None: a level camera (up along -y).
+    """
+    z_axis = np.array([0.0, -1.0, 0.0]) if up is None else np.asarray(up, np.float64) / np.linalg.norm(up)
+    forward = np.array([0.0, 0.0, 1.0]) - z_axis[2] * z_axis
+    if np.linalg.norm(forward) < 1e-6:  # looking straight down or up: forward is the image's up
+        forward = np.array([0.0, -1.0, 0.0]) - z_axis[1] * z_axis
+    forward /= np.linalg.norm(forward)
+    return np.stack([np.cross(forward, z_axis), forward, z_axis])
+
+
 @dataclass(frozen=True)
 class Cameras:
     """A batch of N pinhole cameras: ``X_cam = R @ X_world + t``."""
@@ -169,6 +210,11 @@ class Cameras:
 
     def __len__(self) -> int:
         return len(self.K)
+
+    @property
+    def up(self) -> np.ndarray:
+        """(N, 3) the world's up (+z) in each camera's optical frame."""
+        return self.R[:, :, 2]
 
     @property
     def centers(self) -> np.ndarray:
@@ -196,11 +242,25 @@ def sample_cameras(targets: np.ndarray, kind: str, rng: np.random.Generator) -> 
     * ``"robot"``: 640 x 480, 60-90 degrees horizontal FoV, 2-7 m away, 0.5-2 m high, looking roughly
       horizontally (pitch towards the body, capped at 20 degrees), roll within a few degrees.
     * ``"mixed"``: each camera is one of the two with probability 1/2.
+    * ``"mounts"``: each camera is one of four with probability 1/4: the two above and the two of
+      :func:`mount_cameras` (level robot cameras 0.3-1.5 m high with people close and anywhere in the picture,
+      overhead cameras 2.5-4 m high pitched 20-60 degrees down).
     """
     if kind not in CAMERA_KINDS:
         raise ValueError(f"unknown camera kind {kind!r}; expected one of {', '.join(CAMERA_KINDS)}")
     targets = np.asarray(targets, dtype=np.float64).reshape(-1, 3)
     n = len(targets)
+    if kind == "mounts":
+        mount = rng.integers(0, 4, n)  # 0, 1: h36m or robot; 2: level mount; 3: overhead mount
+        parts = [(mount < 2, sample_cameras(targets[mount < 2], "mixed", rng)),
+                 (mount >= 2, mount_cameras(targets[mount >= 2], mount[mount >= 2] == 3, rng))]
+        fields = {}
+        for name in ("K", "R", "t", "image_size"):
+            merged = np.zeros((n,) + getattr(parts[0][1], name).shape[1:], getattr(parts[0][1], name).dtype)
+            for chosen, cameras in parts:
+                merged[chosen] = getattr(cameras, name)
+            fields[name] = merged
+        return Cameras(**fields)
     if kind == "mixed":
         is_robot = rng.random(n) < 0.5
     else:
@@ -239,6 +299,51 @@ def sample_cameras(targets: np.ndarray, kind: str, rng: np.random.Generator) -> 
     t = -np.einsum("nij,nj->ni", R, eye)
     image_size = np.stack([width, height], axis=-1).astype(np.int64)
     return Cameras(K=K, R=R, t=t, image_size=image_size)
+
+
+def mount_cameras(targets: np.ndarray, overhead: np.ndarray, rng: np.random.Generator) -> Cameras:
+    """Cameras as robots and safety installations mount them, for people whose pelvis (world, z up) is at
+    ``targets`` (N, 3); 640 x 480, 60-90 degrees horizontal FoV, roll within a few degrees, any azimuth.
+
+    * level (``overhead`` False): 0.3-1.5 m high, pitch within 10 degrees of level, the person 1-6 m away (close
+      people run out of the picture at the top or bottom);
+    * overhead (True): 2.5-4 m high, pitched 20-60 degrees down, the distance chosen so that the pelvis lands at a
+      random height in the picture.
+
+    The pelvis lies anywhere across the picture: up to :data:`EDGE_MARGIN` times half the field of view off the
+    axis sideways (and, overhead, vertically), so people at and just beyond the edges are partly out of view.
+    """
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, 3)
+    overhead = np.asarray(overhead, dtype=bool)
+    n = len(targets)
+    width, height = ROBOT_IMAGE_SIZE
+    hfov = np.radians(rng.uniform(*ROBOT_HFOV_RANGE_DEG, n))
+    focal = 0.5 * width / np.tan(hfov / 2.0)
+    vfov = 2.0 * np.arctan(0.5 * height / focal)
+    K = np.zeros((n, 3, 3))
+    K[:, 0, 0] = K[:, 1, 1] = focal
+    K[:, :2, 2] = np.array([width / 2.0, height / 2.0]) + rng.normal(0.0, 4.0, (n, 2))
+    K[:, 2, 2] = 1.0
+
+    floor = targets[:, 2] - 0.95  # as in sample_cameras
+    cam_height = np.where(overhead, rng.uniform(*OVERHEAD_HEIGHT_RANGE_M, n), rng.uniform(*LEVEL_HEIGHT_RANGE_M, n))
+    pitch_down = np.where(overhead, np.radians(rng.uniform(*OVERHEAD_PITCH_RANGE_DEG, n)),
+                          np.clip(rng.normal(0.0, np.radians(3.0), n), -np.radians(LEVEL_MAX_PITCH_DEG),
+                                  np.radians(LEVEL_MAX_PITCH_DEG)))
+    # Overhead: the pelvis's angle below the horizon, the pitch plus a random place in the picture, gives the distance.
+    depression = np.clip(pitch_down + rng.uniform(-1.0, 1.0, n) * EDGE_MARGIN * vfov / 2.0, np.radians(5.0),
+                         np.radians(85.0))
+    overhead_distance = np.maximum((floor + cam_height - targets[:, 2]) / np.tan(depression), 0.5)
+    distance = np.where(overhead, overhead_distance, rng.uniform(*LEVEL_DISTANCE_RANGE_M, n))
+    azimuth = rng.uniform(0.0, 2.0 * np.pi, n)
+    eye = np.stack([targets[:, 0] + distance * np.cos(azimuth), targets[:, 1] + distance * np.sin(azimuth),
+                    floor + cam_height], axis=-1)
+    heading = azimuth + np.pi + rng.uniform(-1.0, 1.0, n) * EDGE_MARGIN * hfov / 2.0
+    forward = np.stack([np.cos(pitch_down) * np.cos(heading), np.cos(pitch_down) * np.sin(heading),
+                        -np.sin(pitch_down)], axis=-1)
+    R = look_at_rotation(eye, eye + forward, rng.normal(0.0, np.radians(2.5), n))
+    return Cameras(K=K, R=R, t=-np.einsum("nij,nj->ni", R, eye),
+                   image_size=np.tile(np.array(ROBOT_IMAGE_SIZE, dtype=np.int64), (n, 1)))
 
 
 @dataclass(frozen=True)

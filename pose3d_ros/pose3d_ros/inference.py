@@ -1,5 +1,5 @@
 """What the lifter and the temporal refiner share at inference: choosing the device, freezing the network, and
-describing the machine a latency was measured on.
+describing latencies and the machine they were measured on.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import platform
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -72,3 +73,9 @@ def machine_facts() -> dict:
         pass
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
             "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def latency_percentiles(values_ms) -> dict:
+    """The benchmarks' summary of per-call times: mean, median and 95th percentile, in the unit given."""
+    values = np.asarray(values_ms, dtype=np.float64)
+    return {"mean": float(values.mean()), "p50": float(np.median(values)), "p95": float(np.percentile(values, 95))}

@@ -7,11 +7,15 @@ from pose3d_ros.camera import (
     Cameras,
     default_intrinsics,
     intrinsics_from_fov,
+    level_axes,
     look_at_rotation,
+    mount_cameras,
     normalised_coordinates,
     project,
     sample_cameras,
     setup_cameras,
+    up_from_pitch_roll,
+    up_from_quaternion,
 )
 
 
@@ -141,3 +145,81 @@ def test_setup_cameras_are_mounted_and_turned_as_named(name):
     np.testing.assert_allclose(np.abs(bearing), setup.off_axis_deg, atol=1e-9)
     if setup.off_axis_deg:
         assert 100 < (bearing > 0).sum() < 200  # either side
+
+
+def test_up_direction_of_a_level_camera_is_minus_y_and_pitching_down_tilts_it_back():
+    np.testing.assert_allclose(up_from_pitch_roll(0.0, 0.0), [0.0, -1.0, 0.0], atol=1e-12)
+    down = up_from_pitch_roll(30.0)
+    np.testing.assert_allclose(down, [0.0, -np.cos(np.radians(30)), -np.sin(np.radians(30))])  # towards -z
+    np.testing.assert_allclose(up_from_pitch_roll(90.0), [0.0, 0.0, -1.0], atol=1e-12)  # looking straight down
+    # The same as the world's z axis in a camera of look_at_rotation pitched and rolled so.
+    for pitch, roll in ((35.0, 0.0), (10.0, 20.0), (-5.0, -8.0)):
+        forward = np.array([[np.cos(np.radians(pitch)), 0.0, -np.sin(np.radians(pitch))]])
+        R = look_at_rotation(np.zeros((1, 3)), forward, np.radians(roll))[0]
+        np.testing.assert_allclose(up_from_pitch_roll(pitch, roll), R[:, 2], atol=1e-12)
+        cams = Cameras(K=np.eye(3)[None], R=R[None], t=np.zeros((1, 3)), image_size=np.array([[640, 480]]))
+        np.testing.assert_allclose(cams.up[0], R[:, 2])
+
+
+def test_up_direction_from_a_tf_quaternion():
+    """A TF lookup of the camera frame from a z-up frame gives the rotation that maps that frame into the camera's:
+    its z column is the up direction."""
+    from scipy.spatial.transform import Rotation
+
+    np.testing.assert_allclose(up_from_quaternion([0.0, 0.0, 0.0, 1.0]), [0.0, 0.0, 1.0])
+    # base_link (x forward, z up) -> a level optical frame (z forward, y down); rows: the camera's axes in base_link.
+    optical = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+    quaternion = Rotation.from_matrix(optical).as_quat()  # (x, y, z, w), as TF gives it
+    np.testing.assert_allclose(up_from_quaternion(quaternion), [0.0, -1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(up_from_quaternion(3.0 * quaternion), [0.0, -1.0, 0.0], atol=1e-12)  # unnormalised
+    for pitch, roll in ((30.0, 0.0), (45.0, 10.0)):
+        forward = np.array([[np.cos(np.radians(pitch)), 0.0, -np.sin(np.radians(pitch))]])
+        R = look_at_rotation(np.zeros((1, 3)), forward, np.radians(roll))[0]
+        np.testing.assert_allclose(up_from_quaternion(Rotation.from_matrix(R).as_quat()),
+                                   up_from_pitch_roll(pitch, roll), atol=1e-12)
+
+
+def test_mount_cameras_cover_the_heights_pitches_and_picture_positions_asked():
+    """Issue #17's mounts: level cameras 0.3-1.5 m high, overhead 2.5-4 m pitched 20-60 degrees down, people close
+    and anywhere in the picture, edges included and partly out of view."""
+    rng = np.random.default_rng(0)
+    count = 4000
+    targets = np.column_stack([rng.uniform(-2, 2, count), rng.uniform(-2, 2, count), np.full(count, 0.95)])
+    overhead = np.arange(count) % 2 == 1
+    cams = mount_cameras(targets, overhead, rng)
+    height = cams.centers[:, 2]
+    pitch_down = np.degrees(np.arcsin(-cams.R[:, 2, 2]))  # depression of the optical axis
+    distance = np.linalg.norm((cams.centers - targets)[:, :2], axis=1)
+    assert height[~overhead].min() >= 0.3 - 1e-9 and height[~overhead].max() <= 1.5 + 1e-9
+    assert height[~overhead].min() < 0.35 and height[~overhead].max() > 1.45
+    assert np.abs(pitch_down[~overhead]).max() <= 10.0 + 1e-6
+    assert height[overhead].min() >= 2.5 - 1e-9 and height[overhead].max() <= 4.0 + 1e-9
+    assert pitch_down[overhead].min() >= 20.0 - 1e-6 and pitch_down[overhead].max() <= 60.0 + 1e-6
+    assert pitch_down[overhead].min() < 22.0 and pitch_down[overhead].max() > 58.0
+    assert distance[~overhead].min() < 1.1  # close people
+    pelvis = project(cams.world_to_camera(targets[:, None])[:, 0], cams.K)
+    width, image_height = cams.image_size.T
+    u, v = pelvis[:, 0] / width, pelvis[:, 1] / image_height
+    assert np.isfinite(pelvis).all()
+    assert np.histogram(u, bins=10, range=(0, 1))[0].min() > 150  # across the whole width
+    assert ((u < 0) | (u > 1)).mean() > 0.02  # just outside: the person partly out of view
+    assert np.histogram(v[overhead], bins=5, range=(0, 1))[0].min() > 100  # overhead: at every height too
+    mixed = sample_cameras(targets, "mounts", rng)
+    kinds = np.where(mixed.image_size[:, 0] == 1000, "h36m", np.where(np.abs(mixed.R[:, 2, 2]) > np.sin(
+        np.radians(20.5)), "overhead", "robot or level"))
+    assert {kind: (kinds == kind).mean() for kind in ("h36m", "overhead")}["h36m"] > 0.2
+    assert (kinds == "overhead").mean() > 0.2
+
+
+@pytest.mark.parametrize("pitch, roll", [(0.0, 0.0), (35.0, 0.0), (60.0, -4.0), (90.0, 0.0), (-20.0, 3.0)])
+def test_level_axes_stand_the_camera_frame_upright(pitch, roll):
+    axes = level_axes(up_from_pitch_roll(pitch, roll))
+    np.testing.assert_allclose(axes @ axes.T, np.eye(3), atol=1e-9)  # a rotation
+    assert np.linalg.det(axes) == pytest.approx(1.0)
+    np.testing.assert_allclose(axes @ up_from_pitch_roll(pitch, roll), [0.0, 0.0, 1.0], atol=1e-9)
+    optical_axis = axes @ [0.0, 0.0, 1.0]
+    if pitch != 90.0:
+        assert abs(optical_axis[0]) < 1e-9 and optical_axis[1] > 0  # the view looks forward, not sideways
+    if pitch == 0.0 and roll == 0.0:
+        np.testing.assert_allclose(axes, level_axes(), atol=1e-12)
+        np.testing.assert_allclose(axes @ [1.0, 2.0, 3.0], [1.0, 3.0, -2.0], atol=1e-12)  # (x, z, -y)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pose3d_ros.camera import CAMERA_SETUPS, project
+from pose3d_ros.camera import CAMERA_SETUPS, project, up_from_pitch_roll
 from pose3d_ros.data import (
     load_set,
     make_lifting_set,
@@ -12,7 +12,7 @@ from pose3d_ros.data import (
     write_motion_file,
 )
 from pose3d_ros.data.detector import PART_NOISE, PERSON_HEIGHT_M, detect, markov_runs
-from pose3d_ros.data.sets import resample
+from pose3d_ros.data.sets import MOCAP_BODY_HEIGHT_M, resample, scale_bodies
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133
 
 
@@ -27,10 +27,11 @@ def motion(tmp_path_factory):
 
 def test_lifting_set_contract(motion):
     data = make_lifting_set(motion, "wholebody133", ["S1", "S5"], frame_step=10, cameras_per_pose=2, seed=0)
-    assert set(data) == {"kp2d", "conf", "K", "image_size", "pose3d"}
+    assert set(data) == {"kp2d", "conf", "K", "image_size", "pose3d", "up"}
     n = len(data["kp2d"])
     assert 96 <= n <= 100  # 30 + 20 frames (less a random offset each) x 2 cameras
-    shapes = {"kp2d": (n, 133, 2), "conf": (n, 133), "K": (n, 3, 3), "image_size": (n, 2), "pose3d": (n, 133, 3)}
+    shapes = {"kp2d": (n, 133, 2), "conf": (n, 133), "K": (n, 3, 3), "image_size": (n, 2), "pose3d": (n, 133, 3),
+              "up": (n, 3)}
     for key, shape in shapes.items():
         assert data[key].shape == shape and data[key].dtype == np.float32, key
         assert np.isfinite(data[key]).all(), key
@@ -208,12 +209,48 @@ def test_setup_sets_show_the_same_poses_through_each_camera(motion):
     assert list(sets) == list(CAMERA_SETUPS)
     for data in sets.values():
         assert {key: value.shape for key, value in data.items()} == {
-            "kp2d": (20, 133, 2), "conf": (20, 133), "K": (20, 3, 3), "image_size": (20, 2), "pose3d": (20, 133, 3)}
+            "kp2d": (20, 133, 2), "conf": (20, 133), "K": (20, 3, 3), "image_size": (20, 2), "pose3d": (20, 133, 3),
+            "up": (20, 3)}
         np.testing.assert_array_equal(data["conf"], 1.0)  # exact 2D: every joint, in the image or not
         np.testing.assert_allclose(data["kp2d"], project(data["pose3d"], data["K"]), atol=1e-3)
     centred, overhead = sets["level_centred"]["pose3d"], sets["overhead_35"]["pose3d"]
     np.testing.assert_allclose(np.linalg.norm(centred - centred[:, :1], axis=-1),
                                np.linalg.norm(overhead - overhead[:, :1], axis=-1), atol=1e-5)  # one rigid motion
     assert not np.allclose(centred, overhead, atol=0.1)
+    np.testing.assert_allclose(sets["level_centred"]["up"], np.broadcast_to([0.0, -1.0, 0.0], (20, 3)), atol=1e-6)
+    np.testing.assert_allclose(sets["overhead_35"]["up"], np.broadcast_to(up_from_pitch_roll(35.0), (20, 3)),
+                               atol=1e-6)  # the up direction the camera's attitude gives
     again = make_setup_sets(motion, "wholebody133", "S9", frame_step=5, max_samples=20, seed=0)
     np.testing.assert_array_equal(again["overhead_35"]["kp2d"], sets["overhead_35"]["kp2d"])  # seeded
+
+
+def test_mount_views_lose_the_joints_outside_the_picture_even_with_exact_2d(motion):
+    """With the mounts mix people stand at and beyond the picture's edges: a joint outside it is missing (conf 0, on
+    its nearest detected ancestor) as the 2D stage would give it; the others are exact."""
+    data = make_lifting_set(motion, "h36m17", ["S1", "S5"], frame_step=2, camera_kind="mounts", noise="none")
+    width, height = data["image_size"][:, None, 0], data["image_size"][:, None, 1]
+    exact = project(data["pose3d"], data["K"])
+    inside = (exact[..., 0] >= 0) & (exact[..., 0] < width) & (exact[..., 1] >= 0) & (exact[..., 1] < height)
+    np.testing.assert_array_equal(data["conf"] > 0, inside)
+    assert 0.02 < (~inside).any(-1).mean() < 0.5  # some people partly out of view, most not
+    np.testing.assert_allclose(data["kp2d"][inside], exact[inside], atol=1e-3)
+    np.testing.assert_allclose(np.linalg.norm(data["up"], axis=-1), 1.0, atol=1e-6)
+
+
+def test_body_size_augmentation_scales_each_body_about_its_floor_point(motion):
+    world = synthetic_walk(10, seed=4)[:, None]  # (N, 1, 32, 3)
+    pelvis = world[:, 0, 0]
+    heights = np.linspace(1.5, 1.95, 10)
+    scaled = scale_bodies(world, pelvis, heights)
+    ratio = heights / MOCAP_BODY_HEIGHT_M
+    np.testing.assert_allclose(np.linalg.norm(scaled[:, 0, 1] - scaled[:, 0, 2], axis=-1),
+                               ratio * np.linalg.norm(world[:, 0, 1] - world[:, 0, 2], axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(scaled[:, 0, 0, :2], pelvis[:, :2], atol=1e-6)  # the pelvis stays above its spot
+    np.testing.assert_allclose(scaled[:, 0, :, 2].min(-1), ratio * world[:, 0, :, 2].min(-1), rtol=1e-5)  # floor 0
+    data = make_lifting_set(motion, "h36m17", "S1", frame_step=5, noise="none", body_heights_m=(1.5, 1.95))
+    thigh = np.linalg.norm(data["pose3d"][:, 1] - data["pose3d"][:, 2], axis=-1)
+    plain = make_lifting_set(motion, "h36m17", "S1", frame_step=5, noise="none")
+    base = np.linalg.norm(plain["pose3d"][0, 1] - plain["pose3d"][0, 2])
+    ratio = thigh / base * MOCAP_BODY_HEIGHT_M  # the drawn heights
+    assert ratio.min() >= 1.5 - 1e-4 and ratio.max() <= 1.95 + 1e-4
+    assert thigh.std() > 0.02 * base

@@ -15,7 +15,13 @@ from pose3d_ros.lifting.graph import SemGraphConv
 from pose3d_ros.lifting.lifter import LiftGraph
 from pose3d_ros.lifting.losses import LossWeights, bone_loss, error_loss, lifting_losses, normal_loss, position_loss
 from pose3d_ros.lifting.models import build_model
-from pose3d_ros.lifting.normalization import camera_coordinates, joint_features, normalise_keypoints, root_centre
+from pose3d_ros.lifting.normalization import (
+    camera_coordinates,
+    gravity_input,
+    joint_features,
+    normalise_keypoints,
+    root_centre,
+)
 from pose3d_ros.lifting.perspective import rotate_back, virtual_views
 from pose3d_ros.lifting.placement import solve_root_translation
 from pose3d_ros.lifting.weights_io import DEFAULT_WEIGHTS, load_lifter, save_lifter
@@ -449,14 +455,15 @@ def test_lift_shapes_status_and_placement(lifter_h36m17, perspective_correction)
 
 
 
-@pytest.mark.parametrize("kind,layout", [("semgan", "wholebody133"), ("semgan", "h36m17"), ("semgcn", "h36m17"),
-                                         ("simplebaseline", "h36m17")])
-def test_frozen_inference_graph_matches_the_eager_one_at_any_batch_size(kind, layout):
+@pytest.mark.parametrize("kind,layout,gravity", [("semgan", "wholebody133", False), ("semgan", "h36m17", False),
+                                                 ("semgcn", "h36m17", False), ("simplebaseline", "h36m17", False),
+                                                 ("semgan", "h36m17", True), ("simplebaseline", "h36m17", True)])
+def test_frozen_inference_graph_matches_the_eager_one_at_any_batch_size(kind, layout, gravity):
     """Inference runs a trace made at batch 1; it must compute what the eager modules compute for any batch, with
-    and without the flip test.
+    and without the flip test (and with a gravity input, known for some people and not for others).
     """
     torch.manual_seed(1)
-    config = small_config(kind, layout)
+    config = small_config(kind, layout, gravity=gravity)
     lifter = Lifter(build_model(config), config, device="cpu")
     joints = config.skeleton.num_joints
     for flip_test in (True, False):
@@ -466,8 +473,10 @@ def test_frozen_inference_graph_matches_the_eager_one_at_any_batch_size(kind, la
             kp2d = 300.0 + 80.0 * torch.randn(batch, joints, 2)
             conf = (torch.rand(batch, joints) > 0.2).float()
             K = torch.tensor([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]]).expand(batch, 3, 3)
+            gravity = gravity_input(torch.nn.functional.normalize(torch.randn(batch, 3), dim=-1),
+                                    torch.rand(batch) > 0.5)
             with torch.no_grad():
-                expected, frozen = eager(kp2d, conf, K), lifter.predict(kp2d, conf, K)
+                expected, frozen = eager(kp2d, conf, K, gravity), lifter.predict(kp2d, conf, K, gravity)
             assert frozen[0].shape == (batch, joints, 3)
             for a, b in zip(expected, frozen, strict=True):
                 torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)

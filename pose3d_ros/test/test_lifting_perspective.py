@@ -185,7 +185,7 @@ def test_the_network_gets_the_confidences_unchanged_and_the_missing_joints_on_th
     conf = visible.astype(np.float32)
     seen = {}
 
-    def predict(kp, conf_in, K_in):
+    def predict(kp, conf_in, K_in, gravity=None):
         seen["kp2d"], seen["conf"] = kp.numpy(), conf_in.numpy()
         return torch.zeros(1, 133, 3), torch.zeros(1, 133)
 

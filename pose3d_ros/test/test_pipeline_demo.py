@@ -142,7 +142,7 @@ class OracleLifter:
     def __init__(self, oracle):
         self.oracle = oracle
 
-    def lift(self, kp2d, conf, K, depth=None, image_size=None):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         positions = np.nan_to_num(self.oracle.joints.popleft()).astype(np.float32)
         return OracleLift(positions, np.zeros(conf.shape, np.float32), np.ones(conf.shape, np.uint8))
 

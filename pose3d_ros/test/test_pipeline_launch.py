@@ -3,7 +3,7 @@
 The shared video shows several people walking (the movenet backend finds 2 to 4 per frame); the tests check one
 person's skeleton, then what matters for several: distinct ids in one message, the same id for a person from one
 message to the next and from one stage to the next, one REP-155 body and TF frame per person, one marker
-namespace per person.
+namespace per person; and the refined skeletons again in the video source's camera_link frame (output_frame).
 
 Runs under ``colcon test`` where ROS 2 (with launch_testing) is installed and the shared development video is
 present; anywhere else it is skipped with the reason.
@@ -83,7 +83,7 @@ def generate_test_description():
                                                    "pipeline.launch.py")),
         # the shared video is 5 frames long: played in a loop so that every node is active before it ends
         launch_arguments={"source": str(VIDEO), "loop": "true", "use_temporal": "true", "rviz": "false",
-                          "device": "cpu", "hri": "true"}.items(),
+                          "device": "cpu", "hri": "true", "output_frame": "camera_link"}.items(),
     )
     return launch.LaunchDescription([pipeline, launch_testing.actions.ReadyToTest()])
 
@@ -305,3 +305,26 @@ class TestSkeletonsArrive(unittest.TestCase):
         for key in with_frames:
             self.assertEqual(frames[key], {f"body_{body}" for body in tracked[key]},
                              "one TF frame body_<id> per tracked body")
+
+    def test_the_last_stage_also_publishes_its_skeletons_in_the_output_frame(self):
+        """output_frame:=camera_link: the refined skeletons again, in the camera body frame that video_source_node
+        publishes (REP-103: x forward, y left, z up, the optical frame's origin): (x, y, z) optical -> (z, -x, -y).
+        """
+        from pose3d_ros_msgs.msg import Skeleton3DArray
+
+        received = self._collect({"/skeletons3d_refined": Skeleton3DArray,
+                                  "/skeletons3d_refined/transformed": Skeleton3DArray}, 2.0)
+        self.assertEqual(self.node.count_publishers("/skeletons3d/transformed"), 0, "the lifter is not the last stage")
+        refined = {stamp(msg): skeleton3d_to_numpy(msg) for msg in received["/skeletons3d_refined"]}
+        compared = 0
+        for msg in received["/skeletons3d_refined/transformed"]:
+            self.assertEqual(msg.header.frame_id, "camera_link")
+            if stamp(msg) not in refined or not msg.skeletons:
+                continue
+            moved, original = skeleton3d_to_numpy(msg), refined[stamp(msg)]
+            self.assertEqual(moved.person_ids.tolist(), original.person_ids.tolist())
+            x, y, z = np.moveaxis(original.positions, -1, 0)
+            np.testing.assert_allclose(moved.positions, np.stack([z, -x, -y], axis=-1), atol=1e-4)
+            np.testing.assert_array_equal(moved.status, original.status)
+            compared += 1
+        self.assertGreaterEqual(compared, 3, "too few transformed skeletons with people at a refined stamp")

@@ -170,10 +170,38 @@ class StubLift:
 class StubLifter:
     layout = WHOLEBODY133
 
-    def lift(self, kp2d, conf, K, depth=None, image_size=None):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         positions = np.zeros((len(kp2d), J, 3), np.float32)
         positions[..., 2] = kp2d[..., 0]  # depth = 10 + frame index
         return StubLift(positions, np.full(conf.shape, 0.05, np.float32), np.ones(conf.shape, np.uint8))
+
+
+def test_run_flags_give_the_lifter_the_cameras_up_direction():
+    """`pose3d run --camera-pitch-deg/--camera-roll-deg` set lifter_node's parameters; the pipeline hands the up
+    direction they give to every lift (None when the pitch is not given)."""
+    from pose3d_ros.camera import up_from_pitch_roll
+    from pose3d_ros.cli import build_parser
+    from pose3d_ros.pipeline.commands import settings_from_args
+
+    seen = []
+
+    class RecordingLifter(StubLifter):
+        def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
+            seen.append(up)
+            return super().lift(kp2d, conf, K)
+
+    keypoints = Keypoints2D(kp2d=np.full((1, J, 2), 5.0, np.float32), conf=np.ones((1, J), np.float32),
+                            person_ids=np.array([0]), image_size=(640, 480))
+    for flags, expected in ((["--camera-pitch-deg", "35", "--camera-roll-deg", "-3"], up_from_pitch_roll(35, -3)),
+                            ([], None)):
+        args = build_parser().parse_args(["run", "--source", "demo", "--refine", "none", *flags])
+        settings = settings_from_args(args)
+        pipeline = PosePipeline(settings, detector=object(), lifter=RecordingLifter())
+        pipeline.lift(keypoints, CameraModel(np.eye(3)), 0, "cam")
+        if expected is None:
+            assert seen[-1] is None and np.isnan(settings.lifter["camera_pitch_deg"])
+        else:
+            np.testing.assert_allclose(seen[-1], expected)
 
 
 class DelayRefiner:
@@ -261,7 +289,7 @@ def test_frames_whose_stamp_does_not_increase_are_skipped_and_counted(tmp_path):
 
 
 class PickyLifter(StubLifter):
-    def lift(self, kp2d, conf, K, depth=None, image_size=None):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         if len(kp2d) and kp2d[0, 0, 0] == 12.0:  # frame 2
             raise ValueError("kp2d contain NaN or infinite values")
         return super().lift(kp2d, conf, K, depth, image_size)
@@ -353,7 +381,7 @@ def test_another_recordings_metadata_is_never_replaced(tmp_path):
 
 
 class BrokenLifter(StubLifter):
-    def lift(self, kp2d, conf, K, depth=None, image_size=None):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         if len(kp2d) and kp2d[0, 0, 0] == 15.0:  # frame 5
             raise RuntimeError("out of memory")
         return super().lift(kp2d, conf, K, depth, image_size)

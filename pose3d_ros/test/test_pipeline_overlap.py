@@ -62,7 +62,7 @@ class NoLift:
 class NoLifter:
     layout = WHOLEBODY133
 
-    def lift(self, kp2d, conf, K, depth=None, image_size=None):
+    def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         assert len(kp2d) == 0
         return NoLift()
 

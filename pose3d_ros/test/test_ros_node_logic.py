@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 import pytest
 from ruamel.yaml import YAML
+from scipy.spatial.transform import Rotation
 
 from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.node_logic.camera_attitude import CameraAttitude, up_from_parameters
 from pose3d_ros.node_logic.camera_info import CameraInfoWatch, camera_matrix, undistort_keypoints
 from pose3d_ros.node_logic.core_logs import forward_core_logs
 from pose3d_ros.node_logic.diagnostics import ERROR, OK, WARN, StageMonitor
-from pose3d_ros.node_logic.launch_config import is_true, launch_parameters
+from pose3d_ros.node_logic.launch_config import LAUNCH_FILES, included_arguments, is_true, launch_parameters
 from pose3d_ros.node_logic.parameters import (
     PARAMETERS,
     check_parameter,
@@ -61,7 +63,10 @@ def test_pipeline_yaml_holds_every_parameter_with_its_default():
                 flat.update({f"{key}.{sub}": v for sub, v in value.items()})
             else:
                 flat[key] = value
-        assert flat == parameter_defaults(node), node
+        defaults = parameter_defaults(node)
+        assert set(flat) == set(defaults), node
+        for name, default in defaults.items():  # NaN (camera_pitch_deg: unknown) equals nothing, not even itself
+            assert flat[name] == default or (default != default and flat[name] != flat[name]), f"{node}.{name}"
         for spec in specs:
             assert type(flat[spec.name]) is type(spec.default), f"{node}.{spec.name} has the wrong YAML type"
 
@@ -72,6 +77,28 @@ def test_docs_table_lists_every_parameter():
         section = docs.split(f"### {node}")[1].split("###")[0]
         for spec in specs:
             assert f"| `{spec.name}` | {spec.type_name} |" in section, f"{node}: {spec.name} is not documented"
+
+
+def test_camera_attitude_from_parameters_or_tf():
+    """lifter_node's up direction: the pitch/roll parameters (NaN pitch = unknown), or a TF lookup per frame whose
+    failures lift without it, warn once and are counted."""
+    from pose3d_ros.camera import up_from_pitch_roll
+
+    assert up_from_parameters(float("nan"), 0.0) is None
+    np.testing.assert_allclose(up_from_parameters(35.0, 2.0), up_from_pitch_roll(35.0, 2.0))
+    with pytest.raises(ValueError, match="camera_roll_deg"):
+        up_from_parameters(10.0, float("nan"))
+    fixed = CameraAttitude("", 20.0, 0.0)
+    np.testing.assert_allclose(fixed.up(), up_from_pitch_roll(20.0))
+    assert CameraAttitude("", float("nan"), 0.0).up() is None
+    tf = CameraAttitude("base_link", 20.0, 0.0)  # the frame wins over the parameters
+    level = Rotation.from_matrix([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]]).as_quat()  # x, y, z, w
+    np.testing.assert_allclose(tf.up(level), [0.0, -1.0, 0.0], atol=1e-9)
+    assert tf.warning is None and tf.failures == 0
+    assert tf.up(failure="lookup would require extrapolation into the future") is None
+    assert "base_link" in tf.warning and "extrapolation" in tf.warning and tf.failures == 1
+    assert tf.up(failure="again") is None and tf.warning is None and tf.failures == 2  # logged once, counted
+    np.testing.assert_allclose(tf.up(level), [0.0, -1.0, 0.0], atol=1e-9)
 
 
 def test_check_parameter():
@@ -592,6 +619,34 @@ def test_rep155_output_has_one_owner_the_last_stage(use_temporal, owner):
                            "temporal_node": expected and owner == "temporal_node"}, (use_temporal, hri)
     assert not any(launch_parameters(shipped_params(), node, {"hri": ""})["hri.enabled"]
                    for node in ("lifter_node", "temporal_node"))
+
+
+@pytest.mark.parametrize("use_temporal, owner", [("true", "temporal_node"), ("false", "lifter_node")])
+def test_output_frame_goes_to_the_last_stage_only(use_temporal, owner):
+    document = shipped_params()
+    document["lifter_node"]["ros__parameters"]["output_frame"] = "map"  # a file setting it on the lifter
+    for argument, expected in (("", "map"), ("base_link", "base_link")):
+        arguments = {"use_temporal": use_temporal, "output_frame": argument}
+        frames = {node: launch_parameters(document, node, arguments)["output_frame"]
+                  for node in ("lifter_node", "temporal_node")}
+        assert frames == {node: expected if node == owner else "" for node in frames}, (use_temporal, argument)
+
+
+def test_the_video_sources_world_frame_becomes_the_lifters_gravity_frame():
+    document = shipped_params()
+    video = document["video_source_node"]["ros__parameters"]
+    video["tf"]["world_frame"] = "world"
+    arguments = {name: "" for name in LAUNCH_FILES["pipeline.launch.py"]}
+
+    def gravity_frame(**given):
+        included = dict(included_arguments("skeletons.launch.py", {**arguments, **given}, document))
+        return launch_parameters(document, "lifter_node", included)["gravity_frame"]
+
+    assert gravity_frame(source="clip.mp4") == "world"
+    assert gravity_frame(source="clip.mp4", gravity_frame="base_link") == "base_link"  # the argument wins
+    assert gravity_frame() == ""  # a camera driver's topics: its TF, not the video source's
+    video["tf"]["enabled"] = False
+    assert gravity_frame(source="clip.mp4") == ""  # the video source publishes no such frame
 
 
 def test_is_true():

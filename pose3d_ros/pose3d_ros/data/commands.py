@@ -15,7 +15,7 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mocap", default=DEFAULT_MOCAP, help="Human3.6M 32-joint motion file (.npz)")
     parser.add_argument("--subjects", default="S1,S5,S6,S7,S8", help="comma-separated subjects (default: training)")
     parser.add_argument("--layout", default="wholebody133", choices=("wholebody133", "h36m17"))
-    parser.add_argument("--camera-kind", default="mixed", choices=("h36m", "robot", "mixed"))
+    parser.add_argument("--camera-kind", default="mixed", choices=("h36m", "robot", "mixed", "mounts"))
     parser.add_argument("--noise", default="detector", choices=("none", "detector"))
     parser.add_argument("--seed", type=int, default=0)
 

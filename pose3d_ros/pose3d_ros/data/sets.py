@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera import CAMERA_SETUPS, Cameras, sample_cameras, setup_cameras
+from ..camera import CAMERA_SETUPS, Cameras, project, sample_cameras, setup_cameras
 from ..skeleton import get_layout
 from .detector import NOISE_KINDS, detect, random_occlusion
 from .h36m import SOURCE_FPS, TRAIN_SUBJECTS, load_h36m, to_h36m17
 
 SET_LAYOUTS = ("wholebody133", "h36m17")
 PELVIS_32 = 0
+MOCAP_BODY_HEIGHT_M = 1.72
+"""Standing height of the motion file's one skeleton: its head joint is 1.61 m above the floor when standing (the
+median over S1's frames), the crown about 11 cm higher."""
 
 
 def _rng(seed: int, key: str, purpose: str) -> np.random.Generator:
@@ -45,6 +48,17 @@ def poses_in_layout(poses32: np.ndarray, times_s: np.ndarray, layout: str, key: 
     return synthesize_wholebody(poses32, times_s, sample_identity(_rng(seed, key, "identity")))
 
 
+def scale_bodies(points_world: np.ndarray, pelvis: np.ndarray, heights_m: np.ndarray) -> np.ndarray:
+    """World poses (N, ..., J, 3) of the motion file's skeleton made ``heights_m`` (N,) tall: scaled about the floor
+    point under each pelvis (N, 3) (the floor is z = 0), so the feet stay on the floor.
+    """
+    scale = (np.asarray(heights_m, dtype=np.float64) / MOCAP_BODY_HEIGHT_M).reshape((-1,) + (1,) * (
+        points_world.ndim - 1))
+    anchor = np.asarray(pelvis, dtype=np.float64) * np.array([1.0, 1.0, 0.0])
+    anchor = anchor.reshape((len(anchor),) + (1,) * (points_world.ndim - 2) + (3,))
+    return (anchor + scale * (points_world - anchor)).astype(points_world.dtype)
+
+
 def _finish(points_world: np.ndarray, cameras: Cameras, layout_name: str, noise: str, rng: np.random.Generator,
             occluded: np.ndarray | None, fps: float | None) -> dict[str, np.ndarray]:
     """Camera-frame poses and detections for world poses (B, T, J, 3), one camera per leading index."""
@@ -59,13 +73,24 @@ def _finish(points_world: np.ndarray, cameras: Cameras, layout_name: str, noise:
         "K": np.broadcast_to(cameras.K[:, None], (B, T, 3, 3)).astype(np.float32),
         "image_size": np.broadcast_to(cameras.image_size[:, None], (B, T, 2)).astype(np.float32),
         "pose3d": points_cam.astype(np.float32),
+        "up": np.broadcast_to(cameras.up[:, None], (B, T, 3)).astype(np.float32),
     }
+
+
+def outside_image(points_world: np.ndarray, cameras: Cameras) -> np.ndarray:
+    """(B, T, J) bool: the points (B, T, J, 3) that fall outside the picture or behind the camera."""
+    points_cam = cameras.world_to_camera(points_world)
+    pixels = project(points_cam, cameras.K)
+    size = cameras.image_size[:, None, None].astype(np.float64)
+    inside = (pixels >= 0).all(-1) & (pixels < size).all(-1)  # NaN (behind the camera) compares False
+    return ~inside
 
 
 def _concatenate(parts: list[dict[str, np.ndarray]], layout_name: str, frames: int) -> dict[str, np.ndarray]:
     if not parts:
         J = get_layout(layout_name).num_joints
-        empty = {"kp2d": (J, 2), "conf": (J,), "K": (3, 3), "image_size": (2,), "pose3d": (J, 3), "observed": (J,)}
+        empty = {"kp2d": (J, 2), "conf": (J,), "K": (3, 3), "image_size": (2,), "pose3d": (J, 3), "up": (3,),
+                 "observed": (J,)}
         return {k: np.zeros((0, frames) + shape, dtype=bool if k == "observed" else np.float32)
                 for k, shape in empty.items()}
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -73,16 +98,21 @@ def _concatenate(parts: list[dict[str, np.ndarray]], layout_name: str, frames: i
 
 def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subjects=TRAIN_SUBJECTS, *,
                      frame_step: int = 5, cameras_per_pose: int = 1, camera_kind: str = "mixed",
-                     noise: str = "detector", seed: int = 0) -> dict[str, np.ndarray]:
+                     noise: str = "detector", body_heights_m: tuple[float, float] | None = None,
+                     seed: int = 0) -> dict[str, np.ndarray]:
     """Single-frame 2D->3D pairs for the lifter.
 
     Takes every ``frame_step``-th frame (50 Hz source; from a random offset per sequence) of the subjects'
     sequences, and views each pose through ``cameras_per_pose`` independent random cameras of ``camera_kind``
-    ("h36m" | "robot" | "mixed"). ``noise`` is "detector" (the detector model with independent per-frame
-    drop-outs) or "none" (exact projections, every joint at confidence 1).
+    ("h36m" | "robot" | "mixed" | "mounts"). ``noise`` is "detector" (the detector model with independent per-frame
+    drop-outs) or "none" (exact projections, every joint at confidence 1). With "mounts", which puts people at and
+    beyond the picture's edges, joints outside the picture are missing (confidence 0) as the 2D stage gives them,
+    also with exact projections. ``body_heights_m`` (min, max): each pose scaled to a uniformly drawn standing
+    height (:func:`scale_bodies`; None: the motion file's one body, :data:`MOCAP_BODY_HEIGHT_M`).
 
     Returns float32 arrays: ``kp2d`` (N, J, 2) pixels, ``conf`` (N, J), ``K`` (N, 3, 3), ``image_size`` (N, 2)
-    (width, height), ``pose3d`` (N, J, 3) metres in the camera's optical frame (absolute, not root-relative).
+    (width, height), ``pose3d`` (N, J, 3) metres in the camera's optical frame (absolute, not root-relative),
+    ``up`` (N, 3) the world's up in the camera's frame.
     """
     _check_layout(layout)
     if frame_step < 1 or cameras_per_pose < 1:
@@ -98,8 +128,13 @@ def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subje
         world = poses_in_layout(poses32[frames], frames / SOURCE_FPS, layout, key, seed)
         world = np.repeat(world, cameras_per_pose, axis=0)[:, None]  # (N, 1, J, 3): one frame per sample
         targets = np.repeat(poses32[frames, PELVIS_32], cameras_per_pose, axis=0)
+        if body_heights_m is not None:
+            world = scale_bodies(world, targets, rng.uniform(*body_heights_m, len(world)))
         occluded = random_occlusion(get_layout(layout), rng, len(world), 1, None) if noise == "detector" else None
         cameras = sample_cameras(targets, camera_kind, rng)
+        if camera_kind == "mounts":
+            missing = outside_image(world, cameras)
+            occluded = missing if occluded is None else occluded | missing
         parts.append(_finish(world, cameras, layout, noise, rng, occluded, None))
     out = _concatenate(parts, layout, 1)
     out.pop("observed", None)

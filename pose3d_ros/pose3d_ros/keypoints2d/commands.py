@@ -263,15 +263,10 @@ def _write_report(path: Path | None, report: dict) -> None:
         print(f"wrote {path}")
 
 
-def _percentiles(values) -> dict:
-    import numpy as np
-
-    values = np.asarray(values, dtype=np.float64)
-    return {"mean": values.mean(), "p50": np.median(values), "p95": np.percentile(values, 95)}
-
-
 def _time_stage(detector, frames, warmup: int, fps: float) -> dict:
     """Time every call after ``warmup``: the whole stage, the backend's models, and its people model alone."""
+    from pose3d_ros.inference import latency_percentiles
+
     models_ms, stage_ms, people_ms, people = [], [], [], []
     for index, frame in enumerate(frames):
         result = detector(frame, timestamp_s=index / fps)
@@ -283,9 +278,9 @@ def _time_stage(detector, frames, warmup: int, fps: float) -> dict:
                 people_ms.append(1000 * detector.last_people_model_s)
     height, width = frame.shape[:2]
     report = {"image_size": [width, height], "mean_people": sum(people) / len(people),
-              "stage_ms": _percentiles(stage_ms), "models_ms": _percentiles(models_ms)}
+              "stage_ms": latency_percentiles(stage_ms), "models_ms": latency_percentiles(models_ms)}
     if people_ms:
-        report["people_model_ms"] = _percentiles(people_ms)
+        report["people_model_ms"] = latency_percentiles(people_ms)
     return report
 
 

@@ -42,16 +42,32 @@ def _typed_overrides(pairs: list[tuple[str, str]], defaults, what: str) -> dict:
 
 def _add_data_arguments(parser: argparse.ArgumentParser, subjects_flag: str, subjects: str, *, noise: str,
                         seed: int) -> None:
+    from ..camera import CAMERA_KINDS
+
     parser.add_argument("--data", type=Path, required=True,
                         help="Human3.6M motion file (h36m_positions_32j_50hz.npz); for eval also H3WB .json/.npz")
     parser.add_argument("--frame-step", type=int, default=5, help="use every N-th 50 Hz frame (default 5)")
     parser.add_argument("--cameras-per-pose", type=int, default=1, help="random cameras per pose (default 1)")
-    parser.add_argument("--camera-kind", choices=("h36m", "robot", "mixed"), default="mixed",
-                        help="synthetic cameras (default mixed)")
+    parser.add_argument("--camera-kind", choices=CAMERA_KINDS, default="mixed",
+                        help="synthetic cameras (default mixed; mounts: also level robot cameras 0.3-1.5 m high with "
+                        "people anywhere in the picture and overhead cameras pitched 20-60 degrees down)")
+    parser.add_argument("--body-heights", type=_height_range, metavar="MIN,MAX",
+                        help="scale each body to a random standing height in this range, metres (e.g. 1.5,1.95; "
+                        "default: the motion file's one body, 1.72 m)")
     parser.add_argument("--noise", choices=NOISE_CHOICES, default=noise,
                         help=f"2D input: exact projections, the detector model, or both sets (default {noise})")
     parser.add_argument("--seed", type=int, default=seed, help=f"data seed (default {seed})")
     parser.add_argument(subjects_flag, default=subjects, help=f"comma-separated subjects (default {subjects})")
+
+
+def _height_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX in metres, got {text!r}") from None
+    if not 0.5 <= low <= high <= 2.5:
+        raise argparse.ArgumentTypeError(f"need 0.5 <= MIN <= MAX <= 2.5 m, got {text!r}")
+    return low, high
 
 
 def _lifting_data(args, layout: str, subjects: str) -> tuple[dict, dict]:
@@ -63,11 +79,11 @@ def _lifting_data(args, layout: str, subjects: str) -> tuple[dict, dict]:
     kinds = ("none", "detector") if args.noise == "both" else (args.noise,)
     sets = [make_lifting_set(args.data, layout, subjects, frame_step=args.frame_step,
                              cameras_per_pose=args.cameras_per_pose, camera_kind=args.camera_kind, noise=kind,
-                             seed=args.seed + k) for k, kind in enumerate(kinds)]
+                             body_heights_m=args.body_heights, seed=args.seed + k) for k, kind in enumerate(kinds)]
     data = {key: np.concatenate([s[key] for s in sets]) for key in sets[0]}
     record = {"mocap": str(args.data), "subjects": subjects, "frame_step": args.frame_step,
               "cameras_per_pose": args.cameras_per_pose, "camera_kind": args.camera_kind, "noise": args.noise,
-              "seed": args.seed, "samples": int(len(data["kp2d"]))}
+              "body_heights_m": args.body_heights, "seed": args.seed, "samples": int(len(data["kp2d"]))}
     return data, record
 
 
@@ -86,11 +102,12 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     architecture = _typed_overrides(args.arch, ARCHITECTURE_CONFIGS[args.model](), args.model)
     config = LifterConfig.create(args.model, args.layout, distance=not args.no_distance, confidence=args.confidence,
-                                 part_offsets=args.part_offsets, **architecture)
+                                 part_offsets=args.part_offsets, gravity=args.gravity, **architecture)
     loss = LossWeights(**_typed_overrides(args.loss, LossWeights(), "the loss"))
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            weight_decay=args.weight_decay, loss=loss, flip_augment=not args.no_flip_augment,
-                           seed=args.seed, max_val_samples=args.max_val_samples)
+                           seed=args.seed, max_val_samples=args.max_val_samples,
+                           gravity_dropout=args.gravity_dropout)
     device = resolve_device(args.device)
     started = time.perf_counter()
     train_data, train_record = _lifting_data(args, args.layout, args.train_subjects)
@@ -103,7 +120,7 @@ def run_train(args) -> int:
              len(train), len(val))
     out = args.out or Path("runs") / f"lifter_{args.model}_{args.layout}"
     train_lifter(config, train, val, options, out, resume=args.resume, device=device,
-                 progress=not args.no_progress,
+                 progress=not args.no_progress, init_weights=args.init_weights,
                  data_record={"train": train_record, "validation": val_record, "perspective_correction": correction})
     print(f"weights: {out / 'lifter.safetensors'} (+ .json); curves: {out / 'curves.png'}")
     return 0
@@ -184,10 +201,11 @@ def run_eval(args) -> int:
         print(f"wrote H3WB predictions for {len(data['ids'])} samples to {args.h3wb_predictions}")
     if "pose3d" not in data:
         return 0
-    metrics, _ = evaluate_lifter(lifter, data, placement=not h3wb)
+    metrics, _ = evaluate_lifter(lifter, data, placement=not h3wb, gravity=not args.gravity_unknown)
     report = {"weights": str(args.weights or "shipped default"), "model": lifter.config.model,
               "layout": lifter.layout.name, "flip_test": not args.no_flip_test,
               "perspective_correction": not args.no_perspective_correction,
+              "gravity": lifter.uses_gravity and not args.gravity_unknown,
               "protocol": "h3wb" if h3wb else "synthetic views of Human3.6M motion", "data": record, **metrics}
     pose = ", ".join(f"{k} {v:.1f}" for k, v in metrics["pose_mm"].items())
     source = record.get("subjects", record.get("h3wb"))
@@ -214,13 +232,17 @@ def _run_setups(args, lifter) -> int:
                            max_samples=args.max_frames, noise=args.noise, seed=args.seed)
     report = evaluate_setups(lifter, sets)
     samples = len(next(iter(sets.values()))["kp2d"])
+    runs = list(next(iter(report.values())))
+    titles = {"off": "perspective correction off", "on": "on", "on_gravity": "on with the up direction known"}
     print(f"{lifter.config.model} / {lifter.layout.name} on {args.subjects} ({samples} samples per set-up, noise "
-          f"{args.noise}), perspective correction off -> on:")
-    print(f"  {'set-up':18s} {'MPJPE mm':>15s} {'body-17 mm':>15s} {'torso lean deg':>15s} {'pelvis depth mm':>15s}")
+          f"{args.noise}): {' -> '.join(titles[run] for run in runs)}")
+    width = 8 * len(runs)
+    print(f"  {'set-up':18s} " + " ".join(f"{title:>{width}s}" for title in (
+        "MPJPE mm", "body-17 mm", "torso lean deg", "pelvis depth mm")))
     for name, result in report.items():
-        cells = [f"{result['off'][key]:6.1f} -> {result['on'][key]:5.1f}"
+        cells = [" -> ".join(f"{result[run][key]:.1f}" for run in runs)
                  for key in ("mpjpe_mm", "body17_mm", "torso_lean_deg", "pelvis_depth_error_mm")]
-        print(f"  {name:18s} " + " ".join(f"{cell:>15s}" for cell in cells))
+        print(f"  {name:18s} " + " ".join(f"{cell:>{width}s}" for cell in cells))
     if args.json:
         record = {"mocap": str(args.data), "subjects": args.subjects, "frame_step": args.frame_step,
                   "max_frames": args.max_frames, "noise": args.noise, "seed": args.seed, "samples": samples}
@@ -358,6 +380,13 @@ def register(add_command) -> None:
     train.add_argument("--confidence", action="store_true", help="add the 2D confidence as an input channel")
     train.add_argument("--part-offsets", action="store_true",
                        help="add each face/hand joint's 2D offset from its nose/wrist as input channels")
+    train.add_argument("--gravity", action="store_true",
+                       help="add the gravity input: the world's up direction in the camera frame, with a known flag")
+    train.add_argument("--gravity-dropout", type=float, default=0.5,
+                       help="fraction of training samples whose gravity input is withheld (default 0.5)")
+    train.add_argument("--init-weights", type=Path, metavar="FILE",
+                       help="start from this trained lifter (the same network, without the gravity input or with "
+                       "it) instead of a fresh one")
     train.add_argument("--no-flip-augment", action="store_true", help="do not mirror half of each batch")
     train.add_argument("--no-perspective-correction", action="store_true",
                        help="train on the real cameras' views, not each person's virtual camera (the lifters shipped "
@@ -378,10 +407,13 @@ def register(add_command) -> None:
     evaluate.add_argument("--no-flip-test", action="store_true", help="no flip test-time augmentation")
     evaluate.add_argument("--setups", action="store_true",
                           help="instead: the camera set-ups of pose3d_ros.camera.CAMERA_SETUPS (level, off axis, "
-                          "close, overhead), the perspective correction off and on side by side (--max-frames poses "
-                          "each)")
+                          "close, overhead), the perspective correction off and on side by side, and for a lifter with "
+                          "the gravity input also on with the up direction known (--max-frames poses each)")
     evaluate.add_argument("--no-perspective-correction", action="store_true",
                           help="lift every person as seen by the real camera (the lifter before issue #17)")
+    evaluate.add_argument("--gravity-unknown", action="store_true",
+                          help="withhold the cameras' up direction from a lifter with the gravity input (--setups "
+                          "reports both)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int, default=0)
     evaluate.add_argument("--json", type=Path, help="write the metrics here")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from ..skeleton import get_layout
 
 MODEL_KINDS = ("semgan", "semgcn", "simplebaseline")
+GRAVITY_CHANNELS = 4
+"""The gravity input: the up direction (3) and its known flag (1)."""
 LIFTING_LAYOUTS = ("wholebody133", "h36m17")
 
 
@@ -26,10 +28,14 @@ class InputConfig:
     part_offsets: bool = False
     """Append each joint's 2D offset from the body joint its part hangs from (nose, wrists; ``Layout.part_anchors``)
     times ``PART_OFFSET_GAIN``, zero for body joints: the face's and hands' local shape at the body's scale."""
+    gravity: bool = False
+    """Append, on every joint, the world's up direction in the (virtual) camera's frame and a flag that says whether
+    it is known (zeros when not): the camera's attitude, which the 2D pose alone leaves open."""
 
     @property
     def channels(self) -> int:
-        return 2 + int(self.distance) + int(self.confidence) + 2 * int(self.part_offsets)
+        return 2 + int(self.distance) + int(self.confidence) + 2 * int(self.part_offsets) + GRAVITY_CHANNELS * int(
+            self.gravity)
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,7 @@ class LifterConfig:
 
     @classmethod
     def create(cls, model: str, layout: str, *, distance: bool = True, confidence: bool = False,
-               part_offsets: bool = False, **architecture) -> LifterConfig:
+               part_offsets: bool = False, gravity: bool = False, **architecture) -> LifterConfig:
         """A config with the default architecture of ``model``, overridden by ``architecture`` keywords."""
         if model not in ARCHITECTURE_CONFIGS:
             raise ValueError(f"unknown lifting model {model!r}; expected one of {', '.join(MODEL_KINDS)}")
@@ -103,7 +109,7 @@ class LifterConfig:
         if unknown:
             raise ValueError(f"{model} has no setting(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
         return cls(model=model, layout=layout, inputs=InputConfig(distance=distance, confidence=confidence,
-                                                                  part_offsets=part_offsets),
+                                                                  part_offsets=part_offsets, gravity=gravity),
                    architecture=arch_cls(**architecture))
 
     @property

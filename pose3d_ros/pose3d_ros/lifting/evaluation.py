@@ -6,6 +6,8 @@
   mean 3D translation error, and the depth error relative to the true depth (not for H3WB, whose 3D has the
   camera's orientation but no meaningful origin).
 * Error head: mean predicted and actual per-joint error, and their correlation over joints.
+
+A lifter with the gravity input gets each sample's up direction (``up`` in the data) unless ``gravity`` is False.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from .lifter import Lifter
 from .normalization import root_centre
 
 
-def evaluate_lifter(lifter: Lifter, data: dict[str, np.ndarray], *, placement: bool = True,
+def evaluate_lifter(lifter: Lifter, data: dict[str, np.ndarray], *, placement: bool = True, gravity: bool = True,
                     batch: int = 2048) -> tuple[dict, np.ndarray]:
-    """Metrics for ``data`` (``kp2d``, ``conf``, ``K`` per sample, ``pose3d`` camera frame, metres) and the
-    predicted root-relative poses (N, J, 3). ``placement=False`` for data whose 3D has no meaningful origin (H3WB).
+    """Metrics for ``data`` (``kp2d``, ``conf``, ``K`` per sample, ``pose3d`` camera frame, metres, optionally
+    ``up``) and the predicted root-relative poses (N, J, 3). ``placement=False`` for data whose 3D has no
+    meaningful origin (H3WB); ``gravity=False`` withholds the up direction.
     """
     layout = lifter.layout
     count = len(data["kp2d"])
@@ -33,7 +36,8 @@ def evaluate_lifter(lifter: Lifter, data: dict[str, np.ndarray], *, placement: b
     root_relative, translation, predicted_error = [], [], []
     for start in range(0, count, batch):
         part = slice(start, start + batch)
-        result = lifter.lift(data["kp2d"][part], data["conf"][part], data["K"][part])
+        up = data["up"][part] if gravity and "up" in data else None
+        result = lifter.lift(data["kp2d"][part], data["conf"][part], data["K"][part], up=up)
         root_relative.append(result.root_relative)
         translation.append(result.root_translation)
         predicted_error.append(result.error)
@@ -94,23 +98,29 @@ def torso_lean_errors_deg(pred: np.ndarray, gt: np.ndarray, layout: Layout) -> n
     return np.degrees(np.arccos(np.clip((directions[0] * directions[1]).sum(-1), -1.0, 1.0)))
 
 
+SETUP_RUNS = {"off": (False, False), "on": (True, False), "on_gravity": (True, True)}
+"""The runs of :func:`evaluate_setups`: name -> (perspective correction, up direction given)."""
+
+
 def evaluate_setups(lifter: Lifter, sets: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, dict]]:
     """Per camera set-up (``pose3d_ros.data.make_setup_sets``), the lifter with its perspective correction off and
-    on: ``{set-up: {"off" | "on": {"mpjpe_mm", "body17_mm", "torso_lean_deg", "pelvis_depth_error_mm"}}}``, means
-    over the samples; MPJPE root-relative (pelvis-aligned), depth error of the placed pelvis.
+    on, and for a lifter with the gravity input also on with the up direction known (:data:`SETUP_RUNS`; "off" and
+    "on" withhold it): ``{set-up: {run: {"mpjpe_mm", "body17_mm", "torso_lean_deg", "pelvis_depth_error_mm"}}}``,
+    means over the samples; MPJPE root-relative (pelvis-aligned), depth error of the placed pelvis.
     """
     initial = lifter.perspective_correction
+    runs = {name: run for name, run in SETUP_RUNS.items() if lifter.uses_gravity or not run[1]}
     report = {}
     try:
         for name, data in sets.items():
             gt = np.asarray(data["pose3d"], dtype=np.float64)
             gt = gt - root_centre(gt, lifter.layout)[:, None]
             report[name] = {}
-            for correction in (False, True):
+            for run, (correction, gravity) in runs.items():
                 lifter.perspective_correction = correction
-                metrics, pred = evaluate_lifter(lifter, data)
+                metrics, pred = evaluate_lifter(lifter, data, gravity=gravity)
                 error = np.linalg.norm(pred.astype(np.float64) - gt, axis=-1) * 1000.0
-                report[name]["on" if correction else "off"] = {
+                report[name][run] = {
                     "mpjpe_mm": float(error.mean()),
                     "body17_mm": float(error[:, BODY17].mean()),
                     "torso_lean_deg": float(torso_lean_errors_deg(pred, gt, lifter.layout).mean()),

@@ -11,7 +11,8 @@ with ``perspective_correction=False``), normalise them (:mod:`.normalization`), 
 its mirror image and average the two (flip test-time augmentation), rescale it to a known body height when there is
 one (:mod:`.body_size`), place each root-relative pose by solving for its root translation from the 2D keypoints
 (:mod:`.placement`), rotate it back into the camera frame, and, with a depth image, place it again from the depth
-around its torso where that has enough valid pixels (:mod:`.depth_placement`).
+around its torso where that has enough valid pixels (:mod:`.depth_placement`). A lifter with the gravity input also
+gets the world's up direction in each virtual camera when the camera's attitude is known (``lift(..., up=...)``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,17 @@ from torch import nn
 from ..inference import frozen_trace, resolve_device
 from ..skeleton import JointStatus, Layout, PlacementSource
 from .body_size import height_scale
-from .config import LifterConfig
+from .config import GRAVITY_CHANNELS, LifterConfig
 from .depth_placement import DepthSettings, depth_in_metres, place_with_depth
-from .normalization import centre_on_root, flip_coordinates, flip_poses, joint_features, normalise_keypoints
+from .normalization import (
+    centre_on_root,
+    flip_coordinates,
+    flip_gravity,
+    flip_poses,
+    gravity_input,
+    joint_features,
+    normalise_keypoints,
+)
 from .perspective import rotate_back, virtual_views
 from .placement import solve_root_translation
 from .weights_io import DEFAULT_WEIGHTS, load_lifter
@@ -38,6 +47,9 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_CONF_THRESHOLD = 0.3
 """Joints whose 2D confidence exceeds this are reported OBSERVED, the others INFERRED."""
+MAX_UP_TILT_DEG = 100.0
+"""An up direction further than this from the image's up (-y: the camera rolled or pitched past upside down) is
+taken for a wrong attitude (a frame mix-up, a sign error) and treated as unknown: no mount looks at people so."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,13 @@ class LiftGraph(nn.Module):
         super().__init__()
         self.model, self.layout, self.inputs, self.flip_test = model, config.skeleton, config.inputs, flip_test
 
-    def forward(self, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor,
+                gravity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         coords = normalise_keypoints(kp2d, conf, K, self.layout)
-        features = joint_features(coords, conf, self.layout, self.inputs)
+        features = joint_features(coords, conf, self.layout, self.inputs, gravity)
         if self.flip_test:
-            mirrored = joint_features(*flip_coordinates(coords, conf, self.layout), self.layout, self.inputs)
+            mirrored = joint_features(*flip_coordinates(coords, conf, self.layout), self.layout, self.inputs,
+                                      flip_gravity(gravity))
             poses, errors = self.model(torch.cat([features, mirrored]))
             pose, mirrored_pose = poses.chunk(2)  # chunk, not a slice at len(features): a trace keeps it for any B
             error, mirrored_error = errors.chunk(2)
@@ -113,6 +127,7 @@ class Lifter:
             height_scale(person_height_m)  # checks the value now rather than at the first lift
         self.depth_settings = depth_settings or DepthSettings()
         self.record = record or {}
+        self._warned_upside_down = False
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", **options) -> Lifter:
@@ -154,26 +169,59 @@ class Lifter:
         if self.flip_test not in self._graphs:
             joints = self.num_joints
             example = (torch.zeros(1, joints, 2, device=self.device), torch.ones(1, joints, device=self.device),
-                       torch.eye(3, device=self.device)[None])
+                       torch.eye(3, device=self.device)[None], torch.zeros(1, GRAVITY_CHANNELS, device=self.device))
             graph = LiftGraph(self.model, self.config, flip_test=self.flip_test)
             self._graphs[self.flip_test] = frozen_trace(graph, example)
         return self._graphs[self.flip_test]
 
+    @property
+    def uses_gravity(self) -> bool:
+        """Whether the network takes the up direction (older weights do not, and ignore it)."""
+        return self.config.inputs.gravity
+
     @torch.inference_mode()
-    def predict(self, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor,
+                gravity: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Root-relative poses (B, J, 3) (pelvis exactly at the origin) and predicted errors (B, J), for tensors on
-        the lifter's device: ``kp2d`` (B, J, 2) pixels, ``conf`` (B, J), ``K`` (B, 3, 3).
+        the lifter's device: ``kp2d`` (B, J, 2) pixels, ``conf`` (B, J), ``K`` (B, 3, 3) and the gravity channels
+        (B, 4) (:func:`.normalization.gravity_input`; None: attitude unknown).
         """
-        return self._graph()(kp2d, conf, K)
+        if gravity is None:
+            gravity = kp2d.new_zeros(len(kp2d), GRAVITY_CHANNELS)
+        return self._graph()(kp2d, conf, K, gravity)
+
+    def _known_up(self, up, count: int) -> np.ndarray | None:
+        """The up directions (P, 3), unit length, NaN rows where unknown (non-finite, or upside down: warned once);
+        None when no person's is known.
+        """
+        if up is None:
+            return None
+        up = np.broadcast_to(np.asarray(up, dtype=np.float64), (count, 3))
+        norm = np.linalg.norm(up, axis=-1, keepdims=True)
+        if np.any(norm[np.isfinite(norm)] < 1e-9):
+            raise ValueError("the up direction must not be zero (NaN for an unknown attitude)")
+        up = up / norm
+        upside_down = up[:, 1] > -np.cos(np.radians(MAX_UP_TILT_DEG))
+        if upside_down.any():
+            if not self._warned_upside_down:
+                self._warned_upside_down = True
+                LOG.warning("the camera's up direction %s is more than %.0f degrees from the image's up (upside "
+                            "down): lifting without it (warned once)", np.round(up[upside_down][0], 3),
+                            MAX_UP_TILT_DEG)
+            up = np.where(upside_down[:, None], np.nan, up)
+        return up if np.isfinite(up).any() else None
 
     def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray, depth: np.ndarray | None = None,
-             image_size: tuple[int, int] | None = None) -> LiftResult:
+             image_size: tuple[int, int] | None = None, up: np.ndarray | None = None) -> LiftResult:
         """Lift P people: ``kp2d`` (P, J, 2) pixels, ``conf`` (P, J) in [0, 1], ``K`` (3, 3) (or one per person,
         (P, 3, 3)). See :class:`LiftResult`.
 
         ``depth``: a depth image aligned to the colour image, uint16 millimetres or float metres, 0 or NaN where it
         has no reading; ``image_size``: the colour image's (width, height) when the depth image has another size (a
         pure scale of it; anything else raises ValueError, as does a depth image of another type).
+        ``up``: the world's up direction in the camera's optical frame, (3,) or (P, 3)
+        (:func:`pose3d_ros.camera.up_from_pitch_roll`, :func:`~pose3d_ros.camera.up_from_quaternion`), None or NaN
+        where the camera's attitude is unknown.
         """
         kp2d = np.asarray(kp2d, dtype=np.float32)
         conf = np.asarray(conf, dtype=np.float32)
@@ -188,12 +236,20 @@ class Lifter:
                               error=np.zeros((0, joints), np.float32), status=np.zeros((0, joints), np.uint8),
                               root_translation=np.zeros((0, 3), np.float32), placement=np.zeros(0, np.uint8))
         K_batch = np.broadcast_to(K, (count, 3, 3))
+        up = self._known_up(up, count) if self.uses_gravity else None
         view = kp2d
         if self.perspective_correction:
             view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
+            if up is not None:
+                up = np.einsum("pij,pj->pi", rotation, up)
+        gravity = None
+        if up is not None:
+            up = torch.from_numpy(up.astype(np.float32))
+            gravity = gravity_input(torch.nan_to_num(up), torch.isfinite(up).all(-1)).to(self.device)
         pose, error = self.predict(torch.from_numpy(view.astype(np.float32)).to(self.device),
                                    torch.from_numpy(conf).to(self.device),
-                                   torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device))
+                                   torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device),
+                                   gravity)
         root_relative = pose.float().cpu().numpy()
         if self.person_height_m:
             root_relative *= height_scale(self.person_height_m)

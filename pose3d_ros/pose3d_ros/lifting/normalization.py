@@ -13,7 +13,8 @@ From pixels to per-joint features, for each person:
    its parent in the layout's kinematic tree (0 for the tree's root), the seed's X = (J, D); then (``confidence``)
    the 2D detector's confidence in [0, 1]; then (``part_offsets``) for face and hand joints their 2D offset from
    the body joint their part hangs from (``Layout.part_anchors``: nose, wrists) times ``PART_OFFSET_GAIN``, zero
-   for body joints.
+   for body joints; then (``gravity``) on every joint the world's up direction in the (virtual) camera's frame and a
+   known flag, ``(ux, uy, uz, 1)``, or zeros when the camera's attitude is unknown (:func:`gravity_input`).
 
 The output of every lifter, centred on its own root (:func:`centre_on_root`), is the root-relative 3D pose in
 metres in the camera's optical frame (x right, y down, z forward): the network has to know human size to recover
@@ -75,8 +76,19 @@ def normalise_keypoints(kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor,
     return coords / mean_square.sqrt().clamp_min(1e-6)[:, None, None]
 
 
-def joint_features(coords: torch.Tensor, conf: torch.Tensor, layout: Layout, inputs: InputConfig) -> torch.Tensor:
-    """Step 4: normalised coordinates (B, J, 2) and confidence (B, J) -> network input (B, J, C)."""
+def gravity_input(up: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """The gravity channels (B, 4): up directions (B, 3) where ``known`` (B,) bool, with the known flag; zeros
+    where the attitude is unknown (the up direction never is zero, so the flag only makes "unknown" explicit).
+    """
+    known = known.to(up.dtype)[:, None]
+    return torch.cat([up * known, known], dim=-1)
+
+
+def joint_features(coords: torch.Tensor, conf: torch.Tensor, layout: Layout, inputs: InputConfig,
+                   gravity: torch.Tensor | None = None) -> torch.Tensor:
+    """Step 4: normalised coordinates (B, J, 2), confidence (B, J) and, for a lifter with the gravity input, its
+    channels (B, 4) (:func:`gravity_input`) -> network input (B, J, C).
+    """
     channels = [coords]
     if inputs.distance:
         parents = [layout.root if p < 0 else p for p in layout.parents]
@@ -87,7 +99,16 @@ def joint_features(coords: torch.Tensor, conf: torch.Tensor, layout: Layout, inp
         anchors = layout.part_anchors
         anchors = np.where(anchors >= 0, anchors, np.arange(layout.num_joints)).tolist()
         channels.append(PART_OFFSET_GAIN * (coords - coords[:, anchors]))
+    if inputs.gravity:
+        if gravity is None:
+            raise ValueError("this lifter takes the gravity input: give its channels (zeros when unknown)")
+        channels.append(gravity[:, None].expand(-1, coords.shape[1], -1).to(coords.dtype))
     return torch.cat(channels, dim=-1)
+
+
+def flip_gravity(gravity: torch.Tensor) -> torch.Tensor:
+    """Mirror the gravity channels (B, 4) with the pose: the up direction's x negated."""
+    return gravity * gravity.new_tensor([-1.0, 1.0, 1.0, 1.0])
 
 
 def flip_coordinates(coords: torch.Tensor, conf: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,10 +2,12 @@
 baselines, so that their numbers compare.
 
 AdamW (lr 1e-3, weight decay 1e-2) with cosine decay to 0 over all steps, batch 200, random left-right mirroring
-of half of each batch, the seed's loss (:mod:`.losses`). After each epoch: validation MPJPE on a fixed subset of
-the validation set, a checkpoint (:mod:`pose3d_ros.checkpoint`: safetensors + JSON, no pickle) that ``resume``
-continues from, and the training-curve PNG. The final weights are those of the last epoch (the
-validation set is only watched, never used to pick a model).
+of half of each batch, the seed's loss (:mod:`.losses`). A lifter with the gravity input sees it dropped (unknown)
+on a random ``gravity_dropout`` of the samples of each batch, so that it still lifts well without it. After each
+epoch: validation MPJPE on a fixed subset of the validation set (with the gravity input withheld as well), a
+checkpoint (:mod:`pose3d_ros.checkpoint`: safetensors + JSON, no pickle) that ``resume`` continues from, and the
+training-curve PNG. The final weights are those of the last epoch (the validation set is only watched, never used
+to pick a model).
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from .models import build_model, parameter_count
 from .normalization import (
     centre_on_root,
     flip_coordinates,
+    flip_gravity,
     flip_poses,
+    gravity_input,
     joint_features,
     normalise_keypoints,
     root_centre,
 )
 from .perspective import virtual_views
-from .weights_io import save_lifter
+from .weights_io import save_lifter, warm_start
 
 LOG = logging.getLogger(__name__)
 REQUIRED_KEYS = ("kp2d", "conf", "K", "pose3d")
@@ -51,28 +55,41 @@ class TrainOptions:
     flip_augment: bool = True
     seed: int = 0
     max_val_samples: int = 4000
+    gravity_dropout: float = 0.5
+    """Fraction of samples whose gravity input is dropped (unknown) in training."""
 
 
 @dataclass
 class LiftingSamples:
-    """Training pairs in the network's terms: normalised 2D (N, J, 2), confidence (N, J), root-relative 3D (N, J, 3)."""
+    """Training pairs in the network's terms: normalised 2D (N, J, 2), confidence (N, J), root-relative 3D (N, J, 3)
+    and the world's up direction in the (virtual) camera's frame (N, 3), NaN where the data does not give it.
+    """
 
     coords: torch.Tensor
     conf: torch.Tensor
     target: torch.Tensor
+    up: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.coords)
 
     def subset(self, index) -> LiftingSamples:
-        return LiftingSamples(self.coords[index], self.conf[index], self.target[index])
+        return LiftingSamples(self.coords[index], self.conf[index], self.target[index], self.up[index])
+
+    def gravity(self, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """The gravity channels (N, 4), known where the data gives the up direction and ``keep`` (N,) (default
+        everywhere).
+        """
+        known = torch.isfinite(self.up).all(-1)
+        return gravity_input(torch.nan_to_num(self.up), known if keep is None else known & keep)
 
 
 def prepare_samples(data: dict[str, np.ndarray], layout: Layout, chunk: int = 65536, *,
                     perspective_correction: bool = True) -> LiftingSamples:
     """Normalise a lifting set (``pose3d_ros.data.make_lifting_set``'s arrays) once, up front. With
     ``perspective_correction`` (as :class:`~pose3d_ros.lifting.Lifter` lifts by default) each sample is first seen
-    by its virtual camera (:mod:`.perspective`): the network learns the views it will be given.
+    by its virtual camera (:mod:`.perspective`), its up direction turned with it: the network learns the views it
+    will be given. Data without ``up`` has it unknown.
     """
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
@@ -83,29 +100,27 @@ def prepare_samples(data: dict[str, np.ndarray], layout: Layout, chunk: int = 65
                          f"{layout.name} needs {layout.num_joints} joints")
     if count == 0:
         raise ValueError("lifting data is empty")
-    coords, poses = [], []
+    all_up = data["up"] if "up" in data else np.full((count, 3), np.nan, np.float32)
+    coords, poses, ups = [], [], []
     for start in range(0, count, chunk):
         part = slice(start, start + chunk)
-        kp2d, pose3d = data["kp2d"][part], data["pose3d"][part]
+        kp2d, pose3d, up = data["kp2d"][part], data["pose3d"][part], all_up[part]
         if perspective_correction:
             kp2d, rotation = virtual_views(kp2d, data["conf"][part], data["K"][part], layout)
             pose3d = np.einsum("pij,pkj->pki", rotation, pose3d)
+            up = np.einsum("pij,pj->pi", rotation, up)
+        ups.append(torch.as_tensor(up, dtype=torch.float32))
         coords.append(normalise_keypoints(torch.as_tensor(kp2d, dtype=torch.float32),
                                           torch.as_tensor(data["conf"][part], dtype=torch.float32),
                                           torch.as_tensor(data["K"][part], dtype=torch.float32), layout))
         poses.append(torch.as_tensor(pose3d, dtype=torch.float32))
     pose3d = torch.cat(poses)
     return LiftingSamples(torch.cat(coords), torch.as_tensor(data["conf"], dtype=torch.float32),
-                          pose3d - root_centre(pose3d, layout)[:, None])
+                          pose3d - root_centre(pose3d, layout)[:, None], torch.cat(ups))
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
     return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# Checkpoints: model (safetensors + JSON) and optimiser state (safetensors + JSON), no pickle
-# ------------------------------------------------------------------------------------------------------------------
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -114,16 +129,20 @@ def cosine_lr(base: float, step: int, total: int) -> float:
 
 
 @torch.no_grad()
-def predict_samples(model: nn.Module, samples: LiftingSamples, config: LifterConfig,
-                    batch: int = 1024) -> torch.Tensor:
-    """Root-relative poses for prepared samples, without flip augmentation (validation)."""
+def predict_samples(model: nn.Module, samples: LiftingSamples, config: LifterConfig, batch: int = 1024, *,
+                    gravity_known: bool = True) -> torch.Tensor:
+    """Root-relative poses for prepared samples, without flip augmentation (validation); ``gravity_known`` False
+    withholds the up direction from a lifter that takes it.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     poses = []
     for start in range(0, len(samples), batch):
         part = samples.subset(slice(start, start + batch))
-        features = joint_features(part.coords.to(device), part.conf.to(device), config.skeleton, config.inputs)
+        gravity = part.gravity(torch.full((len(part),), gravity_known))
+        features = joint_features(part.coords.to(device), part.conf.to(device), config.skeleton, config.inputs,
+                                  gravity.to(device))
         poses.append(centre_on_root(model(features)[0], config.skeleton).cpu())
     model.train(was_training)
     return torch.cat(poses)
@@ -156,10 +175,11 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
 
 def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSamples, options: TrainOptions,
                  out_dir: str | Path, *, resume: bool = False, device: torch.device | str = "cpu",
-                 progress: bool = True, data_record: dict | None = None,
+                 progress: bool = True, data_record: dict | None = None, init_weights: str | Path | None = None,
                  on_epoch: Callable[[dict], None] | None = None) -> tuple[nn.Module, list[dict]]:
     """Train ``config``'s network; writes ``out_dir``/checkpoint.*, curves.png and the final lifter.safetensors
-    (+ .json with the training record). Returns the trained network and the per-epoch history.
+    (+ .json with the training record). Returns the trained network and the per-epoch history. ``init_weights``:
+    start from that trained lifter (:func:`.weights_io.warm_start`) instead of a fresh network.
     """
     from tqdm import tqdm
 
@@ -169,7 +189,10 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
     if len(train) < options.batch_size:
         raise ValueError(f"{len(train)} training samples are fewer than one batch of {options.batch_size}")
     torch.manual_seed(options.seed)
-    model = build_model(config).to(device)
+    model = build_model(config)
+    if init_weights is not None and not resume:
+        warm_start(model, config, init_weights)
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     steps_per_epoch = len(train) // options.batch_size
     total_steps = steps_per_epoch * options.epochs
@@ -190,6 +213,7 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
         started = time.perf_counter()
         order = torch.as_tensor(np.random.default_rng([options.seed, epoch]).permutation(len(train)))
         flip_generator = torch.Generator().manual_seed(options.seed * 1000 + epoch)
+        gravity_generator = torch.Generator().manual_seed(options.seed * 1000 + epoch + 500)
         loss_sum = error_sum = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{options.epochs}", disable=not progress,
                    mininterval=5.0, dynamic_ncols=True)
@@ -199,13 +223,15 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
                 group["lr"] = cosine_lr(options.lr, step, total_steps)
             batch = train.subset(order[step_in_epoch * options.batch_size:(step_in_epoch + 1) * options.batch_size])
             coords, conf, target = batch.coords, batch.conf, batch.target
+            gravity = batch.gravity(torch.rand(len(coords), generator=gravity_generator) >= options.gravity_dropout)
             if options.flip_augment:
                 mirror = torch.rand(len(coords), generator=flip_generator) < 0.5
                 flipped_coords, flipped_conf = flip_coordinates(coords, conf, layout)
                 coords = torch.where(mirror[:, None, None], flipped_coords, coords)
                 conf = torch.where(mirror[:, None], flipped_conf, conf)
                 target = torch.where(mirror[:, None, None], flip_poses(target, layout), target)
-            features = joint_features(coords.to(device), conf.to(device), layout, config.inputs)
+                gravity = torch.where(mirror[:, None], flip_gravity(gravity), gravity)
+            features = joint_features(coords.to(device), conf.to(device), layout, config.inputs, gravity.to(device))
             pose, error = model(features)
             pose = centre_on_root(pose, layout)
             terms = lifting_losses(pose, error, target.to(device), layout, options.loss)
@@ -224,9 +250,14 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
             options.lr, (epoch + 1) * steps_per_epoch, total_steps), "train_loss": loss_sum / steps_per_epoch,
             "train_mpjpe_mm": 1000 * error_sum / steps_per_epoch,
             "val_mpjpe_mm": mpjpe_mm(val_pose, val_subset.target), "train_seconds": elapsed}
+        if config.inputs.gravity:
+            record["val_mpjpe_gravity_unknown_mm"] = mpjpe_mm(
+                predict_samples(model, val_subset, config, gravity_known=False), val_subset.target)
         history.append(record)
-        LOG.info("epoch %d: train loss %.3e, train MPJPE %.1f mm, validation MPJPE %.1f mm (%.0f s so far)",
-                 record["epoch"], record["train_loss"], record["train_mpjpe_mm"], record["val_mpjpe_mm"], elapsed)
+        unknown = record.get("val_mpjpe_gravity_unknown_mm")
+        LOG.info("epoch %d: train loss %.3e, train MPJPE %.1f mm, validation MPJPE %.1f mm%s (%.0f s so far)",
+                 record["epoch"], record["train_loss"], record["train_mpjpe_mm"], record["val_mpjpe_mm"],
+                 "" if unknown is None else f" ({unknown:.1f} with gravity unknown)", elapsed)
         save_checkpoint(out_dir, model, optimizer, {"epoch": epoch + 1, "history": history, "train_seconds": elapsed,
                                                     "options": asdict(options)}, config.to_dict())
         plot_curves(history, out_dir / "curves.png", f"{config.model} / {layout.name}")
@@ -235,6 +266,7 @@ def train_lifter(config: LifterConfig, train: LiftingSamples, val: LiftingSample
 
     training_record = {"options": asdict(options), "history": history, "train_seconds": elapsed,
                        "train_samples": len(train), "torch_threads": torch.get_num_threads(), "device": str(device),
-                       "parameters": parameter_count(model), "data": data_record or {}}
+                       "parameters": parameter_count(model), "data": data_record or {},
+                       "init_weights": None if init_weights is None else str(init_weights)}
     save_lifter(out_dir / "lifter.safetensors", model, config, training_record)
     return model.eval(), history

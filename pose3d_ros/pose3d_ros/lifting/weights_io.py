@@ -4,8 +4,10 @@ training record (format and checks: :mod:`pose3d_ros.weights_file`).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..weights_file import SHIPPED_WEIGHTS_DIR, load_state, read_document, read_tensors, save_network, tensors_path
@@ -36,3 +38,35 @@ def load_lifter(path: str | Path) -> tuple[nn.Module, LifterConfig, dict]:
     model = build_model(config)
     load_state(model, tensors, path)
     return model.eval(), config, record
+
+
+def warm_start(model: nn.Module, config: LifterConfig, path: str | Path) -> None:
+    """Start ``model`` (of ``config``) from a trained lifter that is the same network without the gravity input:
+    every tensor is copied, and the input layer's gravity channels start at zero, so the network starts as the
+    trained one and learns what the new input adds (a CPU budget does not retrain from scratch).
+    """
+    path = tensors_path(path)
+    old_config, _ = read_config(path)
+    without_gravity = dataclasses.replace(config, inputs=dataclasses.replace(config.inputs, gravity=False))
+    if old_config not in (config, without_gravity):
+        raise ValueError(f"{path} is not {config.model}/{config.layout} with these sizes and inputs (gravity aside): "
+                         f"{old_config.to_dict()}")
+    old, new = old_config.inputs.channels, config.inputs.channels
+    joints = config.skeleton.num_joints
+    state = model.state_dict()
+    for name, tensor in read_tensors(path, "lifter weights").items():
+        target = state[name]
+        if tensor.shape == target.shape:
+            state[name] = tensor.to(target.dtype)
+            continue
+        # The input layer: one dimension holds the channels (C, or J * C for a flattened pose).
+        (dim,) = [d for d, (a, b) in enumerate(zip(tensor.shape, target.shape, strict=True)) if a != b]
+        shape = list(target.shape)
+        grouped = tensor.shape[dim] == joints * old
+        if grouped:
+            tensor = tensor.unflatten(dim, (joints, old))
+            shape[dim:dim + 1] = [joints, new]
+        widened = torch.zeros(shape, dtype=target.dtype)
+        widened.narrow(dim + int(grouped), 0, old).copy_(tensor)
+        state[name] = widened.flatten(dim, dim + 1) if grouped else widened
+    model.load_state_dict(state)

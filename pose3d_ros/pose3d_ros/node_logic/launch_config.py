@@ -22,6 +22,11 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "use_temporal": ("true", "Run temporal_node (3D-UGCN refinement) after the lifter"),
     "hri": ("", "REP-155 output (true/false) from the last stage of the graph only; empty = enabled when "
                 "params_file enables it on lifter_node or temporal_node"),
+    "gravity_frame": ("", "lifter_node's gravity_frame: a z-up TF frame the camera's attitude is looked up from; empty "
+                          "= the video source's tf.world_frame when this launch starts the video source with one, "
+                          "else params_file's"),
+    "output_frame": ("", "Also publish the last stage's skeletons in this TF frame, on its topic + /transformed "
+                         "(output_frame); empty = params_file's"),
     "rviz": ("false", "Start RViz, configured for this launch (pose3d_ros.rviz)"),
     "fixed_frame": ("", "RViz's fixed frame; empty = the top of the video source's camera TF (its tf.world_frame, "
                         "else tf.body_frame); with a camera driver, a frame of its TF tree"),
@@ -35,8 +40,8 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
 
 LAUNCH_FILES: dict[str, tuple[str, ...]] = {
     "video_source.launch.py": ("image_topic", "camera_info_topic", "source", "loop", "params_file", "namespace"),
-    "skeletons.launch.py": ("image_topic", "camera_info_topic", "device", "use_temporal", "hri", "params_file",
-                            "namespace"),
+    "skeletons.launch.py": ("image_topic", "camera_info_topic", "device", "use_temporal", "hri", "gravity_frame",
+                            "output_frame", "params_file", "namespace"),
     "pipeline.launch.py": tuple(LAUNCH_ARGUMENTS),
 }
 
@@ -58,16 +63,29 @@ def safety_remappings(use_temporal: bool) -> list[tuple[str, str]]:
     return [] if use_temporal else [("skeletons3d_refined", "skeletons3d")]
 
 
+def included_arguments(launch_file: str, arguments: dict[str, str], document: dict) -> list[tuple[str, str]]:
+    """What pipeline.launch.py hands an included launch file: its arguments, with an empty gravity_frame taken from
+    the gravity-aligned frame that the launch's own video source publishes (tf.world_frame, when it starts one that
+    publishes TF), so that a camera attitude given to the video source reaches the lifter too.
+    """
+    values = {name: arguments.get(name, "") for name in LAUNCH_FILES[launch_file]}
+    if "gravity_frame" in values and not values["gravity_frame"] and arguments.get("source", ""):
+        video = {**parameter_defaults("video_source_node"), **file_parameters(document, "video_source_node")}
+        values["gravity_frame"] = video["tf.world_frame"] if video["tf.enabled"] else ""
+    return list(values.items())
+
+
 def launch_parameters(document: dict, node: str, arguments: dict[str, str]) -> dict[str, Any]:
     """What a launch file hands ``node``: its section of the params file, overridden by the non-empty launch
-    arguments that concern it (source, loop, device, hri, safety_config), with REP-155 enabled on
-    :func:`hri_owner` only.
+    arguments that concern it (source, loop, device, hri, gravity_frame, output_frame, safety_config), with REP-155
+    and output_frame on :func:`hri_owner` only.
     """
     if node not in PARAMETERS:
         raise ValueError(f"unknown node {node!r}; nodes: {', '.join(PARAMETERS)}")
     parameters = file_parameters(document, node)
     overrides = {"video_source_node": {"source": arguments.get("source", ""), "loop": arguments.get("loop", "")},
-                 "lifter_node": {"device": arguments.get("device", "")},
+                 "lifter_node": {"device": arguments.get("device", ""),
+                                 "gravity_frame": arguments.get("gravity_frame", "")},
                  "temporal_node": {"device": arguments.get("device", "")},
                  "safety_node": {"config": arguments.get("safety_config", "")}}.get(node, {})
     for name, value in overrides.items():
@@ -82,6 +100,10 @@ def launch_parameters(document: dict, node: str, arguments: dict[str, str]) -> d
         else:
             enabled = is_true(wanted)
         parameters["hri.enabled"] = enabled and node == owner
+        output_frame = arguments.get("output_frame", "") or next(
+            (frame for frame in (file_parameters(document, stage).get("output_frame", "")
+                                 for stage in ("lifter_node", "temporal_node")) if frame), "")
+        parameters["output_frame"] = output_frame if node == owner else ""
     for name, value in parameters.items():
         if name in parameter_defaults(node):  # a clear error at launch; ints become doubles where ROS wants one
             parameters[name] = check_parameter(node, name, value)

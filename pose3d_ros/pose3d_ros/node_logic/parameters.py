@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+UNKNOWN = float("nan")
+"""The value of a number parameter that is not known (camera_pitch_deg)."""
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -60,6 +63,13 @@ _MARKER_PARAMETERS = (
     Parameter("markers.bone_width", 0.012, "Width of the bone lines, metres"),
     Parameter("markers.joint_diameter", 0.03, "Diameter of the joint spheres, metres"),
     Parameter("markers.min_alpha", 0.25, "Alpha of a joint with confidence 0 (alpha grows to 1 with confidence)"),
+)
+
+
+_OUTPUT_FRAME_PARAMETERS = (
+    Parameter("output_frame", "", "Also publish the skeletons in this TF frame (e.g. base_link or map: z-up frames "
+              "give upright skeletons), on the skeleton topic + /transformed, transformed at each image's stamp; "
+              "frames without that transform are counted in diagnostics. Empty = camera frame only"),
 )
 
 
@@ -117,6 +127,14 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "them, then rotate the result back (people off the image centre or below a pitched camera come "
                   "out upright)"),
         Parameter("conf_threshold", 0.3, "2D confidence above which a joint is reported OBSERVED, else INFERRED"),
+        Parameter("gravity_frame", "", "A z-up, gravity-aligned TF frame (base_link, map, world): the camera's "
+                  "attitude is looked up from it at each frame's stamp and the lifter gets the up direction (lifters "
+                  "trained with the gravity input lift people upright); a failed or stale lookup lifts without it "
+                  "(logged once, counted in diagnostics). Empty = camera_pitch_deg / camera_roll_deg"),
+        Parameter("camera_pitch_deg", UNKNOWN, "Without gravity_frame: the camera's downward pitch, degrees (0 = "
+                  "level); NaN = attitude unknown"),
+        Parameter("camera_roll_deg", 0.0, "Without gravity_frame: the camera's roll about its optical axis, degrees "
+                  "(positive: its right side down), used when camera_pitch_deg is given"),
         Parameter("camera_info_timeout_s", 2.0, "Without CameraInfo for this long, warn once and use the default "
                   "intrinsics of pose3d_ros.camera"),
         Parameter("undistort", True, "Undistort the 2D keypoints with CameraInfo's distortion (plumb_bob, "
@@ -130,7 +148,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "has enough valid pixels on their torso; empty = no depth"),
         Parameter("depth_max_offset_s", 0.05, "Largest stamp difference between the image the keypoints come from "
                   "and the depth image used for them; farther depth is not used (counted)"),
-        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_OUTPUT_FRAME_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "temporal_node": (
         _AUTOSTART,
@@ -143,7 +161,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "lookahead frames; 0 = causal)"),
         Parameter("max_gap", 10, "Longest run of missing frames of a person that is still filled in; longer gaps "
                   "are reported MISSING"),
-        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_HRI_PARAMETERS,
+        *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS, *_MARKER_PARAMETERS, *_OUTPUT_FRAME_PARAMETERS, *_HRI_PARAMETERS,
     ),
     "safety_node": (
         _AUTOSTART,
@@ -233,6 +251,8 @@ def check_parameter(node: str, name: str, value: Any) -> Any:
         value = float(value)
     if type(value) is not kind:
         raise ValueError(f"{node}: parameter {name} must be a {spec.type_name}, got {value!r}")
+    if kind is float and value != value and spec.default != spec.default:
+        return UNKNOWN  # a number that may be unknown (NaN default); one NaN object, so that settings compare equal
     if (kind is float and not np.isfinite(value)) or (kind is int and not _INT64[0] <= value <= _INT64[1]):
         what = "a finite double" if kind is float else "an int within int64"
         raise ValueError(f"{node}: parameter {name} must be {what}, got {value!r}")

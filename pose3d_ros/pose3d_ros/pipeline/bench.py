@@ -43,13 +43,9 @@ def demo_frames(people: int, count: int) -> list[Frame]:
     raise ValueError(f"the demo with {people} people has {len(frames)} frames, fewer than {count}")
 
 
-def _percentiles(values_ms: list[float]) -> dict:
-    values = np.asarray(values_ms, dtype=np.float64)
-    return {"p50": float(np.median(values)), "p95": float(np.percentile(values, 95))}
-
-
 def time_2d_stage(settings, frames: list[Frame]) -> dict:
     """The 2D stage alone on the frames, one after the other: per call its models' time and the whole call's."""
+    from pose3d_ros.inference import latency_percentiles
     from pose3d_ros.keypoints2d import create_detector
 
     backend, options = settings.detector_options()
@@ -61,8 +57,8 @@ def time_2d_stage(settings, frames: list[Frame]) -> dict:
             models_ms.append(1000 * detector.last_timing.models_s)
             stage_ms.append(1000 * detector.last_timing.total_s)
         wall_s = time.perf_counter() - start
-    return {"fps": len(frames) / wall_s, "model_ms": _percentiles(models_ms), "stage_ms": _percentiles(stage_ms),
-            "model_fps": 1000 / float(np.mean(models_ms))}
+    return {"fps": len(frames) / wall_s, "model_ms": latency_percentiles(models_ms),
+            "stage_ms": latency_percentiles(stage_ms), "model_fps": 1000 / float(np.mean(models_ms))}
 
 
 def time_pipeline(settings, lifter, refiner, frames: list[Frame], fps: float, overlap: bool, out_dir: Path) -> dict:

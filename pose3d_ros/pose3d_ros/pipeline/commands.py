@@ -62,6 +62,12 @@ def register(add_command) -> None:
     stages.add_argument("--person-height", type=float, metavar="M",
                         help="known stature of the people in view, metres: the lifted skeletons are rescaled to it "
                              "(lifter_node's person_height_m; default 0, unknown)")
+    stages.add_argument("--camera-pitch-deg", type=float, metavar="DEG",
+                        help="the camera's downward pitch (0 = level): lifters with the gravity input get the up "
+                        "direction (default: unknown)")
+    stages.add_argument("--camera-roll-deg", type=float, metavar="DEG",
+                        help="the camera's roll about its optical axis, positive with its right side down (default 0; "
+                        "used with --camera-pitch-deg)")
     stages.add_argument("--lifter-weights", type=Path, metavar="FILE",
                         help="lifter .safetensors (default: the shipped one)")
     stages.add_argument("--refiner-weights", type=Path, metavar="FILE",
@@ -138,7 +144,8 @@ def settings_from_args(args: argparse.Namespace):
                         "model_dir": None if args.model_dir is None else str(args.model_dir),
                         "max_people": args.max_people},
         "lifter": {"device": args.device, "weights": None if args.lifter_weights is None else str(args.lifter_weights),
-                   "person_height_m": args.person_height, "depth_max_offset_s": args.depth_max_offset},
+                   "person_height_m": args.person_height, "depth_max_offset_s": args.depth_max_offset,
+                   "camera_pitch_deg": args.camera_pitch_deg, "camera_roll_deg": args.camera_roll_deg},
         "temporal": {"device": args.device,
                      "weights": None if args.refiner_weights is None else str(args.refiner_weights)},
     }

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_ros.node_logic.camera_attitude import up_from_parameters
 from pose3d_ros.node_logic.camera_info import SUPPORTED_DISTORTION, undistort_keypoints
 from pose3d_ros.node_logic.depth_input import DepthCheck
 from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, file_sections, parameter_defaults
@@ -39,12 +40,14 @@ _WARNED_MODELS: set[str] = set()
 
 def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, conf: np.ndarray,
                    person_ids: np.ndarray, camera: CameraModel, undistort: bool = True,
-                   depth_m: np.ndarray | None = None, image_size: tuple[int, int] | None = None) -> SkeletonFrame:
+                   depth_m: np.ndarray | None = None, image_size: tuple[int, int] | None = None,
+                   up: np.ndarray | None = None) -> SkeletonFrame:
     """The lifter step: P people's 2D keypoints (raw image pixels) -> their 3D skeletons in the camera frame.
 
     With ``undistort`` and a camera with distortion, the keypoints are first moved to the ideal pinhole image
     of K, which is what the lifter assumes (the 2D messages keep the raw pixels). ``depth_m``: a depth image in
     metres aligned to the colour image of ``image_size`` (checked by :class:`~pose3d_ros.node_logic.DepthCheck`).
+    ``up``: the world's up direction in the camera frame when the camera's attitude is known.
     """
     if undistort and camera.distortion is not None and len(kp2d):
         if camera.distortion_model in SUPPORTED_DISTORTION:
@@ -53,7 +56,7 @@ def lift_keypoints(lifter: Any, stamp_ns: int, frame_id: str, kp2d: np.ndarray, 
             _WARNED_MODELS.add(camera.distortion_model)
             LOG.warning("distortion model %r is not supported (supported: %s); keypoints are lifted as if "
                         "undistorted", camera.distortion_model, ", ".join(SUPPORTED_DISTORTION))
-    result = lifter.lift(kp2d, conf, camera.K, depth=depth_m, image_size=image_size)
+    result = lifter.lift(kp2d, conf, camera.K, depth=depth_m, image_size=image_size, up=up)
     return SkeletonFrame(int(stamp_ns), frame_id, np.asarray(person_ids, np.int64), result.positions,
                          np.asarray(conf, np.float32), result.error, result.status, result.placement)
 
@@ -201,6 +204,7 @@ class PosePipeline:
                                  conf_threshold=parameters["conf_threshold"],
                                  person_height_m=parameters["person_height_m"])
         self.lifter = lifter
+        self.up = up_from_parameters(settings.lifter["camera_pitch_deg"], settings.lifter["camera_roll_deg"])
         self.layout = get_layout(lifter.layout.name)
         if detector is None and self.layout.name != WHOLEBODY133.name:
             raise ValueError(f"the lifter is for layout {self.layout.name}, but the 2D stage gives "
@@ -255,7 +259,8 @@ class PosePipeline:
         if self.depth.warning:
             LOG.warning("%s", self.depth.warning)
         return lift_keypoints(self.lifter, stamp_ns, frame_id, keypoints.kp2d, keypoints.conf,
-                              keypoints.person_ids, camera, self.settings.lifter["undistort"], depth_m, image_size)
+                              keypoints.person_ids, camera, self.settings.lifter["undistort"], depth_m, image_size,
+                              self.up)
 
     def refine(self, raw: SkeletonFrame) -> list:
         """Refined frames (node_logic.SkeletonFrame) that ``raw`` completes; none until the look-ahead is filled."""

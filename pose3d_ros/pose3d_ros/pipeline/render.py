@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pose3d_ros.camera import level_axes
 from pose3d_ros.safety import SafetyReport, SafetyState
 from pose3d_ros.safety.markers import STATE_RGB
 from pose3d_ros.skeleton import WHOLEBODY133, JointStatus, Layout
@@ -32,6 +33,8 @@ GRID_COLOUR = (80, 76, 72)
 GHOST_COLOUR = (150, 150, 150)
 MAX_OUTPUT_HEIGHT = 720
 VIEW_DISTANCE_M = 3.4
+"""Distance of the 3D view from the people's centre; farther when they are spread wider (up to MAX_VIEW_DISTANCE_M)."""
+MAX_VIEW_DISTANCE_M = 14.0
 VIEW_ELEVATION_DEG = 18.0
 ORBIT_PERIOD_S = 12.0
 ORBIT_CENTRE_DEG = 40.0  # azimuth around which the view swings, from the camera's own viewpoint
@@ -54,13 +57,23 @@ def _thin_parts(layout: Layout) -> np.ndarray:
 class Renderer:
     """Composes one output frame: ``render(frame_image, 2D people, 3D people, stamp)``."""
 
-    def __init__(self, layout: Layout = WHOLEBODY133, label_3d: str = "3D refined") -> None:
+    def __init__(self, layout: Layout = WHOLEBODY133, label_3d: str = "3D refined",
+                 up: np.ndarray | None = None) -> None:
+        """``up``: the world's up direction in the camera frame when the camera's attitude is known (the 3D view
+        then stands people upright under a pitched camera); None: the camera is taken to be level.
+        """
         self.layout = layout
+        self.axes = level_axes(up)
         self.label_3d = label_3d
         self.bones = np.array(layout.bones)
         self.thin = _thin_parts(layout)
         self._target: np.ndarray | None = None  # smoothed orbit centre and floor, world frame
         self._floor: float | None = None
+        self._distance = VIEW_DISTANCE_M
+
+    def _to_world(self, points: np.ndarray) -> np.ndarray:
+        """Camera optical frame (x right, y down, z forward) -> the view's world (x right, y forward, z up)."""
+        return points @ self.axes.T
 
     # ---- 2D -------------------------------------------------------------------------------------
 
@@ -92,7 +105,7 @@ class Renderer:
         elevation = math.radians(VIEW_ELEVATION_DEG)
         # world: x right, y forward (away from the real camera), z up; the view looks at the target from behind
         # the real camera, turned by the azimuth around the vertical.
-        offset = VIEW_DISTANCE_M * np.array([math.sin(azimuth) * math.cos(elevation),
+        offset = self._distance * np.array([math.sin(azimuth) * math.cos(elevation),
                                              -math.cos(azimuth) * math.cos(elevation), math.sin(elevation)])
         eye = self._target + offset
         forward = -offset / np.linalg.norm(offset)
@@ -108,11 +121,15 @@ class Renderer:
         points = np.concatenate(world)
         centre = points.mean(axis=0)
         floor = float(points[:, 2].min())
+        # everyone in view: the view's half-width (focal 0.9 × its size) is 0.55 of the distance
+        spread = float(np.linalg.norm(points - centre, axis=-1).max())
+        distance = float(np.clip(2.0 * spread + 1.0, VIEW_DISTANCE_M, MAX_VIEW_DISTANCE_M))
         if self._target is None:
-            self._target, self._floor = centre, floor
+            self._target, self._floor, self._distance = centre, floor, distance
         else:  # smooth, so that the view does not shake with the skeletons
             self._target = 0.9 * self._target + 0.1 * centre
             self._floor = 0.9 * self._floor + 0.1 * floor
+            self._distance = 0.9 * self._distance + 0.1 * distance
 
     def draw_3d(self, size: int, positions: np.ndarray, status: np.ndarray, person_ids: np.ndarray,
                 stamp_s: float, ghost: np.ndarray | None = None,
@@ -125,7 +142,7 @@ class Renderer:
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = BACKGROUND_3D
         valid = [status[p] != JointStatus.MISSING for p in range(len(positions))]
-        world = [_to_world(pose) for pose in positions]
+        world = [self._to_world(pose) for pose in positions]
         self._update_target([pose[ok] for pose, ok in zip(world, valid, strict=True) if ok.any()])
         if self._target is None:
             _label(canvas, "nobody yet", (10, size // 2), (200, 200, 200))
@@ -143,7 +160,7 @@ class Renderer:
         if safety is not None:
             self._draw_safety(canvas, project, *safety)
         for pose in ghost if ghost is not None else ():
-            pixels, in_front = project(_to_world(pose))
+            pixels, in_front = project(self._to_world(pose))
             for parent, child in self.bones:
                 if in_front[parent] and in_front[child]:
                     cv2.line(canvas, tuple(pixels[parent]), tuple(pixels[child]), GHOST_COLOUR, 1, cv2.LINE_AA, 4)
@@ -180,12 +197,12 @@ class Renderer:
             colour = SAFETY_COLOURS[SafetyState(int(report.state[o]))]
             thickness = 1 if report.state[o] == SafetyState.CLEAR else 2
             for line in lines:
-                pixels, in_front = project(_to_world(line))
+                pixels, in_front = project(self._to_world(line))
                 for a in range(len(line) - 1):
                     if in_front[a] and in_front[a + 1]:
                         cv2.line(canvas, tuple(pixels[a]), tuple(pixels[a + 1]), colour, thickness, cv2.LINE_AA, 4)
             if np.isfinite(report.distance[o]):
-                pixels, in_front = project(_to_world(np.stack([report.joint_point[o], report.object_point[o]])))
+                pixels, in_front = project(self._to_world(np.stack([report.joint_point[o], report.object_point[o]])))
                 if in_front.all():
                     cv2.line(canvas, tuple(pixels[0]), tuple(pixels[1]), colour, 1, cv2.LINE_AA, 4)
                     middle = (pixels[0] + pixels[1]) // 32
@@ -236,11 +253,6 @@ class Renderer:
         _label(left, f"t = {stamp_s:.2f} s", (10, 22), (255, 255, 255))
         right = self.draw_3d(left.shape[0], positions, status, person_ids_3d, stamp_s, ghost, safety)
         return np.hstack([left, right])
-
-
-def _to_world(pose: np.ndarray) -> np.ndarray:
-    """Camera optical frame (x right, y down, z forward) -> the view's world (x right, y forward, z up)."""
-    return np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], axis=-1)
 
 
 def _label(canvas: np.ndarray, text: str, origin: tuple[int, int], colour) -> None:

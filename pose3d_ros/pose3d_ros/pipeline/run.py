@@ -325,7 +325,8 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     records: list[FrameRecord] = []
     waiting: dict[int, _Waiting] = {}  # by stamp, oldest first
     drawing = render or show
-    renderer = Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)") if drawing else None
+    renderer = (Renderer(pipeline.layout, "3D refined" if temporal else "3D (no temporal stage)", up=pipeline.up)
+                if drawing else None)
     video = VideoSink(out_dir / RENDER_NAME, source.fps or 30.0) if render else None
     if safety_run is not None:
         summary.safety = safety_run.summary

@@ -28,6 +28,7 @@ from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
 from pose3d_ros.messages import MessageTypes, skeleton3d_array
 from pose3d_ros.node_logic.core_logs import forward_core_logs
 from pose3d_ros.node_logic.diagnostics import StageMonitor, StageReport
+from pose3d_ros.node_logic.output_frame import TRANSFORMED_SUFFIX, OutputFrame
 from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, parameter_update_error
 from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, exit_status
 from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS, qos_mismatch_hint, qos_settings
@@ -94,6 +95,8 @@ class PipelineNode(LifecycleNode):
         self._running = False
         self._finalized = False
         self._inputs: list[Any] = []
+        self._tf_buffer: Any = None
+        self._tf_listener: Any = None
         self.updater = Updater(self)
         self.updater.setHardwareID(kind)
         self.updater.add(f"{kind} stage", self._diagnose)
@@ -131,7 +134,27 @@ class PipelineNode(LifecycleNode):
         if self.monitor is None:
             stat.summary(DiagnosticStatus.OK, "unconfigured")
             return stat
-        return fill_status(stat, self.monitor.report(active=self._running))
+        stat = fill_status(stat, self.monitor.report(active=self._running))
+        output = getattr(self, "output", None)
+        if isinstance(output, SkeletonOutput) and output.output_frame is not None:
+            stat.add("output_frame transforms failed", str(output.output_frame.failures))
+        return stat
+
+    def transforms(self) -> Any:
+        """The node's TF buffer (with its listener), made on first use: lifter_node's gravity_frame and the
+        output_frame of lifter_node and temporal_node look up their transforms in it.
+        """
+        if self._tf_buffer is None:
+            from tf2_ros import Buffer, TransformListener
+
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
+        return self._tf_buffer
+
+    def release_transforms(self) -> None:
+        if self._tf_listener is not None:
+            self._tf_listener.unregister()
+        self._tf_buffer = self._tf_listener = None
 
     def marker_builder(self, layout: Layout) -> SkeletonMarkers | None:
         if not self.param("markers.enabled"):
@@ -299,6 +322,11 @@ class SkeletonOutput:
         self.markers_pub = (node.create_lifecycle_publisher(node.types.MarkerArray, "~/markers", OUTPUT_QOS)
                             if self.markers else None)
         self.hri = HriOutput(node, layout) if node.param("hri.enabled") else None
+        self.output_frame = OutputFrame(node.param("output_frame")) if node.param("output_frame") else None
+        self.transformed = (node.create_lifecycle_publisher(node.types.Skeleton3DArray, topic + TRANSFORMED_SUFFIX,
+                                                            OUTPUT_QOS) if self.output_frame else None)
+        if self.output_frame:
+            node.transforms()  # listening from now, so that the first frames find their transform
         self._last_header: Any = None
 
     def publish(self, header: Any, person_ids: Any, positions: Any, confidence: Any, error: Any,
@@ -309,7 +337,30 @@ class SkeletonOutput:
             self.markers_pub.publish(self.markers.update(header, positions, confidence, status, person_ids))
         if self.hri is not None:
             self.hri.publish(header, person_ids, positions)
+        if self.output_frame is not None:
+            self._publish_transformed(header, person_ids, positions, confidence, error, status, placement)
         self._last_header = header
+
+    def _publish_transformed(self, header: Any, person_ids: Any, positions: Any, confidence: Any, error: Any,
+                             status: Any, placement: Any) -> None:
+        """The same skeletons in output_frame, with the transform at the image's stamp; none when TF has none."""
+        from rclpy.time import Time
+        from tf2_ros import TransformException
+
+        try:
+            transform = self.node.transforms().lookup_transform(self.output_frame.frame, header.frame_id,
+                                                                Time.from_msg(header.stamp)).transform
+            moved = self.output_frame.transformed(
+                positions, (transform.rotation.x, transform.rotation.y, transform.rotation.z, transform.rotation.w),
+                (transform.translation.x, transform.translation.y, transform.translation.z))
+        except TransformException as err:
+            moved = self.output_frame.transformed(positions, failure=str(err))
+        if self.output_frame.warning:
+            self.node.get_logger().warning(self.output_frame.warning)
+        if moved is not None:
+            moved_header = Header(stamp=header.stamp, frame_id=self.output_frame.frame)
+            self.transformed.publish(skeleton3d_array(self.node.types, moved_header, moved, confidence, error,
+                                                      status, person_ids, self.layout, placement))
 
     def clear(self) -> None:
         """Remove this node's skeletons from RViz now (on deactivation) rather than after their lifetime."""
@@ -318,6 +369,9 @@ class SkeletonOutput:
 
     def destroy(self) -> None:
         self.node.destroy_lifecycle_publisher(self.skeletons)
+        if self.transformed is not None:
+            self.node.destroy_lifecycle_publisher(self.transformed)
+        self.node.release_transforms()
         if self.markers_pub is not None:
             self.node.destroy_lifecycle_publisher(self.markers_pub)
         if self.hri is not None:

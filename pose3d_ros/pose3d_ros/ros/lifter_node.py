@@ -10,6 +10,10 @@ message_filters Cache; each keypoints message takes the one nearest its stamp, i
 away (not an ApproximateTimeSynchronizer: without a partner it would drop the keypoints, and the lift must go on
 without depth). The depth image is checked (:class:`~pose3d_ros.node_logic.DepthCheck`) and people are placed from
 it where it has enough valid pixels on their torso; Skeleton3D.placement says which.
+
+The camera's attitude (the up direction, for lifters with the gravity input) comes from TF when ``gravity_frame``
+is set (looked up here at each frame's stamp; ``node_logic.camera_attitude.CameraAttitude`` turns it into the up
+direction and counts failures), else from ``camera_pitch_deg`` / ``camera_roll_deg``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.messages import stamp_ns, wholebody2d_to_numpy
+from pose3d_ros.node_logic.camera_attitude import CameraAttitude
 from pose3d_ros.node_logic.camera_info import SUPPORTED_DISTORTION, CameraInfoWatch, camera_matrix, undistort_keypoints
 from pose3d_ros.node_logic.depth_input import DepthCheck, nearest_stamp
 from pose3d_ros.pipeline.sources import depth_from_ros
@@ -38,6 +43,7 @@ class LifterNode(PipelineNode):
         self.camera_info: CameraInfo | None = None
         self.output: SkeletonOutput | None = None
         self._warned_models: set[str] = set()
+        self.attitude: CameraAttitude | None = None
         self._warned_default_intrinsics = False
         self.depth_cache: Cache | None = None
         self.depth_check = DepthCheck()
@@ -57,6 +63,12 @@ class LifterNode(PipelineNode):
                                   person_height_m=self.param("person_height_m"))
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
+        self.attitude = CameraAttitude(self.param("gravity_frame"), self.param("camera_pitch_deg"),
+                                       self.param("camera_roll_deg"))
+        if self.attitude.gravity_frame:
+            self.transforms()  # listening from now, so that the first frames find their transform
+        if not self.lifter.uses_gravity and (self.attitude.gravity_frame or self.attitude.fixed is not None):
+            self.get_logger().warning("these lifter weights have no gravity input: the camera's attitude is unused")
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)
         self.get_logger().info(f"lifter ({self.layout.name}) on {self.lifter.device}")
 
@@ -144,6 +156,32 @@ class LifterNode(PipelineNode):
             self.get_logger().warning(self.depth_check.warning)
         return depth
 
+    def _up(self, header: Any) -> Any:
+        """The up direction in the camera frame for this frame, or None (unknown, or a lifter without the input)."""
+        if not self.lifter.uses_gravity:
+            return None
+        if not self.attitude.gravity_frame:
+            return self.attitude.up()
+        from rclpy.time import Time
+        from tf2_ros import TransformException
+
+        try:
+            transform = self.transforms().lookup_transform(header.frame_id, self.attitude.gravity_frame,
+                                                        Time.from_msg(header.stamp))
+            rotation = transform.transform.rotation
+            up = self.attitude.up((rotation.x, rotation.y, rotation.z, rotation.w))
+        except TransformException as err:
+            up = self.attitude.up(failure=str(err))
+        if self.attitude.warning:
+            self.get_logger().warning(self.attitude.warning)
+        return up
+
+    def _diagnose(self, stat: Any) -> Any:
+        stat = super()._diagnose(stat)
+        if self.attitude is not None and self.attitude.gravity_frame:
+            stat.add("gravity lookups failed", str(self.attitude.failures))
+        return stat
+
     def process(self, msg: Any, depth: Image | None) -> bool:
         frame = wholebody2d_to_numpy(msg, layout=self.layout.name)
         header = msg.header
@@ -152,7 +190,7 @@ class LifterNode(PipelineNode):
         if len(frame.person_ids):
             K, kp2d = self._intrinsics(frame)
             result = self.lifter.lift(kp2d, frame.conf, K, depth=self._depth_metres(depth, frame.image_size),
-                                      image_size=frame.image_size)
+                                      image_size=frame.image_size, up=self._up(header))
             positions, error, status, placement = result.positions, result.error, result.status, result.placement
         else:
             positions = np.zeros((0, self.layout.num_joints, 3), np.float32)
