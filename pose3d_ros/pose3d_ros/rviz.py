@@ -19,6 +19,7 @@ from pose3d_ros.node_logic.parameters import parameter_defaults
 
 STAGES = ("lifter_node", "temporal_node")
 SAFETY_DISPLAY_NAME = "Safety"
+MONITORED_JOINTS_DISPLAY_NAME = "Monitored joints"
 SKELETON_DISPLAY_NAMES = {"temporal_node": "Skeletons (refined)", "lifter_node": "Skeletons (per frame, lifter)"}
 CAMERA_PANEL = "Camera"
 DEBUG_PANEL = "2D keypoints"
@@ -53,7 +54,10 @@ class RvizSetup:
     floor_z: float = -1.2
     """Height of the floor in the fixed frame, where the grid is drawn."""
     safety: bool = False
-    """safety_node runs (launch argument safety_config) and publishes its zones and states on ~/markers."""
+    """safety_node runs (launch argument safety_config): it publishes the joints it monitors on
+    safety/monitored_joints."""
+    safety_markers: bool = False
+    """safety_node also publishes its objects (zones, robot links) and their states on ~/markers."""
 
 
 def resolve_topic(topic: str, namespace: str) -> str:
@@ -79,11 +83,12 @@ def rviz_setup(document: dict, arguments: dict[str, str]) -> RvizSetup:
     stages = tuple(stage for stage in (STAGES if use_temporal else STAGES[:1])
                    if parameters(stage)["markers.enabled"])
     video = parameters("video_source_node")
+    safety = bool(arguments.get("safety_config", ""))
     fixed_frame = arguments.get("fixed_frame", "") or rviz_fixed_frame(video)
     return RvizSetup(
         namespace=arguments.get("namespace", ""), image_topic=arguments.get("image_topic", "/camera/image_raw"),
         stages=stages, debug_image=parameters("keypoints2d_node")["publish_debug_image"],
-        safety=bool(arguments.get("safety_config", "")) and parameters("safety_node")["markers.enabled"],
+        safety=safety, safety_markers=safety and parameters("safety_node")["markers.enabled"],
         # the body frame is the camera's, tf.height_m above the floor; a world or robot frame has its z = 0 there
         fixed_frame=fixed_frame, floor_z=-video["tf.height_m"] if fixed_frame == video["tf.body_frame"] else 0.0)
 
@@ -104,6 +109,17 @@ def _image_display(name: str, topic: str) -> dict:
             "Value": True}
 
 
+def _monitored_joints_display(topic: str) -> dict:
+    """safety_node's PoseArray as small white cones (its poses carry no orientation): the joints the monitor
+    measures from. Off at start: the skeletons already draw those joints, and these, published after safety_node's
+    work on a message, trail them by its latency; one tick shows exactly which joints count.
+    """
+    return {"Alpha": 1.0, "Class": "rviz_default_plugins/PoseArray", "Color": "255; 255; 255", "Enabled": False,
+            "Head Length": 0.04, "Head Radius": 0.02, "Name": MONITORED_JOINTS_DISPLAY_NAME,
+            "Shaft Length": 0.01, "Shaft Radius": 0.005, "Shape": "Arrow (3D)", "Topic": _topic(topic),
+            "Value": False}
+
+
 def image_panels(setup: RvizSetup) -> tuple[str, ...]:
     """The image panels, top to bottom."""
     return (CAMERA_PANEL, DEBUG_PANEL) if setup.debug_image else (CAMERA_PANEL,)
@@ -111,7 +127,7 @@ def image_panels(setup: RvizSetup) -> tuple[str, ...]:
 
 def displays(setup: RvizSetup) -> list[dict]:
     """The displays, each on a topic this setup publishes: floor grid, skeletons per stage (the last one shown),
-    safety_node's zones when it runs, TF, and the image panels.
+    safety_node's objects and states and the joints it monitors when it runs, TF, and the image panels.
     """
     found = [{"Alpha": 0.5, "Cell Size": 1.0, "Class": "rviz_default_plugins/Grid", "Color": "160; 160; 164",
               "Enabled": True, "Line Style": {"Line Width": 0.03, "Value": "Lines"}, "Name": "Floor",
@@ -120,8 +136,10 @@ def displays(setup: RvizSetup) -> list[dict]:
     for stage in reversed(setup.stages):  # the shown stage first
         found.append(_marker_display(SKELETON_DISPLAY_NAMES[stage], resolve_topic(f"{stage}/markers", setup.namespace),
                                      stage == setup.stages[-1]))
-    if setup.safety:
+    if setup.safety_markers:
         found.append(_marker_display(SAFETY_DISPLAY_NAME, resolve_topic("safety_node/markers", setup.namespace), True))
+    if setup.safety:
+        found.append(_monitored_joints_display(resolve_topic("safety/monitored_joints", setup.namespace)))
     found.append({"Class": "rviz_default_plugins/TF", "Enabled": True, "Frame Timeout": 15, "Marker Scale": 0.5,
                   "Name": "TF", "Show Arrows": False, "Show Axes": True, "Show Names": False, "Value": True})
     found.append(_image_display(CAMERA_PANEL, resolve_topic(setup.image_topic, setup.namespace)))

@@ -107,14 +107,14 @@ def test_a_double_parameter_takes_an_integer_and_a_bad_update_is_refused_with_it
 def test_rviz_config_shows_the_topics_the_nodes_publish():
     from pose3d_ros.rviz import RvizSetup, rviz_config, topics
 
-    assert topics(rviz_config(RvizSetup(debug_image=True, safety=True))) == {
+    assert topics(rviz_config(RvizSetup(debug_image=True, safety=True, safety_markers=True))) == {
         "/temporal_node/markers", "/lifter_node/markers", "/keypoints2d_node/debug_image", "/safety_node/markers",
-        "/camera/image_raw"}
+        "/safety/monitored_joints", "/camera/image_raw"}
     sources = {path.stem: path.read_text() for path in (PACKAGE / "pose3d_ros" / "ros").glob("*.py")}
     assert '"~/markers"' in sources["base"].split("class SkeletonOutput")[1]
     assert "SkeletonOutput(self" in sources["lifter_node"] and "SkeletonOutput(self" in sources["temporal_node"]
     assert '"~/debug_image"' in sources["keypoints2d_node"]
-    assert '"~/markers"' in sources["safety_node"]
+    assert '"~/markers"' in sources["safety_node"] and '"safety/monitored_joints"' in sources["safety_node"]
 
 
 def test_ruff_with_the_repository_configuration():

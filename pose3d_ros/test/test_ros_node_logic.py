@@ -184,17 +184,15 @@ def test_qos_settings_validation():
 
 def test_core_logs_reach_the_node_logger_at_their_level():
     class Recorder:
-        """rclpy's logger, with its rule that one line of code logs at one severity (ValueError 'Logger severity
-        cannot be changed between calls' otherwise: a traceback in the node's output, the record lost)."""
+        """A node logger with rclpy's rule: a call site keeps the severity of its first call."""
 
         def __init__(self):
-            self.lines, self.call_sites = [], {}
+            self.lines, self.sites = [], {}
 
         def __getattr__(self, level):
             def log(message):
                 caller = sys._getframe(1)
-                site = (caller.f_code.co_filename, caller.f_lineno)
-                if self.call_sites.setdefault(site, level) != level:
+                if self.sites.setdefault((caller.f_code, caller.f_lineno, caller.f_lasti), level) != level:
                     raise ValueError("Logger severity cannot be changed between calls.")
                 self.lines.append((level, message))
             return log

@@ -109,10 +109,22 @@ def test_the_config_names_only_the_topics_the_launch_publishes():
     assert displays_by_name(no_markers)["Skeletons (per frame, lifter)"]["Enabled"]
     debug = rviz_config(rviz_setup(with_parameters("keypoints2d_node", publish_debug_image=True), DEFAULT_ARGUMENTS))
     assert "/keypoints2d_node/debug_image" in topics(debug)
-    safety = rviz_config(rviz_setup(shipped_params(), {**DEFAULT_ARGUMENTS, "namespace": "robot1",
-                                                       "safety_config": "arm.yaml"}))
-    assert displays_by_name(safety)["Safety"]["Topic"]["Value"] == "/robot1/safety_node/markers"
-    assert displays_by_name(safety)["Safety"]["Enabled"]
+
+
+def test_safety_displays_exist_exactly_when_safety_node_runs():
+    safety_arguments = {**DEFAULT_ARGUMENTS, "namespace": "robot1", "safety_config": "arm.yaml"}
+    safety = displays_by_name(rviz_config(rviz_setup(shipped_params(), safety_arguments)))
+    assert safety["Safety"]["Topic"]["Value"] == "/robot1/safety_node/markers"
+    assert safety["Monitored joints"]["Topic"]["Value"] == "/robot1/safety/monitored_joints"
+    assert safety["Safety"]["Enabled"] and not safety["Monitored joints"]["Enabled"]  # the skeletons draw them
+    assert safety["Monitored joints"]["Class"] == "rviz_default_plugins/PoseArray"
+    without = rviz_config(rviz_setup(shipped_params(), {**DEFAULT_ARGUMENTS, "safety_config": ""}))
+    assert not {"Safety", "Monitored joints"} & set(displays_by_name(without))
+    assert not any("safety" in topic for topic in topics(without))
+    # markers.enabled: false leaves the monitored joints, which safety_node publishes anyway
+    no_markers = rviz_config(rviz_setup(with_parameters("safety_node", markers={"enabled": False}), safety_arguments))
+    assert topics(no_markers) >= {"/robot1/safety/monitored_joints"}
+    assert "/robot1/safety_node/markers" not in topics(no_markers)
 
 
 def test_the_fixed_frame_is_gravity_aligned_when_the_attitude_is_known():

@@ -57,7 +57,9 @@ def test_markers_colour_each_object_by_state_and_join_the_deciding_joint_to_it()
     assert 4.8 < min(xs) and max(xs) < 5.2
     line = markers["safety_link", DISTANCE_ID].points
     np.testing.assert_allclose([line[0].x, line[1].x], [0.3, 4.9], atol=1e-6)
-    assert markers["safety_zone", LABEL_ID].text == f"zone: protective_stop {report.distance[0]:.2f} m"
+    label = markers["safety_zone", LABEL_ID]
+    assert label.text == f"zone: protective_stop {report.distance[0]:.2f} m"
+    assert 0 < label.scale.x < label.scale.z  # RViz's space width: a space narrower than the text is high
 
 
 def test_an_object_without_a_pose_has_its_markers_deleted():

@@ -17,10 +17,10 @@ class ForwardToNodeLogger(logging.Handler):
         self.target = target
 
     def emit(self, record: logging.LogRecord) -> None:
-        # One call per severity, each on its own line: rclpy's logger refuses a second severity from one line of
-        # code (ValueError "Logger severity cannot be changed between calls"), which lost the record with a traceback.
-        message = f"{record.name}: {record.getMessage()}"
+        # One call per severity on its own line: rclpy keys a log call by its call site and refuses ("Logger
+        # severity cannot be changed between calls") a site that logs at another severity than the first time.
         try:
+            message = f"{record.name}: {record.getMessage()}"
             if record.levelno >= logging.ERROR:
                 self.target.error(message)
             elif record.levelno >= logging.WARNING:

@@ -31,6 +31,10 @@ OUTLINE_ID, DISTANCE_ID, LABEL_ID = 0, 1, 2
 # Marker type and action values of visualization_msgs/Marker.
 LINE_LIST, TEXT_VIEW_FACING = 5, 9
 ADD, DELETE = 0, 2
+SPACE_WIDTH_EM = 0.3
+"""Width of a space in a label, in text heights: RViz 2 takes a text marker's scale.x as the space width, and
+without one (0) draws every space as wide as a letter 1 m high, whatever the text height (rviz_rendering's
+MovableText)."""
 
 
 def object_outlines(config: SafetyConfig, poses: Mapping[str, Pose | None]) -> list[list[np.ndarray] | None]:
@@ -87,8 +91,9 @@ def safety_markers(types: MessageTypes, header: Any, report: SafetyReport,
         else:
             markers.append(_delete(types, header, ns, DISTANCE_ID))
         label = f"{name}: {state.name.lower()}" + (f" {report.distance[o]:.2f} m" if measured else "")
-        markers.append(_marker(types, header, ns, LABEL_ID, TEXT_VIEW_FACING, (0.0, 0.0, style.text_height), colour,
-                               style, position=segments.mean(axis=0), text=label))
+        text_scale = (SPACE_WIDTH_EM * style.text_height, 0.0, style.text_height)
+        markers.append(_marker(types, header, ns, LABEL_ID, TEXT_VIEW_FACING, text_scale, colour, style,
+                               position=segments.mean(axis=0), text=label))
     return types.new(types.MarkerArray, markers=markers)
 
 
