@@ -15,7 +15,7 @@ from rosbags.typesys import Stores, get_typestore
 from pose3d_ros.camera import default_intrinsics, project
 from pose3d_ros.cli import main
 from pose3d_ros.messages import load_typestore
-from pose3d_ros.pipeline.run import TOPICS
+from pose3d_ros.pipeline.writer import TOPICS
 from pose3d_ros.skeleton import JointStatus
 
 FRAMES = 4

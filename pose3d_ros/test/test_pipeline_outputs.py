@@ -20,8 +20,9 @@ from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
 from pose3d_ros.pipeline.render import Renderer
-from pose3d_ros.pipeline.run import TOPICS, run
+from pose3d_ros.pipeline.run import run
 from pose3d_ros.pipeline.sources import CameraModel, Frame, FrameSource, VideoFileSource
+from pose3d_ros.pipeline.writer import TOPICS
 from pose3d_ros.safety import SafetyConfig, SafetyMonitor, SafetyState
 from pose3d_ros.safety.markers import object_outlines
 from pose3d_ros.skeleton import H36M17, WHOLEBODY133, JointStatus, PlacementSource

@@ -103,10 +103,62 @@ def register(add_command) -> None:
                             "(default: the parameters' own)")
     bench.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
 
+    writer = add_command("bench writer", run_writer_bench,
+                         "time pose3d run's writing (messages and MCAP) alone, replaying the rows of a skeletons.npz")
+    writer.add_argument("npz", type=Path, help="a skeletons.npz written by pose3d run (e.g. --source demo:1)")
+    writer.add_argument("--rounds", type=_positive_int, default=5, help="replays (default 5); the median is shown")
+    writer.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
+
+    ros = add_command("bench ros", run_ros_bench,
+                      "CPU use of each node and the 2D stage's drops under ROS 2: pipeline.launch.py on a looped video "
+                      "at each input rate (needs a sourced ROS 2 workspace with pose3d_ros built)")
+    ros.add_argument("--source", type=Path, required=True, help="a video file, played in a loop")
+    ros.add_argument("--rates", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0, 30.0], metavar="HZ",
+                     help="input frame rates (video_source_node fps), one launch each (default 5 10 15 20 30)")
+    ros.add_argument("--warmup", type=float, default=10.0, metavar="S",
+                     help="seconds after every stage has published, before the window (default 10)")
+    ros.add_argument("--window", type=float, default=20.0, metavar="S", help="seconds measured per rate (default 20)")
+    ros.add_argument("--params-file", type=Path, metavar="YAML",
+                     help="the nodes' parameters (default: the installed package's config/pipeline.yaml)")
+    ros.add_argument("--logs", type=Path, metavar="DIR", help="keep each launch's output here")
+    ros.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
+
+
+def run_ros_bench(args: argparse.Namespace) -> int:
+    from pose3d_ros.graph_bench import DiagnosticsWindow, SweepSettings, report_lines, run_sweep
+
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        from pose3d_ros.ros.diagnostics_probe import diagnostics_probe
+        share = Path(get_package_share_directory("pose3d_ros"))
+    except (ImportError, LookupError) as err:  # LookupError: ament's PackageNotFoundError
+        LOG.error("pose3d bench ros needs ROS 2 and the pose3d_ros package built in a sourced workspace (%s); "
+                  "source its install/setup.bash first", err)
+        return 2
+    if not args.source.is_file():
+        raise FileNotFoundError(f"--source {args.source} is not a file")
+    settings = SweepSettings(args.source.resolve(), tuple(args.rates), args.warmup, args.window,
+                             params_file=(args.params_file or share / "config" / "pipeline.yaml").resolve(),
+                             log_dir=args.logs)
+    window = DiagnosticsWindow()
+    with diagnostics_probe(window) as spin:
+        report = run_sweep(settings, window, spin)
+    print("\n".join(report_lines(report)))
+    _write_json(args.json, report)
+    return 0
+
+
+def run_writer_bench(args: argparse.Namespace) -> int:
+    from .writer_bench import run_writer_benchmark, writer_report_lines
+
+    report = run_writer_benchmark(args.npz, args.rounds)
+    print("\n".join(writer_report_lines(report)))
+    _write_json(args.json, report)
+    return 0
+
 
 def run_bench(args: argparse.Namespace) -> int:
-    import json
-
     from .bench import report_lines, run_benchmark
     from .core import PipelineSettings
 
@@ -114,11 +166,17 @@ def run_bench(args: argparse.Namespace) -> int:
                 else PipelineSettings.from_params_file(args.params_file))
     report = run_benchmark(settings, args.people, args.frames, args.rounds, args.threads)
     print("\n".join(report_lines(report)))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    _write_json(args.json, report)
     return 0
+
+
+def _write_json(path: Path | None, report: dict) -> None:
+    import json
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+        print(f"wrote {path}")
 
 
 def _positive_int(text: str) -> int:

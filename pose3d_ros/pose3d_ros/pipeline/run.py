@@ -46,25 +46,14 @@ from .outputs import (
     write_skeletons_npz,
 )
 from .overlap import Detections, DetectionStep
-from .recording import MCAP_NAME, McapRecorder, camera_info_msg, compressed_image_msg
+from .recording import MCAP_NAME, McapRecorder
 from .render import Renderer, VideoSink
 from .sources import Frame, FrameSource, Gap, GapLog
 from .stopping import StopRequest
+from .writer import FrameWriter
 
 LOG = logging.getLogger(__name__)
 
-# The topics of the ROS graph started by launch/pipeline.launch.py (no namespace), so that the MCAP holds what
-# `ros2 bag record` would record from it; the images under their image_transport "compressed" name.
-TOPICS = {
-    "image": "/camera/image_raw/compressed",
-    "camera_info": "/camera/camera_info",
-    "keypoints": "/keypoints2d",
-    "raw": "/skeletons3d",
-    "raw_markers": "/lifter_node/markers",
-    "refined": "/skeletons3d_refined",
-    "refined_markers": "/temporal_node/markers",
-    "safety": "/safety/states",
-}
 STAGES = ("2d", "lift", "temporal", "write", "render")
 VERSIONS_OF = ("pose3d_ros", "torch", "mediapipe", "numpy", "opencv-contrib-python", "rosbags", "mcap")
 SHOWN_GAPS = 10
@@ -292,14 +281,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
          overwrite: bool, overlap: bool) -> RunSummary:
     from tqdm import tqdm
 
-    from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
-    from pose3d_ros.messages import (
-        load_message_types,
-        make_header,
-        safety_state_array,
-        skeleton3d_array,
-        wholebody2d_array,
-    )
+    from pose3d_ros.messages import load_message_types
 
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
@@ -310,16 +292,6 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     types = load_message_types()
     temporal = pipeline.temporal is not None
 
-    def marker_builder(parameters: dict) -> SkeletonMarkers | None:
-        """The markers a node publishes on ~/markers, styled by its markers.* parameters (None when disabled)."""
-        if not parameters["markers.enabled"]:
-            return None
-        return SkeletonMarkers(types, pipeline.layout, MarkerStyle(
-            parameters["markers.bone_width"], parameters["markers.joint_diameter"], parameters["markers.lifetime_s"],
-            parameters["markers.min_alpha"]))
-
-    raw_markers = marker_builder(pipeline.settings.lifter)
-    refined_markers = marker_builder(pipeline.settings.temporal) if temporal else None
     summary = RunSummary(source.description)
     left_out = GapLog()  # frames read but not processed: out of order, or refused by a stage
     records: list[FrameRecord] = []
@@ -332,40 +304,14 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
         summary.safety = safety_run.summary
     newest_stamp_ns = 0  # of the newest frame read
 
-    def skeletons_msg(skeletons) -> object:
-        return skeleton3d_array(types, make_header(types, skeletons.stamp_ns, skeletons.frame_id),
-                                skeletons.positions, skeletons.confidence, skeletons.error, skeletons.status,
-                                skeletons.person_ids, pipeline.layout, skeletons.placement)
-
-    def node_output(skeletons, topic: str, markers: SkeletonMarkers | None) -> list[tuple[str, object]]:
-        """A node's messages for one frame: its Skeleton3DArray and, when enabled, its MarkerArray."""
-        messages = [(TOPICS[topic], skeletons_msg(skeletons))]
-        if markers is not None:
-            header = make_header(types, skeletons.stamp_ns, skeletons.frame_id)
-            messages.append((TOPICS[f"{topic}_markers"], markers.update(
-                header, skeletons.positions, skeletons.confidence, skeletons.status, skeletons.person_ids)))
-        return messages
-
-    def frame_messages(frame: Frame, keypoints, raw: SkeletonFrame) -> list[tuple[str, object]]:
-        """Everything recorded for a frame at once (all or nothing): CameraInfo, image, 2D, raw 3D, markers."""
-        header = make_header(types, frame.stamp_ns, frame.frame_id)
-        width, height = keypoints.image_size
-        messages = [(TOPICS["camera_info"], camera_info_msg(types, header, frame.camera, width, height))]
-        if write_images:
-            messages.append((TOPICS["image"], compressed_image_msg(types, header, frame.image)))
-        messages.append((TOPICS["keypoints"], wholebody2d_array(types, header, keypoints.kp2d, keypoints.conf,
-                                                                keypoints.person_ids, (width, height))))
-        return messages + node_output(raw, "raw", raw_markers)
-
-    def settle(entry: _Waiting, recorder: McapRecorder) -> None:
+    def settle(entry: _Waiting, writer: FrameWriter) -> None:
         final = entry.final() if temporal else entry.raw
         report = None
         if safety_run is not None:
             seen_ns = newest_stamp_ns if entry.released_ns is None else entry.released_ns  # None: no temporal stage
             report = safety_run.check(final, seen_ns, source.skipped + summary.failed + summary.out_of_order)
             with _Timer(summary, "write"):
-                header = make_header(types, report.stamp_ns, report.frame_id)
-                recorder.write(TOPICS["safety"], safety_state_array(types, header, report), report.stamp_ns)
+                writer.safety(report)
         records.append(FrameRecord.of(entry.frame, entry.keypoints, entry.raw, final if temporal else None, report))
         summary.latency.add("final_out", time.perf_counter() - entry.started_s)
         if renderer is not None:
@@ -381,11 +327,10 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
             if window is not None and window.show(image):
                 stop.request("q in the live window")
 
-    def released(frames: list, recorder: McapRecorder) -> None:
+    def released(frames: list, writer: FrameWriter) -> None:
         for refined in frames:
             with _Timer(summary, "write"):
-                for topic, msg in node_output(refined, "refined", refined_markers):
-                    recorder.write(topic, msg, refined.stamp_ns)
+                writer.refined(refined)
             entry = waiting.get(refined.stamp_ns)
             if entry is None:
                 summary.late_refined += len(refined.person_ids)
@@ -400,6 +345,8 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
     start = logged = time.perf_counter()
     with McapRecorder(out_dir, types.typestore) as recorder, \
             tqdm(total=total, unit="frame", disable=not progress, desc="pose3d", mininterval=0.5) as bar:
+        writer = FrameWriter(recorder, types, pipeline.layout, pipeline.settings.lifter,
+                             pipeline.settings.temporal if temporal else None, write_images)
         try:
             with Detections(source, detection, stop, max_frames=max_frames, overlap=overlap) as detections:
                 for detected in detections:
@@ -416,7 +363,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                                 raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id,
                                                     frame.depth, frame.depth_encoding)
                             with _Timer(summary, "write"):
-                                messages = frame_messages(frame, keypoints, raw)
+                                messages = writer.frame_messages(frame, keypoints, raw)
                         except ValueError as err:  # a stage refused this frame's data: skip it, like a node would
                             refused = str(err)
                     if refused is not None:
@@ -424,8 +371,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                         left_out.add(frame.index, f"refused by a stage: {refused}", frame.stamp_ns)
                         continue
                     with _Timer(summary, "write"):
-                        for topic, msg in messages:
-                            recorder.write(topic, msg, frame.stamp_ns)
+                        writer.write(messages, frame.stamp_ns)
                     summary.latency.add("raw_out", time.perf_counter() - detected.started_s)
                     # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
                     frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
@@ -433,13 +379,13 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     if temporal:
                         with _Timer(summary, "temporal"):
                             frames = pipeline.refine(raw)
-                        released(frames, recorder)
+                        released(frames, writer)
                     now = time.perf_counter()
                     summary.latency.add("waited", detected.started_s - detected.read_s)
                     summary.latency.add("2d", detected.detected_s - detected.started_s)
                     summary.latency.add("after_2d", now - detected.detected_s)
                     while waiting and pipeline.is_settled(len(waiting) - 1):
-                        settle(waiting.pop(next(iter(waiting))), recorder)
+                        settle(waiting.pop(next(iter(waiting))), writer)
                     people = len(keypoints.person_ids)
                     summary.placed_by_depth += int((raw.placement == PlacementSource.DEPTH).sum())
                     summary.frames += 1
@@ -463,9 +409,9 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                 window = None
         with _Timer(summary, "temporal"):
             frames = pipeline.finish()
-        released(frames, recorder)
+        released(frames, writer)
         for stamp in list(waiting):
-            settle(waiting.pop(stamp), recorder)
+            settle(waiting.pop(stamp), writer)
         summary.topics = dict(recorder.counts)
     if summary.safety is not None:
         summary.safety.finish(1.0 / source.fps if source.fps else 0.0)

@@ -55,6 +55,10 @@ class LifterNode(PipelineNode):
         from pose3d_ros.lifting import Lifter
 
         torch.set_num_threads(self.param("cpu_threads"))
+        self.attitude = CameraAttitude(self.param("gravity_frame"), self.param("camera_pitch_deg"),
+                                       self.param("camera_roll_deg"))
+        if self.attitude.gravity_frame:
+            self.transforms()  # listening while the model loads, so that the first frames find their transform
         # a CUDA fallback warns through the core's log
         self.lifter = Lifter.load(self.param("weights") or None, device=self.param("device"),
                                   flip_test=self.param("flip_test"),
@@ -63,10 +67,6 @@ class LifterNode(PipelineNode):
                                   person_height_m=self.param("person_height_m"))
         self.layout = self.lifter.layout
         self.watch = CameraInfoWatch(self.param("camera_info_timeout_s"))
-        self.attitude = CameraAttitude(self.param("gravity_frame"), self.param("camera_pitch_deg"),
-                                       self.param("camera_roll_deg"))
-        if self.attitude.gravity_frame:
-            self.transforms()  # listening from now, so that the first frames find their transform
         if not self.lifter.uses_gravity and (self.attitude.gravity_frame or self.attitude.fixed is not None):
             self.get_logger().warning("these lifter weights have no gravity input: the camera's attitude is unused")
         self.output = SkeletonOutput(self, "skeletons3d", self.layout)
