@@ -1,13 +1,16 @@
 """The nodes under fault, in the core (node_logic): garbage and mis-sized messages, a publisher flooding at 200 Hz, a
-subscriber that never reads, a clock that jumps. What needs ROS to test for real (DDS queues, rclpy's executor) is
-named in each test.
+subscriber that never reads, a clock that jumps. What needs ROS to test for real (DDS queues, rclpy's executor, sim
+time) is named in each test and run by test_faults_launch.py and test_signals_launch.py.
 """
 
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pose3d_ros.keypoints2d.tracking import PersonTracker
 from pose3d_ros.messages import load_message_types, make_header, wholebody2d_array, wholebody2d_to_numpy
@@ -16,6 +19,7 @@ from pose3d_ros.node_logic.parameters import check_parameter
 from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, error_kind, exit_status
 from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS
 from pose3d_ros.node_logic.temporal_frames import TemporalFrames
+from pose3d_ros.pipeline.sources import _RAW_ENCODINGS, image_from_ros
 from pose3d_ros.skeleton import JointStatus
 from pose3d_ros.temporal.streaming import StreamingRefiner
 
@@ -49,9 +53,32 @@ def test_garbage_messages_are_skipped_counted_and_logged_once_per_kind():
     assert error_kind(ValueError("person 12: -3.5e+07 m")) == "ValueError: person #: # m"
 
 
+@settings(max_examples=300, deadline=None, database=None)
+@given(encoding=st.sampled_from([*_RAW_ENCODINGS, "jpeg", "BGR8", ""]), width=st.integers(-2, 40),
+       height=st.integers(-2, 40), pad=st.integers(-5, 8), extra=st.integers(-50, 50))
+def test_an_image_is_read_only_when_its_fields_describe_its_data(encoding, width, height, pad, extra):
+    """keypoints2d_node reads each Image with image_from_ros (cv_bridge would read a mis-sized one cut or shifted
+    without a word): a BGR picture of its size exactly when rows of ``width`` pixels fit in ``step`` bytes, the
+    data is ``height`` such rows and a 4:2:2 image has an even width; else ValueError (a counted, skipped frame),
+    never another exception. Under ROS, test_faults_launch.py sends such images."""
+    channels, dtype, _ = _RAW_ENCODINGS.get(encoding, (1, np.uint8, None))
+    step = max(width, 0) * channels * np.dtype(dtype).itemsize + pad
+    size = max(step * max(height, 0) + extra, 0)
+    msg = SimpleNamespace(encoding=encoding, width=width, height=height, step=step, data=bytes(size),
+                          is_bigendian=0)
+    valid = (encoding in _RAW_ENCODINGS and width > 0 and height > 0 and pad >= 0 and extra == 0
+             and not (channels == 2 and width % 2))
+    try:
+        bgr = image_from_ros(msg)
+    except ValueError as err:
+        assert not valid, err
+        return
+    assert valid and bgr.shape == (height, width, 3) and bgr.dtype == np.uint8
+
+
 def test_a_publisher_flooding_at_200_hz_is_met_with_the_newest_frame_and_counted_drops():
     """200 Hz into a stage that needs 20 ms a frame: it processes the newest frame each time and counts what it
-    skipped; nothing queues. (The subscription's own depth-1 queue in DDS needs ROS to test.)"""
+    skipped; nothing queues. (Under ROS, with DDS's depth-1 queue: test_faults_launch.py.)"""
     monitor, done = StageMonitor(window_s=5.0), []
 
     def slow_stage(sequence):
@@ -91,7 +118,8 @@ def test_a_closed_slot_ends_the_worker_at_once_and_a_replaced_frame_is_a_drop():
 
 def test_outputs_are_bounded_for_a_subscriber_that_never_reads():
     """Every output is reliable keep-last 1 and every input queue 1-10 deep: a subscriber that never reads holds
-    one sample per topic at most. That DDS's keep-last writer then never blocks the publisher needs ROS to test."""
+    one sample per topic at most. That DDS's keep-last writer then never blocks the publisher:
+    test_faults_launch.py (a subscriber whose process hangs)."""
     assert (OUTPUT_QOS_SETTINGS.reliability, OUTPUT_QOS_SETTINGS.depth) == ("reliable", 1)
     for node in ("lifter_node", "temporal_node", "keypoints2d_node", "video_source_node"):
         assert check_parameter(node, "qos.depth", 10) == 10
@@ -166,8 +194,8 @@ class EndingNode:
 
 def test_a_node_stopped_by_sigint_or_sigterm_cleans_up_and_exits_130_or_143():
     """run() (ros/base.py) keeps the context alive at a signal and ends the node through its lifecycle shutdown, so
-    that markers are cleared; only when ROS was shut down elsewhere does it skip what would publish. run() itself
-    was not run under ROS."""
+    that markers are cleared; only when ROS was shut down elsewhere does it skip what would publish. run() itself,
+    under ROS: test_signals_launch.py."""
     assert (exit_status(signal.SIGINT), exit_status(signal.SIGTERM), exit_status(None)) == (130, 143, 0)
     for active, context_ok, expected in [
             (True, True, ["trigger_shutdown", "stop_worker", "stopped", "release", "destroy_node"]),

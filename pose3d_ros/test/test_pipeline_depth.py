@@ -86,6 +86,13 @@ def test_nearest_stamp_and_depth_check():
     assert check.metres(np.zeros((240, 320), np.uint16), "32FC1", (320, 240)) is None
     assert "32FC1 depth image holds float32" in check.warning
     assert (check.used, check.refused) == (1, 3)
+    # lifter_node: a depth Image whose buffer does not fit its fields is refused like these, the lift goes on
+    cut = image_msg(np.zeros((240, 320), np.uint16), "16UC1", 0)
+    cut.data = cut.data[:-1]
+    with pytest.raises(ValueError, match="does not fit") as unreadable:
+        depth_from_ros(cut)
+    check.refuse(unreadable.value)
+    assert "depth image not used" in check.warning and (check.used, check.refused) == (1, 4)
 
 
 def test_a_recording_pairs_depth_by_stamp_and_counts_what_it_cannot_use(tmp_path, caplog):

@@ -206,6 +206,8 @@ def test_core_logs_reach_the_node_logger_at_their_level():
     try:
         lifting.warning("CUDA was requested but is not available; running %s", "here")
         streaming.info("person %d given up", 3)
+        lifting.error("a frame failed")
+        logging.getLogger("pose3d_ros.pipeline.stopping").warning("SIGINT: stopping")
         logging.getLogger("pose3d_ros.x").debug("not at INFO")
         logging.getLogger("other").warning("not ours")
     finally:
@@ -217,6 +219,8 @@ def test_core_logs_reach_the_node_logger_at_their_level():
     assert recorder.lines == [
         ("warning", "pose3d_ros.lifting: CUDA was requested but is not available; running here"),
         ("info", "pose3d_ros.temporal.streaming: person 3 given up"),
+        ("error", "pose3d_ros.lifting: a frame failed"),
+        ("warning", "pose3d_ros.pipeline.stopping: SIGINT: stopping"),
     ]
 
 
@@ -317,6 +321,20 @@ def test_camera_info_watch_waits_then_warns_once():
     assert watch.image(12.3) == "with_info" and watch.image(14.2) == "with_info"
     # CameraInfo stopped: once it is older than the timeout, go on without it and warn again.
     assert watch.image(14.3) == "without_info" and watch.warning is not None
+
+
+def test_camera_info_watch_waits_again_for_images_that_come_back_after_a_pause():
+    """A paused bag: the first image after the pause comes just before its CameraInfo. Going on without it would
+    enqueue that image alone and again when the synchronizer pairs it (processed twice, one stamp published twice).
+    """
+    watch = CameraInfoWatch(timeout_s=2.0)
+    watch.info(10.0)
+    assert watch.image(10.0) == "with_info"
+    assert watch.image(30.0) == "wait" and watch.warning is None  # back after 20 s: its CameraInfo may follow
+    watch.info(30.01)
+    assert watch.image(30.2) == "with_info"
+    assert watch.image(60.0) == "wait" and watch.image(61.9) == "wait"  # back again, and CameraInfo stopped
+    assert watch.image(62.0) == "without_info" and "no CameraInfo" in watch.warning
 
 
 def test_undistort_without_distortion_or_with_unknown_model():

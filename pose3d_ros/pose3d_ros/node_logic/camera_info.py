@@ -44,7 +44,10 @@ class CameraInfoWatch:
 
     ``image(now)`` returns "with_info" while CameraInfo keeps arriving (at most ``timeout_s`` old), "wait" during
     the first ``timeout_s`` without any, then "without_info"; ``warning`` holds a message the first time it
-    gives up, for the node to log once (again after CameraInfo came back and stopped).
+    gives up, for the node to log once (again after CameraInfo came back and stopped). Images that come back after
+    a pause of more than ``timeout_s`` (a paused bag, a camera restarted) restart the wait, since their CameraInfo
+    may arrive just after them: going on without it there would process the first image twice, alone and then
+    paired by the synchronizer.
     """
 
     def __init__(self, timeout_s: float):
@@ -53,6 +56,7 @@ class CameraInfoWatch:
         self.timeout_s = timeout_s
         self._since: float | None = None
         self._last_info: float | None = None
+        self._last_image: float | None = None
         self._warned = False
         self.warning: str | None = None
 
@@ -62,11 +66,12 @@ class CameraInfoWatch:
 
     def image(self, now: float) -> str:
         self.warning = None
-        if self._since is None:
+        if self._since is None or now - self._last_image > self.timeout_s:
             self._since = now
+        self._last_image = now
         if self._last_info is not None and now - self._last_info <= self.timeout_s:
             return "with_info"
-        waited_from = self._since if self._last_info is None else self._last_info
+        waited_from = self._since if self._last_info is None else max(self._last_info, self._since)
         if now - waited_from < self.timeout_s:
             return "wait"
         if not self._warned:

@@ -34,13 +34,18 @@ class DepthCheck:
             depth_m = depth_in_metres(depth, encoding)
             depth_pixel_scale(depth_m.shape, image_size)
         except ValueError as err:
-            self.refused += 1
-            if str(err) not in self._reported:
-                self._reported.add(str(err))
-                self.warning = f"depth image not used, people placed without it: {err}"
+            self.refuse(err)
             return None
         self.used += 1
         return depth_m
+
+    def refuse(self, err: ValueError) -> None:
+        """A depth image that cannot be used (also one that could not be read: a buffer that does not fit)."""
+        self.refused += 1
+        self.warning = None
+        if str(err) not in self._reported:
+            self._reported.add(str(err))
+            self.warning = f"depth image not used, people placed without it: {err}"
 
 
 

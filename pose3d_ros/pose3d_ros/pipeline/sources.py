@@ -431,7 +431,7 @@ def image_from_ros(msg) -> np.ndarray:
 
     16-bit images are min-max normalised per frame to 8 bits: cameras often fill only 10-12 of the 16 bits,
     and the 2D stage needs contrast, not absolute intensity. Raises ValueError on an unknown encoding or a
-    buffer that does not match height, width and step.
+    buffer that does not match height, width and step (cv_bridge would read it cut or shifted without a word).
     """
     encoding = msg.encoding
     if encoding not in _RAW_ENCODINGS:
@@ -441,9 +441,11 @@ def image_from_ros(msg) -> np.ndarray:
     itemsize = np.dtype(dtype).itemsize
     row_bytes = width * channels * itemsize
     data = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
-    if height == 0 or width == 0 or step < row_bytes or data.size < step * height:
+    if height <= 0 or width <= 0 or step < row_bytes or data.size != step * height:
         raise ValueError(f"{encoding} image {width}x{height} with step {step} does not fit its "
                          f"{data.size}-byte buffer")
+    if channels == 2 and width % 2:  # 4:2:2: two pixels share their colour
+        raise ValueError(f"{encoding} image of odd width {width}")
     rows = data[: step * height].reshape(height, step)[:, :row_bytes]
     byte_order = ">" if msg.is_bigendian else "<"
     pixels = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(byte_order)).astype(dtype)
@@ -464,7 +466,7 @@ def depth_from_ros(msg) -> tuple[np.ndarray, str]:
     dtype = np.dtype(DEPTH_ENCODINGS[encoding])
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     data = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
-    if height == 0 or width == 0 or step < width * dtype.itemsize or data.size < step * height:
+    if height <= 0 or width <= 0 or step < width * dtype.itemsize or data.size != step * height:
         raise ValueError(f"{encoding} depth image {width}x{height} with step {step} does not fit its "
                          f"{data.size}-byte buffer")
     rows = np.ascontiguousarray(data[: step * height].reshape(height, step)[:, : width * dtype.itemsize])

@@ -17,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from pose3d_ros.messages import stamp_ns, wholebody2d_array
 from pose3d_ros.node_logic.camera_info import CameraInfoWatch
 from pose3d_ros.node_logic.parameters import PARAMETERS
+from pose3d_ros.pipeline.sources import image_from_ros
 from pose3d_ros.ros.base import OUTPUT_QOS, PipelineNode, run
 
 
@@ -80,7 +81,7 @@ class Keypoints2DNode(PipelineNode):
                 self.get_logger().warning(
                     f"CameraInfo is for {info.width}x{info.height} but the images are {image.width}x{image.height}: "
                     f"the calibration does not match the stream, 3D will be wrong")
-        bgr = self.bridge.imgmsg_to_cv2(image, desired_encoding="bgr8")
+        bgr = image_from_ros(image)  # ValueError for an Image whose fields do not describe its data
         stamp = stamp_ns(image.header)
         if self._first_stamp_ns is None:
             self._first_stamp_ns = stamp

@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import numpy as np
-from cv_bridge import CvBridge
 from message_filters import Cache, Subscriber
 from rclpy.clock import ClockType
 from rclpy.time import Time
@@ -33,6 +32,7 @@ from pose3d_ros.messages import stamp_ns, wholebody2d_to_numpy
 from pose3d_ros.node_logic.camera_attitude import CameraAttitude
 from pose3d_ros.node_logic.camera_info import SUPPORTED_DISTORTION, CameraInfoWatch, camera_matrix, undistort_keypoints
 from pose3d_ros.node_logic.depth_input import DepthCheck, nearest_stamp
+from pose3d_ros.pipeline.sources import depth_from_ros
 from pose3d_ros.ros.base import PipelineNode, SkeletonOutput, run
 
 
@@ -45,7 +45,6 @@ class LifterNode(PipelineNode):
         self._warned_models: set[str] = set()
         self.attitude: CameraAttitude | None = None
         self._warned_default_intrinsics = False
-        self.bridge = CvBridge()
         self.depth_cache: Cache | None = None
         self.depth_check = DepthCheck()
         self.depth_too_far = 0
@@ -96,7 +95,7 @@ class LifterNode(PipelineNode):
         decision = self.watch.image(time.monotonic())
         if self.watch.warning:
             self.get_logger().warning(self.watch.warning)
-        if decision != "wait":
+        if decision != "wait" or self.camera_info is not None:  # intrinsics do not change: no need to wait again
             self.enqueue(msg, self._depth_for(stamp_ns(msg.header)))
 
     def _depth_for(self, stamp: int) -> Image | None:
@@ -146,8 +145,13 @@ class LifterNode(PipelineNode):
     def _depth_metres(self, image: Image | None, image_size: tuple[int, int]) -> Any:
         if image is None:
             return None
-        depth = self.depth_check.metres(self.bridge.imgmsg_to_cv2(image, desired_encoding="passthrough"),
-                                        image.encoding, image_size)
+        try:
+            pixels, encoding = depth_from_ros(image)
+        except ValueError as err:  # an encoding or a buffer that does not fit: the lift goes on without depth
+            self.depth_check.refuse(err)
+            depth = None
+        else:
+            depth = self.depth_check.metres(pixels, encoding, image_size)
         if self.depth_check.warning:
             self.get_logger().warning(self.depth_check.warning)
         return depth
