@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_ros.inference import latency_percentiles
 from pose3d_ros.keypoints2d import Keypoints2D
 from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 
@@ -85,9 +86,7 @@ def time_writer(layout: str, rows: list, out_dir: Path) -> dict:
             wall_ms.append(1000 * (time.perf_counter() - wall))
         close_s = time.perf_counter()
     close_ms = 1000 * (time.perf_counter() - close_s)
-    return {"loop_ms": {"mean": float(np.mean(wall_ms)), "p50": float(np.median(wall_ms)),
-                        "p95": float(np.percentile(wall_ms, 95))},
-            "loop_cpu_ms": float(np.mean(cpu_ms)), "close_ms": close_ms}
+    return {"loop_ms": latency_percentiles(wall_ms), "loop_cpu_ms": float(np.mean(cpu_ms)), "close_ms": close_ms}
 
 
 def run_writer_benchmark(npz: Path, rounds: int) -> dict:
