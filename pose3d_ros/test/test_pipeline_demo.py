@@ -9,6 +9,7 @@ import pytest
 
 from pose3d_ros.camera import project
 from pose3d_ros.keypoints2d import Keypoints2D
+from pose3d_ros.lifting import LiftResult
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.demo import FPS, DemoSource, demo_intrinsics, demo_people, demo_truth, render_demo_frame
 from pose3d_ros.pipeline.run import run
@@ -125,17 +126,6 @@ class Oracle:
         pass
 
 
-@dataclass
-class OracleLift:
-    positions: np.ndarray
-    error: np.ndarray
-    status: np.ndarray
-
-    @property
-    def placement(self) -> np.ndarray:
-        return np.full(len(self.positions), PlacementSource.LEAST_SQUARES, np.uint8)
-
-
 class OracleLifter:
     layout = WHOLEBODY133
 
@@ -144,7 +134,9 @@ class OracleLifter:
 
     def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         positions = np.nan_to_num(self.oracle.joints.popleft()).astype(np.float32)
-        return OracleLift(positions, np.zeros(conf.shape, np.float32), np.ones(conf.shape, np.uint8))
+        return LiftResult(positions=positions, root_relative=positions, error=np.zeros(conf.shape, np.float32),
+                          status=np.ones(conf.shape, np.uint8), root_translation=np.zeros((len(positions), 3)),
+                          placement=np.full(len(positions), PlacementSource.LEAST_SQUARES, np.uint8))
 
 
 def test_a_demo_run_reports_its_score_against_the_truth(tmp_path):

@@ -4,7 +4,6 @@ import json
 import logging
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -15,6 +14,7 @@ from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
 from pose3d_ros.keypoints2d import Keypoints2D
+from pose3d_ros.lifting import LiftResult
 from pose3d_ros.messages import load_message_types, make_header, safety_state_to_numpy, skeleton3d_array
 from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
@@ -158,24 +158,15 @@ class StubDetector:
         pass
 
 
-@dataclass
-class StubLift:
-    positions: np.ndarray
-    error: np.ndarray
-    status: np.ndarray
-
-    @property
-    def placement(self) -> np.ndarray:
-        return np.full(len(self.positions), PlacementSource.LEAST_SQUARES, np.uint8)
-
-
 class StubLifter:
     layout = WHOLEBODY133
 
     def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         positions = np.zeros((len(kp2d), J, 3), np.float32)
         positions[..., 2] = kp2d[..., 0]  # depth = 10 + frame index
-        return StubLift(positions, np.full(conf.shape, 0.05, np.float32), np.ones(conf.shape, np.uint8))
+        return LiftResult(positions=positions, root_relative=positions, error=np.full(conf.shape, 0.05, np.float32),
+                          status=np.ones(conf.shape, np.uint8), root_translation=np.zeros((len(positions), 3)),
+                          placement=np.full(len(positions), PlacementSource.LEAST_SQUARES, np.uint8))
 
 
 def test_run_flags_give_the_lifter_the_cameras_up_direction():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pose3d_ros.keypoints2d import Keypoints2D
+from pose3d_ros.lifting import LiftResult
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.demo import DemoSource
 from pose3d_ros.pipeline.overlap import FrameBuffer
@@ -52,19 +53,14 @@ class SlowDetector:
         pass
 
 
-class NoLift:
-    positions = np.zeros((0, J, 3), np.float32)
-    error = np.zeros((0, J), np.float32)
-    status = np.zeros((0, J), np.uint8)
-    placement = np.zeros(0, np.uint8)
-
-
 class NoLifter:
     layout = WHOLEBODY133
 
     def lift(self, kp2d, conf, K, depth=None, image_size=None, up=None):
         assert len(kp2d) == 0
-        return NoLift()
+        return LiftResult(positions=np.zeros((0, J, 3), np.float32), root_relative=np.zeros((0, J, 3), np.float32),
+                          error=np.zeros((0, J), np.float32), status=np.zeros((0, J), np.uint8),
+                          root_translation=np.zeros((0, 3), np.float32), placement=np.zeros(0, np.uint8))
 
 
 def slow_pipeline():
