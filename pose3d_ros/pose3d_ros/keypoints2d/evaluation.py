@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 PARTS = {"body": slice(0, 17), "feet": slice(17, 23), "face": slice(23, 91), "hands": slice(91, 133)}
+"""COCO-WholeBody's 2D parts as the 2D measures report them (the demo's scoring too)."""
 PART_BOX_JOINTS = {"face": slice(23, 91), "left_hand": slice(91, 112), "right_hand": slice(112, 133)}
 """Joints measured against each part box; both hand boxes report under "hands"."""
 PCK_FRACTION = 0.2

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pose3d_ros.keypoints2d.evaluation import PARTS as PARTS_2D
 from pose3d_ros.metrics import PELVIS
 from pose3d_ros.skeleton import WHOLEBODY133
 
 from .sources import FrameTruth
 
-BODY = slice(0, 17)
+BODY = PARTS_2D["body"]
 """The COCO body joints, which the matching compares."""
 BODY_3D = WHOLEBODY133.parts["body"]
 """The 3D error is over the body and feet (the figures have no face landmarks, and hands are a separate matter)."""
-PARTS_2D = {"body": BODY, "feet": slice(17, 23), "face": slice(23, 91), "hands": slice(91, 133)}
 MIN_VISIBLE_BODY_JOINTS = 5
 """Fewer visible body joints than this and a person is not expected to be found (only an arm or a foot in view)."""
 MIN_COMMON_JOINTS = 3
