@@ -29,6 +29,16 @@ GROUP_HELP = {
 }
 
 
+def write_json_report(path, report: dict) -> None:
+    """A command's numbers as indented JSON when ``--json PATH`` was given (its folder made), and where they went."""
+    import json
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pose3d", description="Camera images to 3D whole-body skeletons.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from pose3d_ros.cli import write_json_report
+
 LOG = logging.getLogger("pose3d.data")
 DEFAULT_MOCAP = "../shared/data/mocap/h36m_positions_32j_50hz.npz"
 
@@ -71,8 +73,7 @@ def run_stats(args) -> int:
     stats["detections"] = detection_statistics(args.mocap, args.subjects, layout=args.layout,
                                                camera_kind=args.camera_kind, noise=args.noise, seed=args.seed)
     print(format_statistics(stats))
-    if args.json:
-        args.json.write_text(json.dumps(stats, indent=2))
+    write_json_report(args.json, stats)
     return 0
 
 
@@ -98,8 +99,7 @@ def run_h3wb_score(args) -> int:
     errors = score_h3wb_files(args.pred, args.truth, args.fold)
     for name, value in errors.items():
         print(f"{name:14} {value:8.1f} mm")
-    if args.json:
-        args.json.write_text(json.dumps(errors, indent=2))
+    write_json_report(args.json, errors)
     return 0
 
 
@@ -109,6 +109,5 @@ def run_bench(args) -> int:
     result = generation_speed(args.mocap, args.subjects, layout=args.layout, camera_kind=args.camera_kind,
                               noise=args.noise, seed=args.seed)
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json_report(args.json, result)
     return 0

@@ -11,6 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from pose3d_ros.cli import write_json_report
+
 log = logging.getLogger("pose3d.keypoints2d")
 
 # The shared development video, found the way the test fixtures find it (../shared/data next to the checkout).
@@ -159,10 +161,7 @@ def run_keypoints(args: argparse.Namespace) -> int:
                 cv2.imwrite(str(drawing), draw_keypoints(image, result))
                 images[-1]["drawing"] = str(drawing)
                 print(f"  drawn to {drawing}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"backend": args.backend, "images": images, "skipped": skipped}))
-        print(f"wrote {args.json}")
+    write_json_report(args.json, {"backend": args.backend, "images": images, "skipped": skipped})
     print(f"{len(images)} image(s) processed, {len(skipped)} skipped")
     return 0 if not skipped else 1 if images else 2
 
@@ -208,7 +207,7 @@ def run_eval(args: argparse.Namespace) -> int:
     report = {"backend": args.backend, "annotations": str(args.annotations), "overall": total.to_dict(),
               "images": per_image, "skipped": skipped}
     print(f"{'overall':28s} {_format_counts(report['overall'])}")
-    _write_report(args.json, report)
+    write_json_report(args.json, report)
     return 1 if skipped else 0
 
 
@@ -254,13 +253,6 @@ def _demo_frames(people: int, size: tuple[int, int], count: int):
             if produced == count:
                 return
 
-
-def _write_report(path: Path | None, report: dict) -> None:
-    """A command's numbers as indented JSON, when ``--json PATH`` was given."""
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"wrote {path}")
 
 
 def _time_stage(detector, frames, warmup: int, fps: float) -> dict:
@@ -329,7 +321,7 @@ def run_bench(args: argparse.Namespace) -> int:
               f"{people_model}")
     overhead = [run["stage_ms"]["mean"] - run["models_ms"]["mean"] for run in report["runs"].values()]
     print(f"  the stage's own overhead (conversion, mapping): {np.mean(overhead):.2f} ms per frame")
-    _write_report(args.json, report)
+    write_json_report(args.json, report)
     return 0
 
 
@@ -344,7 +336,7 @@ def _bench_tracking_on_demo(args: argparse.Namespace) -> int:
     for row in report["trackers"]:
         print(f"  {row['tracker']:26s} {row['found']:6d} {row['switches']:8d} {row['reuses']:6d} "
               f"{row['switches_per_100']:12.2f} {row['id_switches_per_100']:13.2f} {row['update_ms']:9.3f}")
-    _write_report(args.json, report)
+    write_json_report(args.json, report)
     return 0
 
 
@@ -365,5 +357,5 @@ def run_bench_tracking(args: argparse.Namespace) -> int:
         print(f"  {row['tracker']:26s} {row['rate']:9s} {row['id_switches_per_100']:9.2f} {row['person_switches']:8d} "
               f"{row['id_reuses']:6d} {row['fragments']:5d} {row['false_ids']:9d} {row['unassigned_per_100']:9.2f} "
               f"{row['update_ms']:9.3f}")
-    _write_report(args.json, report)
+    write_json_report(args.json, report)
     return 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
+
+from pose3d_ros.cli import write_json_report
 
 LOG = logging.getLogger("pose3d.lifting")
 NOISE_CHOICES = ("none", "detector", "both")
@@ -217,9 +218,7 @@ def run_eval(args) -> int:
         print(f"root placement: depth error {place['depth_error_mm']:.0f} mm "
               f"({place['relative_depth_error_percent']:.1f} %), translation error "
               f"{place['translation_error_mm']:.0f} mm")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json_report(args.json, report)
     return 0
 
 
@@ -246,11 +245,9 @@ def _run_setups(args, lifter) -> int:
     if args.json:
         record = {"mocap": str(args.data), "subjects": args.subjects, "frame_step": args.frame_step,
                   "max_frames": args.max_frames, "noise": args.noise, "seed": args.seed, "samples": samples}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"weights": str(args.weights or "shipped default"),
-                                         "model": lifter.config.model, "layout": lifter.layout.name,
-                                         "flip_test": not args.no_flip_test, "data": record, "setups": report},
-                                        indent=2) + "\n")
+        write_json_report(args.json, {"weights": str(args.weights or "shipped default"),
+                                      "model": lifter.config.model, "layout": lifter.layout.name,
+                                      "flip_test": not args.no_flip_test, "data": record, "setups": report})
     return 0
 
 
@@ -295,11 +292,9 @@ def run_eval_placement(args) -> int:
         record = {"mocap": str(args.data), "subjects": args.subjects, "frame_step": args.frame_step,
                   "max_frames": args.max_frames, "seed": args.seed, "occluded": args.occluded, "lost": args.lost,
                   "noise_fraction": args.noise_fraction, "setups": names}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"weights": str(args.weights or "shipped default"),
-                                         "model": lifter.config.model, "layout": lifter.layout.name,
-                                         "flip_test": not args.no_flip_test, "data": record, **report},
-                                        indent=2) + "\n")
+        write_json_report(args.json, {"weights": str(args.weights or "shipped default"),
+                                      "model": lifter.config.model, "layout": lifter.layout.name,
+                                      "flip_test": not args.no_flip_test, "data": record, **report})
     return 0
 
 
@@ -350,9 +345,7 @@ def run_bench(args) -> int:
           f"on {report['cpu_count']} CPUs:")
     for name, (median, p90) in results.items():
         print(f"  {name:15s} p50 {median:6.2f} ms   p90 {p90:6.2f} ms")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json_report(args.json, report)
     return 0
 
 

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from pose3d_ros.cli import write_json_report
+
 LOG = logging.getLogger("pose3d.run")
 
 DEFAULT_OUT = Path("pose3d_out")
@@ -159,7 +161,7 @@ def run_ros_bench(args: argparse.Namespace) -> int:
     with diagnostics_probe(window) as spin:
         report = run_sweep(settings, window, spin)
     print("\n".join(report_lines(report)))
-    _write_json(args.json, report)
+    write_json_report(args.json, report)
     return 0
 
 
@@ -168,7 +170,7 @@ def run_writer_bench(args: argparse.Namespace) -> int:
 
     report = run_writer_benchmark(args.npz, args.rounds)
     print("\n".join(writer_report_lines(report)))
-    _write_json(args.json, report)
+    write_json_report(args.json, report)
     return 0
 
 
@@ -197,7 +199,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
         report = run_soak(pipeline, source, warmup=warmup, every=every, print_samples=True,
                           on_sample=None if args.json is None else save_samples)
     print("\n".join(report_lines(report)))
-    _write_json(args.json, {**report, "complete": True})
+    write_json_report(args.json, {**report, "complete": True})
     if args.plot is not None:
         plot_memory(report, args.plot)
         print(f"wrote {args.plot}")
@@ -214,17 +216,9 @@ def run_bench(args: argparse.Namespace) -> int:
                 else PipelineSettings.from_params_file(args.params_file))
     report = run_benchmark(settings, args.people, args.frames, args.rounds, args.threads)
     print("\n".join(report_lines(report)))
-    _write_json(args.json, report)
+    write_json_report(args.json, report)
     return 0
 
-
-def _write_json(path: Path | None, report: dict) -> None:
-    import json
-
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        print(f"wrote {path}")
 
 
 def _positive_int(text: str) -> int:

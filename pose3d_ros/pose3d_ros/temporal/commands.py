@@ -8,6 +8,8 @@ import json
 import logging
 from pathlib import Path
 
+from pose3d_ros.cli import write_json_report
+
 from . import (
     DEFAULT_LOOKAHEAD,
     DEFAULT_MAX_GAP,
@@ -184,10 +186,7 @@ def run_eval(args) -> int:
                                          "hop": offline.hop, "max_gap_s": offline.max_gap_s,
                                          "chunk_frames": offline.chunk_frames}
     _print_table(result)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json_report(args.json, result)
     return 0
 
 
@@ -248,10 +247,7 @@ def run_bench(args) -> int:
     print(f"temporal step ({refiner.layout.name}, window {refiner.window}, {args.threads} thread(s), load average "
           f"{result['load_average_1min']:.1f} on {result['cpu_count']} CPUs): p50 {result['p50_ms']:.2f} ms, "
           f"p90 {result['p90_ms']:.2f} ms over {args.steps} steps (target p50 <= 5 ms)")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json_report(args.json, result)
     return 0
 
 
@@ -286,10 +282,7 @@ def _bench_offline(args) -> int:
     print(f"offline refinement ({refiner.layout.name}, window {refiner.window}, hop {refiner.hop}, {args.threads} "
           f"thread(s), load average {result['load_average_1min']:.1f} on {result['cpu_count']} CPUs): "
           f"{result['frames_per_s']:.0f} frames/s for one person ({frames} frames in {seconds:.1f} s; target >= 500)")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json_report(args.json, result)
     return 0
 
 
