@@ -23,7 +23,9 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
 from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
 from std_msgs.msg import ColorRGBA, Header
+from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros.markers import MarkerStyle, SkeletonMarkers
@@ -51,7 +53,7 @@ OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_QOS_SETTIN
 
 def rclpy_message_types() -> MessageTypes:
     """The classes rclpy generated, with array.array for numeric sequences (what their setters take in one copy)."""
-    from builtin_interfaces.msg import Duration, Time
+    from builtin_interfaces import msg as builtin
 
     from pose3d_ros_msgs.msg import (
         SafetyState,
@@ -64,7 +66,7 @@ def rclpy_message_types() -> MessageTypes:
 
     return MessageTypes(WholeBody2D=WholeBody2D, WholeBody2DArray=WholeBody2DArray, Skeleton3D=Skeleton3D,
                         Skeleton3DArray=Skeleton3DArray, SafetyState=SafetyState, SafetyStateArray=SafetyStateArray,
-                        Header=Header, Time=Time, Duration=Duration, Marker=Marker,
+                        Header=Header, Time=builtin.Time, Duration=builtin.Duration, Marker=Marker,
                         MarkerArray=MarkerArray, Point=Point, Pose=Pose, Quaternion=Quaternion, Vector3=Vector3,
                         ColorRGBA=ColorRGBA, sequences="array")
 
@@ -139,6 +141,7 @@ class PipelineNode(LifecycleNode):
         stat = fill_status(stat, self.monitor.report(active=self._running))
         output = getattr(self, "output", None)
         if isinstance(output, SkeletonOutput) and output.output_frame is not None:
+            stat.add("output_frame transforms published", str(output.output_frame.published))
             stat.add("output_frame transforms failed", str(output.output_frame.failures))
         return stat
 
@@ -147,8 +150,6 @@ class PipelineNode(LifecycleNode):
         output_frame of lifter_node and temporal_node look up their transforms in it.
         """
         if self._tf_buffer is None:
-            from tf2_ros import Buffer, TransformListener
-
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
         return self._tf_buffer
@@ -280,8 +281,6 @@ class HriOutput:
             from hri_msgs.msg import IdsList
         except ImportError as err:
             raise ImportError("hri.enabled needs the hri_msgs package (apt install ros-$ROS_DISTRO-hri-msgs)") from err
-        from tf2_ros import TransformBroadcaster
-
         self._ids_list = IdsList
         self.layout = layout
         self.publisher = node.create_lifecycle_publisher(IdsList, node.param("hri.tracked_topic"), OUTPUT_QOS)
@@ -346,9 +345,6 @@ class SkeletonOutput:
     def _publish_transformed(self, header: Any, person_ids: Any, positions: Any, confidence: Any, error: Any,
                              status: Any, placement: Any) -> None:
         """The same skeletons in output_frame, with the transform at the image's stamp; none when TF has none."""
-        from rclpy.time import Time
-        from tf2_ros import TransformException
-
         try:
             transform = self.node.transforms().lookup_transform(self.output_frame.frame, header.frame_id,
                                                                 Time.from_msg(header.stamp)).transform

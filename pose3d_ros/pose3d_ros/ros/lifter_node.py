@@ -26,6 +26,7 @@ from message_filters import Cache, Subscriber
 from rclpy.clock import ClockType
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
+from tf2_ros import TransformException
 
 from pose3d_ros.camera import assumed_intrinsics_warning, default_intrinsics
 from pose3d_ros.messages import stamp_ns, wholebody2d_to_numpy
@@ -162,9 +163,6 @@ class LifterNode(PipelineNode):
             return None
         if not self.attitude.gravity_frame:
             return self.attitude.up()
-        from rclpy.time import Time
-        from tf2_ros import TransformException
-
         try:
             transform = self.transforms().lookup_transform(header.frame_id, self.attitude.gravity_frame,
                                                         Time.from_msg(header.stamp))
