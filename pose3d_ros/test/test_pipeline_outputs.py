@@ -368,6 +368,10 @@ def test_an_earlier_runs_files_are_refused_and_only_they_are_replaced_with_overw
                                          r"summary.json\); give --overwrite"):
         run(StubSource(frames=3), stub_pipeline(), tmp_path, progress=False)
     assert np.load(tmp_path / "skeletons.npz")["stamp_ns"].shape == (8,)  # the refused run changed nothing
+    # what a run killed while writing skeletons.npz leaves: its records and the rows folder
+    partial_path(tmp_path / FrameRecords.NAME).write_bytes(b"\x93NUMPY")
+    (tmp_path / ".pose3d-partial-skeletons-rows-x1y2").mkdir()
+    (tmp_path / ".pose3d-partial-skeletons-rows-x1y2" / "kp2d.npy").write_bytes(b"\x93NUMPY")
     run(StubSource(frames=3), stub_pipeline(), tmp_path, progress=False, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.yaml", "notes.txt", "pose3d.mcap",
                                                           "skeletons.npz", "summary.json"]  # no old render.mp4
@@ -470,6 +474,20 @@ def test_frame_records_file_is_removed_when_the_run_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_damaged_frame_records_file_is_a_clear_error(tmp_path):
+    record = FrameRecord(0, 5, np.eye(3), (64, 48), np.zeros(0, np.int64), np.zeros((0, J, 2), np.float32),
+                         np.zeros((0, J), np.float32), skeleton_frame(np.random.default_rng(0), 5, [], J), None)
+    with FrameRecords(tmp_path) as records:
+        records.append(record)
+        records.append(record)
+        size = records.path.stat().st_size
+        with open(records.path, "r+b") as file:
+            file.seek(size // 2)  # where the second record begins
+            file.write(b"garbage!" * 8)
+        with pytest.raises(ValueError, match="is damaged"):
+            list(records)
+
+
 # ---- skeletons.npz, written row block by row block ------------------------------------------------
 
 
@@ -508,8 +526,8 @@ def frame_records(seed: int, people: list[tuple[list[int], list[int], list[int] 
         slots = sorted(set(ids_2d) | set(raw) | set(refined or []))
         report = None if safety_names is None else safety_report(rng, stamp_ns, safety_names,
                                                                  [i for i in slots if rng.random() < 0.7])
-        records.append(FrameRecord(
-            3 * f, stamp_ns, rng.normal(size=(3, 3)), (int(rng.integers(1, 2000)), int(rng.integers(1, 2000))),
+        records.append(FrameRecord(  # K in Fortran order, as np.asarray may pass it on
+            3 * f, stamp_ns, rng.normal(size=(3, 3)).T, (int(rng.integers(1, 2000)), int(rng.integers(1, 2000))),
             np.array(ids_2d, np.int64), kp2d, rng.random((len(ids_2d), joints), np.float32),
             skeleton_frame(rng, stamp_ns, raw, joints, placement=bool(f % 2)),
             None if refined is None else skeleton_frame(rng, stamp_ns, refined, joints), report))

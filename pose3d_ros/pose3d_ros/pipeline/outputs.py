@@ -13,6 +13,8 @@ column per monitored object. See docs/pipeline.md and docs/safety.md for the key
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import shutil
 import tempfile
@@ -147,7 +149,7 @@ class FrameRecords:
 
     def append(self, record: FrameRecord) -> None:
         for array in _record_arrays(record):
-            np.lib.format.write_array(self._file, array, allow_pickle=False)
+            np.lib.format.write_array(self._file, array, version=(1, 0), allow_pickle=False)
         self._count += 1
         self.shape.add(record)
 
@@ -157,8 +159,9 @@ class FrameRecords:
     def __iter__(self):
         self._file.flush()
         with open(self.path, "rb") as file:
+            read = _ArrayReader(file)
             for _ in range(self._count):
-                yield _read_record(lambda: np.lib.format.read_array(file, allow_pickle=False))
+                yield _read_record(read)
 
     def close(self) -> None:
         self._file.close()
@@ -169,6 +172,29 @@ class FrameRecords:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _ArrayReader:
+    """Reads the .npy arrays (version 1.0) of a records file one after the other. Their headers repeat, frame after
+    frame, so each distinct one is parsed once: numpy's read_array parses every one, 2/3 of its time here.
+    """
+
+    _PREFIX = np.lib.format.magic(1, 0)
+
+    def __init__(self, file) -> None:
+        self._file = file
+        self._headers: dict[bytes, tuple] = {}
+
+    def __call__(self) -> np.ndarray:
+        prefix = self._file.read(len(self._PREFIX) + 2)
+        if prefix[: len(self._PREFIX)] != self._PREFIX:
+            raise ValueError(f"{self._file.name} is damaged: no .npy array where one should begin")
+        header = self._file.read(int.from_bytes(prefix[-2:], "little"))
+        if header not in self._headers:
+            self._headers[header] = np.lib.format.read_array_header_1_0(io.BytesIO(prefix[-2:] + header))
+        shape, fortran_order, dtype = self._headers[header]
+        array = np.fromfile(self._file, dtype, math.prod(shape))
+        return array.reshape(shape, order="F" if fortran_order else "C")
 
 
 def _record_arrays(record: FrameRecord) -> list[np.ndarray]:
