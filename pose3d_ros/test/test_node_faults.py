@@ -3,7 +3,6 @@ subscriber that never reads, a clock that jumps. What needs ROS to test for real
 time) is named in each test and run by test_faults_launch.py and test_signals_launch.py.
 """
 
-import signal
 import threading
 import time
 from types import SimpleNamespace
@@ -16,7 +15,7 @@ from pose3d_ros.keypoints2d.tracking import PersonTracker
 from pose3d_ros.messages import load_message_types, make_header, wholebody2d_array, wholebody2d_to_numpy
 from pose3d_ros.node_logic.diagnostics import WARN, StageMonitor
 from pose3d_ros.node_logic.parameters import check_parameter
-from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, error_kind, exit_status
+from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, error_kind
 from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS
 from pose3d_ros.node_logic.temporal_frames import TemporalFrames
 from pose3d_ros.pipeline.sources import _RAW_ENCODINGS, image_from_ros
@@ -192,11 +191,10 @@ class EndingNode:
         self.calls.append("destroy_node")
 
 
-def test_a_node_stopped_by_sigint_or_sigterm_cleans_up_and_exits_130_or_143():
+def test_a_node_stopped_by_sigint_or_sigterm_cleans_up_through_its_lifecycle_shutdown():
     """run() (ros/base.py) keeps the context alive at a signal and ends the node through its lifecycle shutdown, so
     that markers are cleared; only when ROS was shut down elsewhere does it skip what would publish. run() itself,
-    under ROS: test_signals_launch.py."""
-    assert (exit_status(signal.SIGINT), exit_status(signal.SIGTERM), exit_status(None)) == (130, 143, 0)
+    under ROS (exit 0 after either signal): test_signals_launch.py."""
     for active, context_ok, expected in [
             (True, True, ["trigger_shutdown", "stop_worker", "stopped", "release", "destroy_node"]),
             (False, True, ["trigger_shutdown", "release", "destroy_node"]),

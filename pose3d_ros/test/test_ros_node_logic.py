@@ -596,6 +596,13 @@ def test_launch_arguments_override_the_params_file_only_when_given():
         launch_parameters(document, "rviz", {})
 
 
+def test_namespaced_launches_give_every_node_a_namespaced_diagnostics_name():
+    document = shipped_params()
+    for node in PARAMETERS:
+        assert launch_parameters(document, node, {"namespace": "cell_a"})["diagnostic_updater.use_fqn"] is True
+        assert "diagnostic_updater.use_fqn" not in launch_parameters(document, node, {"namespace": ""})
+
+
 def test_launch_parameters_reject_a_bad_params_file_and_make_ints_doubles():
     document = {"lifter_node": {"ros__parameters": {"conf_threshold": 1, "qos": {"reliability": "sometimes"}}}}
     with pytest.raises(ValueError, match="qos.reliability must be one of best_effort, reliable"):

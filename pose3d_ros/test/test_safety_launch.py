@@ -1,5 +1,6 @@
 """launch_testing: pipeline.launch.py with safety_config:= must publish one safety state per configured object,
-and turn every state into ``unknown`` when its input stops (the video source deactivated).
+and turn every state into ``unknown`` when its input stops (the video source deactivated). It runs in a namespace,
+as one pipeline per camera would: the diagnostics names carry it, and safety_node watches its own 2D stage.
 
 Runs under ``colcon test`` (or ``launch_test``) where ROS 2 with launch_testing is installed and the shared
 development video is present; anywhere else it is skipped with the reason. The example YAML's transforms are
@@ -41,6 +42,8 @@ PARAMS = FOLDER / "params.yaml"
 PARAMS.write_text("safety_node:\n  ros__parameters:\n    publish_config_transforms: true\n")
 NAMES = [obj.name for obj in SafetyConfig.load(SAFETY_YAML).objects]
 TIMEOUT_S = 120.0
+NAMESPACE = "cell_a"
+STATUS_2D = f"/{NAMESPACE}/keypoints2d_node: keypoints2d_node stage"
 
 
 @pytest.mark.launch_test
@@ -49,7 +52,7 @@ def generate_test_description():
         PythonLaunchDescriptionSource(os.path.join(get_package_share_directory("pose3d_ros"), "launch",
                                                    "pipeline.launch.py")),
         launch_arguments={"source": str(VIDEO), "loop": "true", "device": "cpu", "params_file": str(PARAMS),
-                          "safety_config": str(SAFETY_YAML)}.items(),
+                          "safety_config": str(SAFETY_YAML), "namespace": NAMESPACE}.items(),
     )
     return launch.LaunchDescription([pipeline, launch_testing.actions.ReadyToTest()])
 
@@ -57,12 +60,17 @@ def generate_test_description():
 class TestSafetyStates(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        from diagnostic_msgs.msg import DiagnosticArray
+
         from pose3d_ros_msgs.msg import SafetyStateArray
 
         rclpy.init()
         cls.node = rclpy.create_node("pose3d_safety_launch_test")
         cls.received = []
-        cls.node.create_subscription(SafetyStateArray, "/safety/states", cls.received.append, 10)
+        cls.node.create_subscription(SafetyStateArray, f"/{NAMESPACE}/safety/states", cls.received.append, 10)
+        cls.statuses = set()
+        cls.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                     lambda msg: cls.statuses.update(status.name for status in msg.status), 10)
 
     @classmethod
     def tearDownClass(cls):
@@ -84,7 +92,7 @@ class TestSafetyStates(unittest.TestCase):
         from lifecycle_msgs.msg import Transition
         from lifecycle_msgs.srv import ChangeState
 
-        client = self.node.create_client(ChangeState, "/video_source_node/change_state")
+        client = self.node.create_client(ChangeState, f"/{NAMESPACE}/video_source_node/change_state")
         self.assertTrue(client.wait_for_service(timeout_sec=30.0), "video_source_node has no lifecycle service")
         future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
         rclpy.spin_until_future_complete(self.node, future, timeout_sec=30.0)
@@ -109,3 +117,12 @@ class TestSafetyStates(unittest.TestCase):
             self.assertEqual(silent.worst_state, SafetyState.UNKNOWN)
         finally:
             self._set_video_source(Transition.TRANSITION_ACTIVATE)
+
+    def test_diagnostics_names_carry_the_namespace_and_safety_node_watches_its_own_2d_stage(self, proc_output):
+        deadline = time.monotonic() + TIMEOUT_S
+        while STATUS_2D not in self.statuses and time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=0.2)
+        self.assertIn(STATUS_2D, self.statuses)
+        self.assertFalse({name for name in self.statuses if name.startswith("keypoints2d_node:")},
+                         "a status without the namespace")
+        proc_output.assertWaitFor(f"drops from the diagnostics status '{STATUS_2D}'", timeout=10)

@@ -11,7 +11,7 @@ from pose3d_ros.messages import (
     skeleton3d_array,
     skeleton3d_to_frame,
 )
-from pose3d_ros.node_logic.diagnostics import OK, WARN
+from pose3d_ros.node_logic.diagnostics import OK, WARN, stage_status_name, watched_drops_status
 from pose3d_ros.node_logic.launch_config import launch_parameters, safety_remappings
 from pose3d_ros.safety import Pose, SafetyMonitor, SafetyState, UnknownCause
 from pose3d_ros.safety.diagnostics import SafetyDiagnostics
@@ -99,6 +99,17 @@ def test_stage_drops_count_from_the_first_reading_and_survive_a_restart():
     drops.read("keypoints2d_node: keypoints2d_node stage", {"total dropped": "2"})  # the stage restarted
     drops.read("keypoints2d_node: keypoints2d_node stage", {"input rate (Hz)": "5.00"})
     assert drops.take() == 2
+
+
+def test_safety_node_watches_the_2d_stage_of_its_own_namespace_by_default():
+    """One pipeline per camera: the launch files turn on diagnostic_updater.use_fqn for namespaced nodes, and each
+    safety_node then watches its own camera's 2D stage, not the other's."""
+    assert watched_drops_status("auto", "/", False) == "keypoints2d_node: keypoints2d_node stage"
+    assert watched_drops_status("auto", "/cell_a", True) == "/cell_a/keypoints2d_node: keypoints2d_node stage"
+    assert watched_drops_status("auto", "/cell_a", True) != watched_drops_status("auto", "/cell_b", True)
+    assert watched_drops_status("auto", "/cell_a", True) == stage_status_name("keypoints2d_node", "/cell_a", True)
+    assert watched_drops_status("", "/cell_a", True) is None
+    assert watched_drops_status("my_2d: camera", "/", False) == "my_2d: camera"
 
 
 def test_drops_read_from_diagnostics_make_the_monitor_unknown():

@@ -12,6 +12,31 @@ import numpy as np
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
+USE_FQN_PARAMETER = "diagnostic_updater.use_fqn"
+"""diagnostic_updater's parameter: prefix status names with the node's namespace. The launch files set it for the
+nodes of a namespaced pipeline, so that one pipeline per camera gives statuses that can be told apart."""
+AUTO_STATUS = "auto"
+"""safety_node's ``dropped_frames_status`` default: the 2D stage of its own namespace."""
+
+
+def stage_status_name(kind: str, namespace: str, use_fqn: bool) -> str:
+    """The /diagnostics status name of a pose3d_ros node ``kind`` (named as its executable, as the launch files
+    name it): "<node>: <kind> stage", the node prefixed with its namespace under ``use_fqn`` as
+    diagnostic_updater does it.
+    """
+    node = "/".join([namespace, kind]) if use_fqn else kind
+    return f"{node}: {kind} stage"
+
+
+def watched_drops_status(setting: str, namespace: str, use_fqn: bool) -> str | None:
+    """The status whose drops safety_node watches, from its ``dropped_frames_status`` setting: :data:`AUTO_STATUS`
+    = the 2D stage in the same namespace, named as safety_node's own updater would name it (the launch files give
+    every node of a pipeline the same ``use_fqn``); empty = none; anything else is taken as it is.
+    """
+    if setting == AUTO_STATUS:
+        return stage_status_name("keypoints2d_node", namespace, use_fqn)
+    return setting or None
+
 
 @dataclass(frozen=True)
 class StageReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pose3d_ros.node_logic.diagnostics import USE_FQN_PARAMETER
 from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, file_parameters, parameter_defaults
 
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -104,6 +105,8 @@ def launch_parameters(document: dict, node: str, arguments: dict[str, str]) -> d
             (frame for frame in (file_parameters(document, stage).get("output_frame", "")
                                  for stage in ("lifter_node", "temporal_node")) if frame), "")
         parameters["output_frame"] = output_frame if node == owner else ""
+    if arguments.get("namespace", "").strip("/"):  # one pipeline per camera: statuses told apart by namespace
+        parameters[USE_FQN_PARAMETER] = True
     for name, value in parameters.items():
         if name in parameter_defaults(node):  # a clear error at launch; ints become doubles where ROS wants one
             parameters[name] = check_parameter(node, name, value)

@@ -174,10 +174,10 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                   "stamp may wait, all together; a failed lookup makes that object unknown"),
         Parameter("publish_config_transforms", False, "Broadcast the YAML's transforms: section on /tf_static, to "
                   "try the monitor without a robot (leave false where the robot publishes those frames)"),
-        Parameter("dropped_frames_status", "keypoints2d_node: keypoints2d_node stage", "Name of the 2D stage's "
-                  "status on /diagnostics whose 'total dropped' feeds the monitor's dropped-frames check (with "
-                  "diagnostic_updater.use_fqn: '/<namespace>/keypoints2d_node: keypoints2d_node stage'); empty = "
-                  "not watched"),
+        Parameter("dropped_frames_status", "auto", "Name of the 2D stage's status on /diagnostics whose 'total "
+                  "dropped' feeds the monitor's dropped-frames check; auto = keypoints2d_node of this node's "
+                  "namespace, named as this node's diagnostic_updater.use_fqn names it ('keypoints2d_node: "
+                  "keypoints2d_node stage', namespaced '/<namespace>/keypoints2d_node: ...'); empty = not watched"),
         Parameter("joints_frame", "", "Frame of the monitored joints on safety/monitored_joints (PoseArray, the "
                   "input of speed-and-separation controllers); empty = the skeletons' frame"),
         *_QOS_PARAMETERS, *_DIAGNOSTIC_PARAMETERS,

@@ -104,13 +104,6 @@ class StageLoop:
         return True
 
 
-def exit_status(signum: int | None) -> int:
-    """A node process's exit status: 0, or after a stop signal 128 + its number, as shells expect (130 SIGINT,
-    143 SIGTERM).
-    """
-    return 0 if signum is None else 128 + int(signum)
-
-
 def clean_up_steps(finalized: bool, context_ok: bool) -> tuple[str, ...]:
     """The node's methods to call, in order, when its process ends (a stop signal, or ROS shut down elsewhere).
 

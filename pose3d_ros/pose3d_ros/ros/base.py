@@ -34,7 +34,7 @@ from pose3d_ros.node_logic.core_logs import forward_core_logs
 from pose3d_ros.node_logic.diagnostics import StageMonitor, StageReport
 from pose3d_ros.node_logic.output_frame import TRANSFORMED_SUFFIX, OutputFrame
 from pose3d_ros.node_logic.parameters import PARAMETERS, check_parameter, parameter_update_error
-from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps, exit_status
+from pose3d_ros.node_logic.processing import LatestSlot, StageLoop, clean_up_steps
 from pose3d_ros.node_logic.qos import OUTPUT_QOS_SETTINGS, qos_mismatch_hint, qos_settings
 from pose3d_ros.node_logic.rep155 import body_frame, hri_body_id
 from pose3d_ros.pipeline.stopping import StopRequest
@@ -378,7 +378,11 @@ class SkeletonOutput:
 
 def run(node_class: type) -> None:
     """Console-script entry: spin the node (with autostart, configure and activate it first) until SIGINT or SIGTERM,
-    then end it cleanly and exit with 130 / 143 (node_logic.exit_status).
+    then end it cleanly and exit with 0 (1 when a clean-up step failed).
+
+    Exit 0 after a requested stop is the ROS convention (rclcpp and rclpy nodes do the same): ``ros2 launch`` then
+    logs "process has finished cleanly" at Ctrl-C instead of an ERROR line, and systemd does not mark a stopped
+    unit failed.
 
     rclpy's own signal handlers would shut the context down at the signal, before the node could clean up: the
     lifecycle shutdown transition would never run (no stopped(): markers stay, temporal_node's held frames are
@@ -391,6 +395,7 @@ def run(node_class: type) -> None:
     node = node_class()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    failed_steps: list[str] = []
     with stop.on_signals():
         try:
             if node.get_parameter("autostart").value:
@@ -405,6 +410,7 @@ def run(node_class: type) -> None:
                 try:
                     getattr(node, step)()
                 except Exception as err:  # noqa: BLE001 - the next steps must still run
+                    failed_steps.append(step)
                     print(f"{node.get_name()}: {step} failed while ending: {err}", file=sys.stderr)
             executor.shutdown()
             rclpy.try_shutdown()
@@ -413,4 +419,4 @@ def run(node_class: type) -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(exit_status(stop.signal))
+    os._exit(1 if failed_steps else 0)

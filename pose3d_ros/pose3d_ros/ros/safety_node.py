@@ -20,6 +20,7 @@ from rclpy.duration import Duration
 from rclpy.time import Time
 
 from pose3d_ros.messages import make_header, safety_state_array, skeleton3d_to_frame
+from pose3d_ros.node_logic.diagnostics import USE_FQN_PARAMETER, watched_drops_status
 from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
 from pose3d_ros.ros.base import OUTPUT_QOS, PipelineNode, fill_status, run
 from pose3d_ros.safety import Pose as SafetyPose
@@ -49,7 +50,8 @@ class SafetyNode(PipelineNode):
         self.safety = SafetyMonitor(self.config)
         self.heartbeat = Heartbeat(self.param("check_period_s"))
         self.health = SafetyDiagnostics(self.param("diagnostics.window_s"))
-        status = self.param("dropped_frames_status")
+        status = watched_drops_status(self.param("dropped_frames_status"), self.get_namespace(),
+                                      self.get_parameter(USE_FQN_PARAMETER).value)
         self.drops = StageDrops(status) if status else None
         self.lock = threading.Lock()  # the worker's updates and the timer's checks take turns on the monitor
         self.tf_buffer = Buffer()
@@ -65,8 +67,9 @@ class SafetyNode(PipelineNode):
         self.marker_style = SafetyMarkerStyle(line_width=self.param("markers.line_width"),
                                               lifetime_s=self.param("markers.lifetime_s"))
         self.outlines: list | None = None  # of the newest skeletons' frame, redrawn with the timer's checks
+        watched = f"the 2D stage's drops from the diagnostics status '{status}'" if status else "no 2D stage's drops"
         self.get_logger().info(f"monitoring {len(self.config.objects)} objects of {path} in frames "
-                               f"{', '.join(self.config.frames)}")
+                               f"{', '.join(self.config.frames)}; {watched}")
 
     def _transform(self, static: Any) -> TransformStamped:
         transform = TransformStamped()
