@@ -678,6 +678,15 @@ def test_a_failed_npz_write_leaves_no_temporary_rows(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_npz_bench_writes_the_npz_of_its_records_and_measures_the_write():
+    from pose3d_ros.pipeline.npz_bench import npz_report_lines, run_npz_benchmark
+
+    report = run_npz_benchmark(frames=40, people=2, objects=1)
+    assert report["npz_bytes"] > 0 and report["spill_bytes"] > 40 * 2 * J * 3 * 4 * 2
+    assert report["peak_rss_during_write"] >= report["rss_before_write"] > 0 and report["write_s"] > 0
+    assert "40 frames of 2 people, 1 safety objects" in "\n".join(npz_report_lines(report))
+
+
 def test_the_summary_is_a_manifest_of_the_run(tmp_path):
     source = StubSource()
     source.path = tmp_path / "clip.mp4"

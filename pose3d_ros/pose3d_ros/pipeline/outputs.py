@@ -282,8 +282,8 @@ def write_skeletons_npz(path: Path, records: list[FrameRecord] | FrameRecords, l
 
     Memory does not grow with the frames: one pass over the records puts each array's rows, ``BLOCK_FRAMES`` at a
     time, into its own .npy file (the header says the whole shape) in a temporary folder beside ``path``; each
-    file is then compressed into the zip as its entry (an entry is written whole, one after the other, and
-    reading the records once per array would take ~10 s per array and 20 000 frames).
+    file is then compressed into the zip as its entry (a zip's entries are written one after the other, and
+    reading the records once per entry would read them up to 31 times instead of once).
     """
     skeleton = get_layout(layout)
     shape = records.shape if isinstance(records, FrameRecords) else RowShape.of(records)
