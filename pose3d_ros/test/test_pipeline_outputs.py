@@ -1,14 +1,21 @@
 """The pipeline's plumbing without models: MCAP recording, skeletons.npz, rendering, settings, the run loop."""
 
+import dataclasses
 import json
 import logging
 import os
 import signal
+import tempfile
+import tracemalloc
+import zipfile
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
@@ -17,6 +24,7 @@ from pose3d_ros.keypoints2d import Keypoints2D
 from pose3d_ros.lifting import LiftResult
 from pose3d_ros.messages import load_message_types, make_header, safety_state_to_numpy, skeleton3d_array
 from pose3d_ros.node_logic.temporal_frames import SkeletonFrame
+from pose3d_ros.pipeline import outputs
 from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
 from pose3d_ros.pipeline.outputs import FrameRecord, FrameRecords, partial_path
 from pose3d_ros.pipeline.recording import McapRecorder, camera_info_msg
@@ -360,6 +368,10 @@ def test_an_earlier_runs_files_are_refused_and_only_they_are_replaced_with_overw
                                          r"summary.json\); give --overwrite"):
         run(StubSource(frames=3), stub_pipeline(), tmp_path, progress=False)
     assert np.load(tmp_path / "skeletons.npz")["stamp_ns"].shape == (8,)  # the refused run changed nothing
+    # what a run killed while writing skeletons.npz leaves: its records and the rows folder
+    partial_path(tmp_path / FrameRecords.NAME).write_bytes(b"\x93NUMPY")
+    (tmp_path / ".pose3d-partial-skeletons-rows-x1y2").mkdir()
+    (tmp_path / ".pose3d-partial-skeletons-rows-x1y2" / "kp2d.npy").write_bytes(b"\x93NUMPY")
     run(StubSource(frames=3), stub_pipeline(), tmp_path, progress=False, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.yaml", "notes.txt", "pose3d.mcap",
                                                           "skeletons.npz", "summary.json"]  # no old render.mp4
@@ -451,6 +463,228 @@ def test_frame_records_are_kept_on_disk_read_back_as_often_as_needed_and_removed
     assert list(tmp_path.iterdir()) == []
     summary = run(StubSource(), stub_pipeline(), tmp_path / "out", progress=False)
     assert summary.frames == 8 and not any(path.name.startswith(".pose3d") for path in (tmp_path / "out").iterdir())
+
+
+def test_frame_records_file_is_removed_when_the_run_fails(tmp_path):
+    record = FrameRecord(0, 5, np.eye(3), (64, 48), np.zeros(0, np.int64), np.zeros((0, J, 2), np.float32),
+                         np.zeros((0, J), np.float32), skeleton_frame(np.random.default_rng(0), 5, [], J), None)
+    with pytest.raises(RuntimeError, match="stage failed"), FrameRecords(tmp_path) as records:
+        records.append(record)
+        raise RuntimeError("stage failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_frame_records_file_is_a_clear_error(tmp_path):
+    record = FrameRecord(0, 5, np.eye(3), (64, 48), np.zeros(0, np.int64), np.zeros((0, J, 2), np.float32),
+                         np.zeros((0, J), np.float32), skeleton_frame(np.random.default_rng(0), 5, [], J), None)
+    with FrameRecords(tmp_path) as records:
+        records.append(record)
+        records.append(record)
+        size = records.path.stat().st_size
+        with open(records.path, "r+b") as file:
+            file.seek(size // 2)  # where the second record begins
+            file.write(b"garbage!" * 8)
+        with pytest.raises(ValueError, match="is damaged"):
+            list(records)
+
+
+# ---- skeletons.npz, written row block by row block ------------------------------------------------
+
+
+def skeleton_frame(rng, stamp_ns: int, ids: list[int], joints: int, placement: bool = False) -> SkeletonFrame:
+    people = len(ids)
+    return SkeletonFrame(stamp_ns, "cam", np.array(ids, np.int64),
+                         rng.normal(size=(people, joints, 3)).astype(np.float32),
+                         rng.random((people, joints), np.float32), rng.random((people, joints), np.float32),
+                         rng.integers(0, 5, (people, joints)).astype(np.uint8),
+                         rng.integers(0, 3, people).astype(np.uint8) if placement else None)
+
+
+def safety_report(rng, stamp_ns: int, names: tuple[str, ...], ids: list[int]):
+    from pose3d_ros.safety import SafetyReport
+
+    objects, people = len(names), len(ids)
+    return SafetyReport(stamp_ns + 7, stamp_ns, "cam", names, rng.integers(0, 4, objects).astype(np.uint8),
+                        rng.integers(0, 9, objects).astype(np.uint16), *(rng.normal(size=objects) for _ in range(5)),
+                        rng.integers(-1, 5, objects), rng.integers(-1, 17, objects), rng.normal(size=(objects, 3)),
+                        rng.normal(size=(objects, 3)), np.array(ids, np.int64), rng.normal(size=(objects, people)),
+                        rng.integers(-1, 17, (objects, people)), rng.normal(size=(objects, people)),
+                        nan_joints=int(rng.integers(0, 3)))
+
+
+def frame_records(seed: int, people: list[tuple[list[int], list[int], list[int] | None]], joints: int,
+                  safety_names: tuple[str, ...] | None) -> list[FrameRecord]:
+    """One record per entry of ``people``: the ids with 2D keypoints, raw and refined skeletons (None: no refined
+    stage in that frame); random values, NaN in some 2D keypoints.
+    """
+    rng = np.random.default_rng(seed)
+    records = []
+    for f, (ids_2d, raw, refined) in enumerate(people):
+        stamp_ns = 10**9 + 33_333_333 * f + int(rng.integers(0, 1000))
+        kp2d = rng.normal(size=(len(ids_2d), joints, 2)).astype(np.float32)
+        kp2d[rng.random(kp2d.shape) < 0.1] = np.nan
+        slots = sorted(set(ids_2d) | set(raw) | set(refined or []))
+        report = None if safety_names is None else safety_report(rng, stamp_ns, safety_names,
+                                                                 [i for i in slots if rng.random() < 0.7])
+        records.append(FrameRecord(  # K in Fortran order, as np.asarray may pass it on
+            3 * f, stamp_ns, rng.normal(size=(3, 3)).T, (int(rng.integers(1, 2000)), int(rng.integers(1, 2000))),
+            np.array(ids_2d, np.int64), kp2d, rng.random((len(ids_2d), joints), np.float32),
+            skeleton_frame(rng, stamp_ns, raw, joints, placement=bool(f % 2)),
+            None if refined is None else skeleton_frame(rng, stamp_ns, refined, joints), report))
+    return records
+
+
+def in_memory_npz(path, records, layout, source, fps, safety_names=None):
+    """The writer before it streamed (every array built whole, then np.savez_compressed): the oracle."""
+    from pose3d_ros.skeleton import get_layout
+
+    skeleton = get_layout(layout)
+    joints, frames = skeleton.num_joints, len(records)
+    slots_per_frame = []
+    for record in records:
+        ids = set(record.person_ids_2d.tolist()) | set(record.raw.person_ids.tolist())
+        if record.refined is not None:
+            ids |= set(record.refined.person_ids.tolist())
+        slots_per_frame.append(sorted(int(i) for i in ids))
+    slots = max((len(ids) for ids in slots_per_frame), default=0)
+    stages = ["raw"] + (["refined"] if any(record.refined is not None for record in records) else [])
+    arrays = {
+        "stamp_ns": np.array([r.stamp_ns for r in records], np.int64),
+        "frame_index": np.array([r.index for r in records], np.int64),
+        "K": np.array([r.K for r in records], np.float64).reshape(frames, 3, 3),
+        "image_size": np.array([r.image_size for r in records], np.int64).reshape(frames, 2),
+        "person_ids": np.full((frames, slots), -1, np.int64),
+        "kp2d": np.full((frames, slots, joints, 2), np.nan, np.float32),
+        "conf": np.full((frames, slots, joints), np.nan, np.float32),
+    }
+    for stage in stages:
+        arrays.update({f"{stage}_positions": np.full((frames, slots, joints, 3), np.nan, np.float32),
+                       f"{stage}_error": np.full((frames, slots, joints), np.nan, np.float32),
+                       f"{stage}_status": np.full((frames, slots, joints), 0, np.uint8)})
+    if "refined" in stages:
+        arrays["refined_confidence"] = np.full((frames, slots, joints), np.nan, np.float32)
+    for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
+        slot_of = {person_id: s for s, person_id in enumerate(ids)}
+        arrays["person_ids"][f, : len(ids)] = ids
+        for p, person_id in enumerate(record.person_ids_2d.tolist()):
+            arrays["kp2d"][f, slot_of[person_id]] = record.kp2d[p]
+            arrays["conf"][f, slot_of[person_id]] = record.conf[p]
+        for stage, skeletons in (("raw", record.raw), ("refined", record.refined)):
+            for p, person_id in enumerate([] if skeletons is None else skeletons.person_ids.tolist()):
+                for key in ("positions", "error", "status") + (("confidence",) if stage == "refined" else ()):
+                    arrays[f"{stage}_{key}"][f, slot_of[person_id]] = getattr(skeletons, key)[p]
+    if safety_names is not None:
+        objects = len(safety_names)
+        per_object = {"state": np.uint8, "causes": np.uint16, "distance": np.float32,
+                      "inflated_distance": np.float32, "stop_distance": np.float32, "warning_distance": np.float32,
+                      "approach_speed": np.float32, "person_id": np.int64, "joint": np.int64,
+                      "joint_point": np.float32, "object_point": np.float32}
+        per_person = {"person_distance": np.float32, "person_joint": np.int64, "person_speed": np.float32}
+        arrays.update({"safety_objects": np.array(safety_names), "safety_evaluated_ns": np.zeros(frames, np.int64),
+                       "safety_nan_joints": np.zeros(frames, np.int64)})
+        for key, dtype in per_object.items():
+            shape = (frames, objects, 3) if key.endswith("_point") else (frames, objects)
+            fill = -1 if dtype is np.int64 else (0 if np.issubdtype(dtype, np.integer) else np.nan)
+            arrays[f"safety_{key}"] = np.full(shape, fill, dtype)
+        for key, dtype in per_person.items():
+            arrays[f"safety_{key}"] = np.full((frames, objects, slots), -1 if dtype is np.int64 else np.nan, dtype)
+        for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
+            report = record.safety
+            arrays["safety_evaluated_ns"][f] = report.stamp_ns
+            arrays["safety_nan_joints"][f] = report.nan_joints
+            for key in per_object:
+                arrays[f"safety_{key}"][f] = getattr(report, key)
+            columns = [ids.index(int(person_id)) for person_id in report.person_ids]
+            for key in per_person:
+                arrays[f"safety_{key}"][f][:, columns] = getattr(report, key)
+    t0 = arrays["stamp_ns"][0] if frames else 0
+    arrays["time_s"] = (arrays["stamp_ns"] - t0) * 1e-9
+    np.savez_compressed(path, **arrays, layout=np.array(skeleton.name), joint_names=np.array(skeleton.names),
+                        source=np.array(source), fps=np.array(np.nan if fps is None else fps))
+
+
+def assert_same_npz(path, expected_path):
+    with np.load(path, allow_pickle=False) as data, np.load(expected_path, allow_pickle=False) as expected:
+        assert sorted(data.files) == sorted(expected.files)
+        for key in expected.files:
+            assert (data[key].dtype, data[key].shape) == (expected[key].dtype, expected[key].shape), key
+            assert data[key].tobytes() == expected[key].tobytes(), key
+    with zipfile.ZipFile(path) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
+def same_record(a: FrameRecord, b: FrameRecord) -> bool:
+    def same(x, y) -> bool:
+        if dataclasses.is_dataclass(x):
+            return type(x) is type(y) and all(same(getattr(x, f.name), getattr(y, f.name))
+                                              for f in dataclasses.fields(x))
+        if isinstance(x, np.ndarray):
+            return isinstance(y, np.ndarray) and x.dtype == y.dtype and x.shape == y.shape and \
+                x.tobytes() == y.tobytes()
+        return type(x) is type(y) and x == y
+
+    return same(a, b)
+
+
+person_ids = st.lists(st.integers(0, 6), unique=True, max_size=4)
+people_per_frame = st.lists(st.tuples(person_ids, person_ids, st.none() | person_ids), max_size=9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(people=people_per_frame, seed=st.integers(0, 2**32 - 1), block=st.integers(1, 4),
+       safety_names=st.none() | st.lists(st.sampled_from(["robot", "press", "belt"]), unique=True, max_size=3))
+def test_the_npz_written_from_records_on_disk_equals_the_in_memory_writers(people, seed, block, safety_names):
+    safety_names = None if safety_names is None else tuple(safety_names)
+    records = frame_records(seed, people, H36M17.num_joints, safety_names)
+    with tempfile.TemporaryDirectory() as scratch, mock.patch.object(outputs, "BLOCK_FRAMES", block):
+        folder = Path(scratch)
+        in_memory_npz(folder / "expected.npz", records, "h36m17", "demo", 15.0, safety_names)
+        with FrameRecords(folder) as spilled:
+            for record in records:
+                spilled.append(record)
+            assert all(same_record(a, b) for a, b in zip(spilled, records, strict=True))
+            outputs.write_skeletons_npz(folder / "skeletons.npz", spilled, "h36m17", "demo", 15.0, safety_names)
+        assert_same_npz(folder / "skeletons.npz", folder / "expected.npz")
+        outputs.write_skeletons_npz(folder / "from_list.npz", records, "h36m17", "demo", None, safety_names)
+        with np.load(folder / "from_list.npz") as data, np.load(folder / "expected.npz") as expected:
+            assert np.isnan(data["fps"]) and data["kp2d"].tobytes() == expected["kp2d"].tobytes()
+        assert sorted(path.name for path in folder.iterdir()) == ["expected.npz", "from_list.npz", "skeletons.npz"]
+
+
+def test_writing_the_npz_takes_no_more_memory_for_more_frames(tmp_path):
+    def peak_bytes(frames: int) -> int:
+        records = frame_records(0, [([1, 2], [1, 2, 3], [2, 3, 4])] * frames, H36M17.num_joints, ("robot",))
+        with FrameRecords(tmp_path) as spilled, mock.patch.object(outputs, "BLOCK_FRAMES", 16):
+            for record in records:
+                spilled.append(record)
+            del records
+            tracemalloc.start()
+            try:
+                outputs.write_skeletons_npz(tmp_path / f"{frames}.npz", spilled, "h36m17", "demo", 15.0, ("robot",))
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    peak_bytes(64)  # first-time allocations (imports, caches)
+    small, large = peak_bytes(64), peak_bytes(512)
+    # ~0.6 MB, most of it zlib's state; the arrays built whole would add ~3.5 MB for the 448 frames more
+    assert large < small + 256 * 1024, (small, large)
+
+
+def test_a_failed_npz_write_leaves_no_temporary_rows(tmp_path):
+    records = frame_records(0, [([1], [1], None)] * 3, H36M17.num_joints, None)
+    with pytest.raises(AttributeError):  # safety columns asked for, records without reports
+        outputs.write_skeletons_npz(tmp_path / "skeletons.npz", records, "h36m17", "demo", 15.0, ("robot",))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_npz_bench_writes_the_npz_of_its_records_and_measures_the_write():
+    from pose3d_ros.pipeline.npz_bench import npz_report_lines, run_npz_benchmark
+
+    report = run_npz_benchmark(frames=40, people=2, objects=1)
+    assert report["npz_bytes"] > 0 and report["spill_bytes"] > 40 * 2 * J * 3 * 4 * 2
+    assert report["peak_rss_during_write"] >= report["rss_before_write"] > 0 and report["write_s"] > 0
+    assert "40 frames of 2 people, 1 safety objects" in "\n".join(npz_report_lines(report))
 
 
 def test_the_summary_is_a_manifest_of_the_run(tmp_path):

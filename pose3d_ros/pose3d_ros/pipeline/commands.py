@@ -111,6 +111,14 @@ def register(add_command) -> None:
     writer.add_argument("--rounds", type=_positive_int, default=5, help="replays (default 5); the median is shown")
     writer.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
 
+    npz = add_command("bench npz", run_npz_bench,
+                      "peak memory and time of writing skeletons.npz at the end of a long run, on synthetic records")
+    npz.add_argument("--frames", type=_positive_int, default=20000, help="frames (default 20000)")
+    npz.add_argument("--people", type=_positive_int, default=4, help="people in every frame (default 4)")
+    npz.add_argument("--safety-objects", type=int, default=0, metavar="O",
+                     help="safety reports of O monitored objects in every frame (default 0: none)")
+    npz.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
+
     ros = add_command("bench ros", run_ros_bench,
                       "CPU use of each node and the 2D stage's drops under ROS 2: pipeline.launch.py on a looped video "
                       "at each input rate (needs a sourced ROS 2 workspace with pose3d_ros built)")
@@ -170,6 +178,15 @@ def run_writer_bench(args: argparse.Namespace) -> int:
 
     report = run_writer_benchmark(args.npz, args.rounds)
     print("\n".join(writer_report_lines(report)))
+    write_json_report(args.json, report)
+    return 0
+
+
+def run_npz_bench(args: argparse.Namespace) -> int:
+    from .npz_bench import npz_report_lines, run_npz_benchmark
+
+    report = run_npz_benchmark(args.frames, args.people, args.safety_objects)
+    print("\n".join(npz_report_lines(report)))
     write_json_report(args.json, report)
     return 0
 

@@ -13,9 +13,12 @@ column per monitored object. See docs/pipeline.md and docs/safety.md for the key
 
 from __future__ import annotations
 
+import io
+import math
 import os
-import pickle
 import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,19 +134,24 @@ class FrameRecords:
 
     Why: skeletons.npz is written at the end of a run, and holding every row until then made a run's memory grow
     by ~7 KB per person-frame, ~0.5 GB over ``pose3d bench soak``'s 20 000 frames of four people; on disk it stays
-    flat. The file has a partial name, so a killed run's file is found and removed like its other partial files.
+    flat. Each record is a fixed sequence of .npy arrays (written without pickle, so reading it back runs no code);
+    the file has a partial name, so a killed run's file is found and removed like its other partial files.
+    ``shape`` follows the npz's shape as records are appended, so that writing it needs no pass just for that.
     """
 
-    NAME = "records.pickle"
+    NAME = "records.npy-stream"
 
     def __init__(self, out_dir: Path) -> None:
         self.path = partial_path(Path(out_dir) / self.NAME)
         self._file = open(self.path, "wb")  # noqa: SIM115 -- open until close()
         self._count = 0
+        self.shape = RowShape()
 
     def append(self, record: FrameRecord) -> None:
-        pickle.dump(record, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        for array in _record_arrays(record):
+            np.lib.format.write_array(self._file, array, version=(1, 0), allow_pickle=False)
         self._count += 1
+        self.shape.add(record)
 
     def __len__(self) -> int:
         return self._count
@@ -151,8 +159,9 @@ class FrameRecords:
     def __iter__(self):
         self._file.flush()
         with open(self.path, "rb") as file:
+            read = _ArrayReader(file)
             for _ in range(self._count):
-                yield pickle.load(file)  # noqa: S301 -- this run's own file
+                yield _read_record(read)
 
     def close(self) -> None:
         self._file.close()
@@ -165,59 +174,212 @@ class FrameRecords:
         self.close()
 
 
+class _ArrayReader:
+    """Reads the .npy arrays (version 1.0) of a records file one after the other. Their headers repeat, frame after
+    frame, so each distinct one is parsed once: numpy's read_array parses every one, 2/3 of its time here.
+    """
+
+    _PREFIX = np.lib.format.magic(1, 0)
+
+    def __init__(self, file) -> None:
+        self._file = file
+        self._headers: dict[bytes, tuple] = {}
+
+    def __call__(self) -> np.ndarray:
+        prefix = self._file.read(len(self._PREFIX) + 2)
+        if prefix[: len(self._PREFIX)] != self._PREFIX:
+            raise ValueError(f"{self._file.name} is damaged: no .npy array where one should begin")
+        header = self._file.read(int.from_bytes(prefix[-2:], "little"))
+        if header not in self._headers:
+            self._headers[header] = np.lib.format.read_array_header_1_0(io.BytesIO(prefix[-2:] + header))
+        shape, fortran_order, dtype = self._headers[header]
+        array = np.fromfile(self._file, dtype, math.prod(shape))
+        return array.reshape(shape, order="F" if fortran_order else "C")
+
+
+def _record_arrays(record: FrameRecord) -> list[np.ndarray]:
+    """A record as the arrays :func:`_read_record` reads back: a head of its numbers and what follows."""
+    head = [record.index, record.stamp_ns, *record.image_size, record.refined is not None, record.safety is not None]
+    arrays = [np.array(head, np.int64), np.asarray(record.K), np.asarray(record.person_ids_2d),
+              np.asarray(record.kp2d), np.asarray(record.conf), *_skeleton_arrays(record.raw)]
+    if record.refined is not None:
+        arrays += _skeleton_arrays(record.refined)
+    if record.safety is not None:
+        report = record.safety
+        arrays += [np.array([report.stamp_ns, report.image_stamp_ns, report.nan_joints], np.int64),
+                   np.array(report.frame_id), np.array(report.names, str),
+                   *(np.asarray(getattr(report, key)) for key in _REPORT_ARRAYS)]
+    return arrays
+
+
+def _skeleton_arrays(skeletons: SkeletonFrame) -> list[np.ndarray]:
+    arrays = [np.array([skeletons.stamp_ns, skeletons.placement is not None], np.int64),
+              np.array(skeletons.frame_id),
+              *(np.asarray(getattr(skeletons, key)) for key in _SKELETON_ARRAYS)]
+    return arrays if skeletons.placement is None else [*arrays, np.asarray(skeletons.placement)]
+
+
+def _read_record(read) -> FrameRecord:
+    """The record whose :func:`_record_arrays` ``read()`` returns one after the other."""
+    index, stamp_ns, width, height, refined, safety = read().tolist()
+    record = FrameRecord(index, stamp_ns, read(), (width, height), read(), read(), read(), _read_skeletons(read),
+                         _read_skeletons(read) if refined else None)
+    if safety:
+        report_stamp_ns, image_stamp_ns, nan_joints = read().tolist()
+        frame_id, names = read().item(), tuple(read().tolist())
+        record.safety = SafetyReport(report_stamp_ns, image_stamp_ns, frame_id, names,
+                                     **{key: read() for key in _REPORT_ARRAYS}, nan_joints=nan_joints)
+    return record
+
+
+def _read_skeletons(read) -> SkeletonFrame:
+    stamp_ns, placement = read().tolist()
+    frame_id = read().item()
+    arrays = [read() for _ in _SKELETON_ARRAYS]
+    return SkeletonFrame(stamp_ns, frame_id, *arrays, read() if placement else None)
+
+
+_SKELETON_ARRAYS = ("person_ids", "positions", "confidence", "error", "status")
+
+
+@dataclass
+class RowShape:
+    """What the npz's shape depends on besides the number of frames: the most people in one frame, and whether any
+    frame has refined skeletons.
+    """
+
+    slots: int = 0
+    with_refined: bool = False
+
+    def add(self, record: FrameRecord) -> None:
+        self.slots = max(self.slots, len(_slot_ids(record)))
+        self.with_refined |= record.refined is not None
+
+    @classmethod
+    def of(cls, records: list[FrameRecord]) -> RowShape:
+        shape = cls()
+        for record in records:
+            shape.add(record)
+        return shape
+
+
+def _slot_ids(record: FrameRecord) -> list[int]:
+    """The person ids of a record's slots: everyone with 2D keypoints, raw or refined skeletons, sorted."""
+    ids = set(record.person_ids_2d.tolist()) | set(record.raw.person_ids.tolist())
+    if record.refined is not None:
+        ids |= set(record.refined.person_ids.tolist())
+    return sorted(int(i) for i in ids)
+
+
+BLOCK_FRAMES = 256
+"""Rows of every array held in memory at once while the npz is written."""
+
+
 def write_skeletons_npz(path: Path, records: list[FrameRecord] | FrameRecords, layout: str, source: str,
                         fps: float | None, safety_names: tuple[str, ...] | None = None) -> None:
     """Write the records (in frame order) as DIR/skeletons.npz, through its partial name; see the module
     docstring for the layout. ``safety_names``: the monitored objects, when the records carry safety reports.
+
+    Memory does not grow with the frames: one pass over the records puts each array's rows, ``BLOCK_FRAMES`` at a
+    time, into its own .npy file (the header says the whole shape) in a temporary folder beside ``path``; each
+    file is then compressed into the zip as its entry (a zip's entries are written one after the other, and
+    reading the records once per entry would read them up to 31 times instead of once).
     """
     skeleton = get_layout(layout)
-    joints = skeleton.num_joints
+    shape = records.shape if isinstance(records, FrameRecords) else RowShape.of(records)
+    columns = _columns(shape, skeleton.num_joints, safety_names)
     frames = len(records)
-    slots_per_frame = []
-    for record in records:
-        ids = set(record.person_ids_2d.tolist()) | set(record.raw.person_ids.tolist())
-        if record.refined is not None:
-            ids |= set(record.refined.person_ids.tolist())
-        slots_per_frame.append(sorted(int(i) for i in ids))
-    slots = max((len(ids) for ids in slots_per_frame), default=0)
-    with_refined = any(record.refined is not None for record in records)
-
-    arrays = {
-        "stamp_ns": np.array([r.stamp_ns for r in records], np.int64),
-        "frame_index": np.array([r.index for r in records], np.int64),
-        "K": np.array([r.K for r in records], np.float64).reshape(frames, 3, 3),
-        "image_size": np.array([r.image_size for r in records], np.int64).reshape(frames, 2),
-        "person_ids": np.full((frames, slots), -1, np.int64),
-        "kp2d": np.full((frames, slots, joints, 2), np.nan, np.float32),
-        "conf": np.full((frames, slots, joints), np.nan, np.float32),
-        "raw_positions": np.full((frames, slots, joints, 3), np.nan, np.float32),
-        "raw_error": np.full((frames, slots, joints), np.nan, np.float32),
-        "raw_status": np.full((frames, slots, joints), 0, np.uint8),
-    }
-    if with_refined:
-        arrays.update({
-            "refined_positions": np.full((frames, slots, joints, 3), np.nan, np.float32),
-            "refined_confidence": np.full((frames, slots, joints), np.nan, np.float32),
-            "refined_error": np.full((frames, slots, joints), np.nan, np.float32),
-            "refined_status": np.full((frames, slots, joints), 0, np.uint8),
-        })
-    for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
-        slot_of = {person_id: s for s, person_id in enumerate(ids)}
-        arrays["person_ids"][f, : len(ids)] = ids
-        for p, person_id in enumerate(record.person_ids_2d.tolist()):
-            arrays["kp2d"][f, slot_of[person_id]] = record.kp2d[p]
-            arrays["conf"][f, slot_of[person_id]] = record.conf[p]
-        _put(arrays, "raw", f, slot_of, record.raw, confidence=False)
-        if record.refined is not None:
-            _put(arrays, "refined", f, slot_of, record.refined, confidence=True)
-    if safety_names is not None:
-        arrays.update(_safety_arrays(records, slots_per_frame, safety_names))
-    t0 = arrays["stamp_ns"][0] if frames else 0
-    arrays["time_s"] = (arrays["stamp_ns"] - t0) * 1e-9
-    np.savez_compressed(partial_path(path), **arrays, layout=np.array(skeleton.name),
-                        joint_names=np.array(skeleton.names), source=np.array(source),
-                        fps=np.array(np.nan if fps is None else fps))
+    with tempfile.TemporaryDirectory(prefix=f"{PARTIAL_PREFIX}{path.stem}-rows-", dir=path.parent) as scratch:
+        files = {key: open(Path(scratch) / f"{key}.npy", "wb") for key in columns}  # noqa: SIM115 -- closed below
+        try:
+            for key, (row_shape, dtype, _) in columns.items():
+                np.lib.format.write_array_header_1_0(files[key], {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                    "shape": (frames, *row_shape)})
+            blocks = {key: np.full((BLOCK_FRAMES, *row_shape), fill, dtype)
+                      for key, (row_shape, dtype, fill) in columns.items()}
+            first_ns, b = None, 0
+            for record in records:
+                first_ns = record.stamp_ns if first_ns is None else first_ns
+                _put_row(blocks, b, record, first_ns)
+                b += 1
+                if b == BLOCK_FRAMES:
+                    _flush(blocks, b, files, columns)
+                    b = 0
+            _flush(blocks, b, files, columns)
+        finally:
+            for file in files.values():
+                file.close()
+        with zipfile.ZipFile(partial_path(path), "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for key in columns:
+                archive.write(Path(scratch) / f"{key}.npy", f"{key}.npy")
+            constants = {"layout": np.array(skeleton.name), "joint_names": np.array(skeleton.names),
+                         "source": np.array(source), "fps": np.array(np.nan if fps is None else fps)}
+            if safety_names is not None:
+                constants["safety_objects"] = np.array(safety_names)
+            for key, value in constants.items():
+                with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, value, allow_pickle=False)
     publish(path)
+
+
+def _columns(shape: RowShape, joints: int, safety_names: tuple[str, ...] | None) -> dict:
+    """Per array growing with the frames: the shape of one row, the dtype and the value of an empty slot."""
+    slots = shape.slots
+    columns = {"stamp_ns": ((), np.int64, 0), "frame_index": ((), np.int64, 0), "K": ((3, 3), np.float64, 0),
+               "image_size": ((2,), np.int64, 0), "person_ids": ((slots,), np.int64, -1)}
+    columns.update({key: ((slots, joints, *tail), dtype, np.nan if dtype is np.float32 else 0) for key, tail, dtype in (
+        ("kp2d", (2,), np.float32), ("conf", (), np.float32), ("raw_positions", (3,), np.float32),
+        ("raw_error", (), np.float32), ("raw_status", (), np.uint8))})
+    if shape.with_refined:
+        columns.update({key: ((slots, joints, *tail), dtype, np.nan if dtype is np.float32 else 0)
+                        for key, tail, dtype in (
+                            ("refined_positions", (3,), np.float32), ("refined_confidence", (), np.float32),
+                            ("refined_error", (), np.float32), ("refined_status", (), np.uint8))})
+    if safety_names is not None:
+        objects = len(safety_names)
+        columns.update({"safety_evaluated_ns": ((), np.int64, 0), "safety_nan_joints": ((), np.int64, 0)})
+        for key, dtype in _SAFETY_COLUMNS.items():
+            fill = -1 if np.issubdtype(dtype, np.signedinteger) else (0 if np.issubdtype(dtype, np.integer) else np.nan)
+            columns[f"safety_{key}"] = ((objects, 3) if key.endswith("_point") else (objects,), dtype, fill)
+        for key, dtype in _SAFETY_PER_PERSON.items():
+            columns[f"safety_{key}"] = ((objects, slots), dtype, -1 if dtype is np.int64 else np.nan)
+    columns["time_s"] = ((), np.float64, 0)
+    return columns
+
+
+def _put_row(blocks: dict, b: int, record: FrameRecord, first_ns: int) -> None:
+    """Row ``b`` of the blocks from one record."""
+    ids = _slot_ids(record)
+    slot_of = {person_id: s for s, person_id in enumerate(ids)}
+    blocks["stamp_ns"][b] = record.stamp_ns
+    blocks["frame_index"][b] = record.index
+    blocks["K"][b] = np.reshape(record.K, (3, 3))
+    blocks["image_size"][b] = record.image_size
+    blocks["time_s"][b] = (np.int64(record.stamp_ns) - np.int64(first_ns)) * 1e-9
+    blocks["person_ids"][b, : len(ids)] = ids
+    for p, person_id in enumerate(record.person_ids_2d.tolist()):
+        blocks["kp2d"][b, slot_of[person_id]] = record.kp2d[p]
+        blocks["conf"][b, slot_of[person_id]] = record.conf[p]
+    _put(blocks, "raw", b, slot_of, record.raw, confidence=False)
+    if record.refined is not None:
+        _put(blocks, "refined", b, slot_of, record.refined, confidence=True)
+    if "safety_state" in blocks:
+        report = record.safety
+        blocks["safety_evaluated_ns"][b] = report.stamp_ns
+        blocks["safety_nan_joints"][b] = report.nan_joints
+        for key in _SAFETY_COLUMNS:
+            blocks[f"safety_{key}"][b] = getattr(report, key)
+        columns = [ids.index(int(person_id)) for person_id in report.person_ids]
+        for key in _SAFETY_PER_PERSON:
+            blocks[f"safety_{key}"][b][:, columns] = getattr(report, key)
+
+
+def _flush(blocks: dict, rows: int, files: dict, columns: dict) -> None:
+    """Append the first ``rows`` rows of every block to its file and empty the blocks."""
+    for key, block in blocks.items():
+        files[key].write(block[:rows].tobytes())
+        block.fill(columns[key][2])
 
 
 def _put(arrays: dict, prefix: str, f: int, slot_of: dict[int, int], skeletons: SkeletonFrame,
@@ -236,27 +398,4 @@ _SAFETY_COLUMNS = {"state": np.uint8, "causes": np.uint16, "distance": np.float3
                    "stop_distance": np.float32, "warning_distance": np.float32, "approach_speed": np.float32,
                    "person_id": np.int64, "joint": np.int64, "joint_point": np.float32, "object_point": np.float32}
 _SAFETY_PER_PERSON = {"person_distance": np.float32, "person_joint": np.int64, "person_speed": np.float32}
-
-
-def _safety_arrays(records: list[FrameRecord], slots_per_frame: list[list[int]], names: tuple[str, ...]) -> dict:
-    """``safety_*`` arrays: (F, O[, 3]) per object, (F, O, P) per object and person slot."""
-    frames, objects = len(records), len(names)
-    slots = max((len(ids) for ids in slots_per_frame), default=0)
-    arrays = {"safety_objects": np.array(names), "safety_evaluated_ns": np.zeros(frames, np.int64),
-              "safety_nan_joints": np.zeros(frames, np.int64)}
-    for key, dtype in _SAFETY_COLUMNS.items():
-        shape = (frames, objects, 3) if key.endswith("_point") else (frames, objects)
-        fill = -1 if np.issubdtype(dtype, np.signedinteger) else (0 if np.issubdtype(dtype, np.integer) else np.nan)
-        arrays[f"safety_{key}"] = np.full(shape, fill, dtype)
-    for key, dtype in _SAFETY_PER_PERSON.items():
-        arrays[f"safety_{key}"] = np.full((frames, objects, slots), -1 if dtype is np.int64 else np.nan, dtype)
-    for f, (record, ids) in enumerate(zip(records, slots_per_frame, strict=True)):
-        report = record.safety
-        arrays["safety_evaluated_ns"][f] = report.stamp_ns
-        arrays["safety_nan_joints"][f] = report.nan_joints
-        for key in _SAFETY_COLUMNS:
-            arrays[f"safety_{key}"][f] = getattr(report, key)
-        columns = [ids.index(int(person_id)) for person_id in report.person_ids]
-        for key in _SAFETY_PER_PERSON:
-            arrays[f"safety_{key}"][f][:, columns] = getattr(report, key)
-    return arrays
+_REPORT_ARRAYS = (*_SAFETY_COLUMNS, "person_ids", *_SAFETY_PER_PERSON)
