@@ -99,7 +99,7 @@ def _concatenate(parts: list[dict[str, np.ndarray]], layout_name: str, frames: i
 def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subjects=TRAIN_SUBJECTS, *,
                      frame_step: int = 5, cameras_per_pose: int = 1, camera_kind: str = "mixed",
                      noise: str = "detector", body_heights_m: tuple[float, float] | None = None,
-                     seed: int = 0) -> dict[str, np.ndarray]:
+                     h36m17_targets: bool = False, seed: int = 0) -> dict[str, np.ndarray]:
     """Single-frame 2D->3D pairs for the lifter.
 
     Takes every ``frame_step``-th frame (50 Hz source; from a random offset per sequence) of the subjects'
@@ -112,9 +112,13 @@ def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subje
 
     Returns float32 arrays: ``kp2d`` (N, J, 2) pixels, ``conf`` (N, J), ``K`` (N, 3, 3), ``image_size`` (N, 2)
     (width, height), ``pose3d`` (N, J, 3) metres in the camera's optical frame (absolute, not root-relative),
-    ``up`` (N, 3) the world's up in the camera's frame.
+    ``up`` (N, 3) the world's up in the camera's frame. ``h36m17_targets`` (wholebody133 only) adds
+    ``pose3d_h36m17`` (N, 17, 3): the same people's H36M-17 joints in the same camera frames, the targets of a body
+    expert that lifts whole-body 2D (:mod:`pose3d_ros.lifting.body_expert`).
     """
     _check_layout(layout)
+    if h36m17_targets and layout != "wholebody133":
+        raise ValueError("h36m17_targets is for wholebody133 sets (the h36m17 set's targets are its pose3d)")
     if frame_step < 1 or cameras_per_pose < 1:
         raise ValueError(f"frame_step and cameras_per_pose must be >= 1, got {frame_step} and {cameras_per_pose}")
     if noise not in NOISE_KINDS:
@@ -127,15 +131,21 @@ def make_lifting_set(mocap_path: str | Path, layout: str = "wholebody133", subje
             continue
         world = poses_in_layout(poses32[frames], frames / SOURCE_FPS, layout, key, seed)
         world = np.repeat(world, cameras_per_pose, axis=0)[:, None]  # (N, 1, J, 3): one frame per sample
+        body = np.repeat(to_h36m17(poses32[frames]), cameras_per_pose, axis=0)[:, None] if h36m17_targets else None
         targets = np.repeat(poses32[frames, PELVIS_32], cameras_per_pose, axis=0)
         if body_heights_m is not None:
-            world = scale_bodies(world, targets, rng.uniform(*body_heights_m, len(world)))
+            heights = rng.uniform(*body_heights_m, len(world))
+            world = scale_bodies(world, targets, heights)
+            body = None if body is None else scale_bodies(body, targets, heights)
         occluded = random_occlusion(get_layout(layout), rng, len(world), 1, None) if noise == "detector" else None
         cameras = sample_cameras(targets, camera_kind, rng)
         if camera_kind == "mounts":
             missing = outside_image(world, cameras)
             occluded = missing if occluded is None else occluded | missing
-        parts.append(_finish(world, cameras, layout, noise, rng, occluded, None))
+        part = _finish(world, cameras, layout, noise, rng, occluded, None)
+        if body is not None:
+            part["pose3d_h36m17"] = cameras.world_to_camera(body).astype(np.float32)
+        parts.append(part)
     out = _concatenate(parts, layout, 1)
     out.pop("observed", None)
     return {key: value[:, 0] for key, value in out.items()}

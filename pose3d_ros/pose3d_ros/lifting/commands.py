@@ -12,6 +12,8 @@ from pose3d_ros.cli import write_json_report
 
 LOG = logging.getLogger("pose3d.lifting")
 NOISE_CHOICES = ("none", "detector", "both")
+BODY_EXPERT_HELP = ("a whole-body lifter's body expert (lifting/body_expert.py), or none; default: the shipped one "
+                    "with the shipped whole-body lifter, none with --weights")
 
 
 def _key_values(text: str) -> tuple[str, str]:
@@ -71,7 +73,7 @@ def _height_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _lifting_data(args, layout: str, subjects: str) -> tuple[dict, dict]:
+def _lifting_data(args, layout: str, subjects: str, h36m17_targets: bool = False) -> tuple[dict, dict]:
     """The lifting set described by the command line (both noise kinds concatenated for ``--noise both``)."""
     import numpy as np
 
@@ -80,7 +82,8 @@ def _lifting_data(args, layout: str, subjects: str) -> tuple[dict, dict]:
     kinds = ("none", "detector") if args.noise == "both" else (args.noise,)
     sets = [make_lifting_set(args.data, layout, subjects, frame_step=args.frame_step,
                              cameras_per_pose=args.cameras_per_pose, camera_kind=args.camera_kind, noise=kind,
-                             body_heights_m=args.body_heights, seed=args.seed + k) for k, kind in enumerate(kinds)]
+                             body_heights_m=args.body_heights, h36m17_targets=h36m17_targets, seed=args.seed + k)
+            for k, kind in enumerate(kinds)]
     data = {key: np.concatenate([s[key] for s in sets]) for key in sets[0]}
     record = {"mocap": str(args.data), "subjects": subjects, "frame_step": args.frame_step,
               "cameras_per_pose": args.cameras_per_pose, "camera_kind": args.camera_kind, "noise": args.noise,
@@ -101,18 +104,27 @@ def run_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.body_expert and args.layout != "h36m17":
+        raise ValueError("--body-expert trains an h36m17 lifter (--layout h36m17)")
+    started = time.perf_counter()
+    if args.body_expert:
+        train_data, train_record = _body_expert_data(args, args.train_subjects)
+        input_map = train_data.pop("input_map")
+        val_data, val_record = _body_expert_data(args, args.val_subjects, input_map)
+    else:
+        input_map = None
+        train_data, train_record = _lifting_data(args, args.layout, args.train_subjects)
+        val_data, val_record = _lifting_data(args, args.layout, args.val_subjects)
     architecture = _typed_overrides(args.arch, ARCHITECTURE_CONFIGS[args.model](), args.model)
     config = LifterConfig.create(args.model, args.layout, distance=not args.no_distance, confidence=args.confidence,
-                                 part_offsets=args.part_offsets, gravity=args.gravity, **architecture)
+                                 part_offsets=args.part_offsets, gravity=args.gravity, input_map=input_map,
+                                 **architecture)
     loss = LossWeights(**_typed_overrides(args.loss, LossWeights(), "the loss"))
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            weight_decay=args.weight_decay, loss=loss, flip_augment=not args.no_flip_augment,
                            seed=args.seed, max_val_samples=args.max_val_samples,
                            gravity_dropout=args.gravity_dropout)
     device = resolve_device(args.device)
-    started = time.perf_counter()
-    train_data, train_record = _lifting_data(args, args.layout, args.train_subjects)
-    val_data, val_record = _lifting_data(args, args.layout, args.val_subjects)
     correction = not args.no_perspective_correction
     train = prepare_samples(train_data, config.skeleton, perspective_correction=correction)
     val = prepare_samples(val_data, config.skeleton, perspective_correction=correction)
@@ -125,6 +137,38 @@ def run_train(args) -> int:
                  data_record={"train": train_record, "validation": val_record, "perspective_correction": correction})
     print(f"weights: {out / 'lifter.safetensors'} (+ .json); curves: {out / 'curves.png'}")
     return 0
+
+
+def _body_expert_data(args, subjects: str, input_map=None) -> tuple[dict, dict]:
+    """A body expert's lifting set: whole-body 2D mapped to H36M-17 (:mod:`.body_expert`) -> H36M-17 3D of the same
+    people. Without ``input_map`` the map is fitted on these samples' exact projections (returned as
+    ``input_map``), so the training set fits it and the validation set reuses it.
+    """
+    import numpy as np
+
+    from ..camera import project
+    from .body_expert import BODY_SOURCES, body_keypoints, fit_input_map
+
+    data, record = _lifting_data(args, "wholebody133", subjects, h36m17_targets=True)
+    body3d = data.pop("pose3d_h36m17")
+    fitted = input_map is None
+    if fitted:  # on the people wholly in the picture (mounts puts some partly behind the camera)
+        in_view = np.ones(len(body3d), bool)
+        for pose in (data["pose3d"][:, :BODY_SOURCES], body3d):
+            pixels = project(pose, data["K"])
+            in_view &= (pose[..., 2] > 0.1).all(-1) & (pixels >= 0).all((-1, -2)) & (
+                pixels < data["image_size"][:, None]).all((-1, -2))
+        input_map = fit_input_map(project(data["pose3d"][in_view], data["K"][in_view]),
+                                  project(body3d[in_view], data["K"][in_view]))
+    kp2d, conf = body_keypoints(input_map, data["kp2d"], data["conf"])
+    out = {**data, "kp2d": kp2d, "conf": conf, "pose3d": body3d}
+    if fitted:
+        out["input_map"] = input_map
+    return out, {**record, "inputs": "wholebody133 2D through the body expert's input map"}
+
+
+def _expert_name(args, lifter) -> str:
+    return "none" if lifter.body_expert is None else str(args.body_expert or "shipped")
 
 
 def _is_h3wb(path: Path) -> bool:
@@ -178,8 +222,8 @@ def run_eval(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    lifter = Lifter.load(args.weights, device=args.device, flip_test=not args.no_flip_test,
-                         perspective_correction=not args.no_perspective_correction)
+    lifter = Lifter.load(args.weights, device=args.device, body_expert=args.body_expert,
+                         flip_test=not args.no_flip_test, perspective_correction=not args.no_perspective_correction)
     if args.setups:
         return _run_setups(args, lifter)
     h3wb = _is_h3wb(args.data)
@@ -203,7 +247,8 @@ def run_eval(args) -> int:
     if "pose3d" not in data:
         return 0
     metrics, _ = evaluate_lifter(lifter, data, placement=not h3wb, gravity=not args.gravity_unknown)
-    report = {"weights": str(args.weights or "shipped default"), "model": lifter.config.model,
+    report = {"weights": str(args.weights or "shipped default"), "body_expert": _expert_name(args, lifter),
+              "model": lifter.config.model,
               "layout": lifter.layout.name, "flip_test": not args.no_flip_test,
               "perspective_correction": not args.no_perspective_correction,
               "gravity": lifter.uses_gravity and not args.gravity_unknown,
@@ -246,6 +291,7 @@ def _run_setups(args, lifter) -> int:
         record = {"mocap": str(args.data), "subjects": args.subjects, "frame_step": args.frame_step,
                   "max_frames": args.max_frames, "noise": args.noise, "seed": args.seed, "samples": samples}
         write_json_report(args.json, {"weights": str(args.weights or "shipped default"),
+                                      "body_expert": _expert_name(args, lifter),
                                       "model": lifter.config.model, "layout": lifter.layout.name,
                                       "flip_test": not args.no_flip_test, "data": record, "setups": report})
     return 0
@@ -264,7 +310,8 @@ def run_eval_placement(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     heights = tuple(float(h) for h in args.heights.split(","))
-    lifter = Lifter.load(args.weights, device=args.device, flip_test=not args.no_flip_test)
+    lifter = Lifter.load(args.weights, device=args.device, body_expert=args.body_expert,
+                         flip_test=not args.no_flip_test)
     sets = make_setup_sets(args.data, lifter.layout.name, args.subjects, frame_step=args.frame_step,
                            max_samples=args.max_frames, noise="none", seed=args.seed)
     # Each pose once, the set-ups taking turns: every camera set-up, the same number of poses each.
@@ -293,6 +340,7 @@ def run_eval_placement(args) -> int:
                   "max_frames": args.max_frames, "seed": args.seed, "occluded": args.occluded, "lost": args.lost,
                   "noise_fraction": args.noise_fraction, "setups": names}
         write_json_report(args.json, {"weights": str(args.weights or "shipped default"),
+                                      "body_expert": _expert_name(args, lifter),
                                       "model": lifter.config.model, "layout": lifter.layout.name,
                                       "flip_test": not args.no_flip_test, "data": record, **report})
     return 0
@@ -310,7 +358,7 @@ def run_bench(args) -> int:
 
     torch.set_num_threads(args.threads)
     weights = args.weights or DEFAULT_WEIGHTS
-    lifter = Lifter.load(weights, device="cpu")
+    lifter = Lifter.load(args.weights, device="cpu", body_expert=args.body_expert)
     rng = np.random.default_rng(0)
     J = lifter.num_joints
     K = default_intrinsics(640, 480)
@@ -337,7 +385,8 @@ def run_bench(args) -> int:
     network = frozen_trace(lifter.model, (features,))
     with torch.inference_mode():
         results["network_batch2"] = p50(lambda: network(features))
-    report = {"weights": str(weights), "model": lifter.config.model, "layout": lifter.layout.name, "joints": J,
+    report = {"weights": str(weights), "body_expert": _expert_name(args, lifter), "model": lifter.config.model,
+              "layout": lifter.layout.name, "joints": J,
               "parameters": parameter_count(lifter.model), "iterations": args.iterations, **machine_facts(),
               "latency_ms": {name: {"p50": v[0], "p90": v[1]} for name, v in results.items()}}
     print(f"{lifter.config.model} / {lifter.layout.name}: {report['parameters']} parameters, "
@@ -380,6 +429,9 @@ def register(add_command) -> None:
     train.add_argument("--init-weights", type=Path, metavar="FILE",
                        help="start from this trained lifter (the same network, without the gravity input or with "
                        "it) instead of a fresh one")
+    train.add_argument("--body-expert", action="store_true",
+                       help="train an h36m17 body expert for the whole-body lifter: whole-body 2D mapped to H36M-17 "
+                       "(the map fitted on the training set) -> H36M-17 3D (lifting/body_expert.py)")
     train.add_argument("--no-flip-augment", action="store_true", help="do not mirror half of each batch")
     train.add_argument("--no-perspective-correction", action="store_true",
                        help="train on the real cameras' views, not each person's virtual camera (the lifters shipped "
@@ -393,6 +445,7 @@ def register(add_command) -> None:
     evaluate = add_command("eval lifter", run_eval, "MPJPE of a lifter on synthetic views of Human3.6M motion, or "
                            "on H3WB files (the H3WB protocol)")
     evaluate.add_argument("--weights", type=Path, help="lifter .safetensors (default: the shipped wholebody133 one)")
+    evaluate.add_argument("--body-expert", metavar="FILE|none", help=BODY_EXPERT_HELP)
     _add_data_arguments(evaluate, "--subjects", "S9", noise="none", seed=1)
     evaluate.add_argument("--fold", type=int, default=0, help="H3WB JSON: score only this fold's validation part")
     evaluate.add_argument("--h3wb-predictions", type=Path, help="H3WB JSON: write an official submission file")
@@ -415,6 +468,7 @@ def register(add_command) -> None:
                             "pelvis depth error of the camera-frame placement across statures: least squares, "
                             "a known height, synthetic depth images with holes, noise and occluders (issue #17)")
     placement.add_argument("--weights", type=Path, help="lifter .safetensors (default: the shipped wholebody133)")
+    placement.add_argument("--body-expert", metavar="FILE|none", help=BODY_EXPERT_HELP)
     placement.add_argument("--data", type=Path, required=True, help="Human3.6M motion file")
     placement.add_argument("--subjects", default="S9")
     placement.add_argument("--frame-step", type=int, default=5, help="use every N-th 50 Hz frame (default 5)")
@@ -432,6 +486,7 @@ def register(add_command) -> None:
 
     bench = add_command("bench lifter", run_bench, "batch-1 CPU latency and parameter count of a lifter")
     bench.add_argument("--weights", type=Path, help="lifter .safetensors (default: the shipped wholebody133 one)")
+    bench.add_argument("--body-expert", metavar="FILE|none", help=BODY_EXPERT_HELP)
     bench.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     bench.add_argument("--iterations", type=int, default=300)
     bench.add_argument("--json", type=Path)

@@ -87,8 +87,17 @@ class LifterConfig:
     layout: str = "wholebody133"
     inputs: InputConfig = field(default_factory=InputConfig)
     architecture: SemGANConfig | SemGCNConfig | SimpleBaselineConfig = field(default_factory=SemGANConfig)
+    input_map: tuple[tuple[float, ...], ...] | None = None
+    """A body expert's (h36m17 only): its 2D input as affine combinations of the COCO-WholeBody body joints,
+    (17, 23) (:mod:`pose3d_ros.lifting.body_expert`), the map it was trained on; None for an ordinary lifter."""
 
     def __post_init__(self) -> None:
+        if self.input_map is not None:
+            from .body_expert import BODY_SOURCES
+
+            rows = self.input_map
+            if self.layout != "h36m17" or len(rows) != 17 or any(len(row) != BODY_SOURCES for row in rows):
+                raise ValueError(f"an input_map is (17, {BODY_SOURCES}) and belongs to an h36m17 lifter")
         if self.model not in MODEL_KINDS:
             raise ValueError(f"unknown lifting model {self.model!r}; expected one of {', '.join(MODEL_KINDS)}")
         if self.layout not in LIFTING_LAYOUTS:
@@ -99,7 +108,7 @@ class LifterConfig:
 
     @classmethod
     def create(cls, model: str, layout: str, *, distance: bool = True, confidence: bool = False,
-               part_offsets: bool = False, gravity: bool = False, **architecture) -> LifterConfig:
+               part_offsets: bool = False, gravity: bool = False, input_map=None, **architecture) -> LifterConfig:
         """A config with the default architecture of ``model``, overridden by ``architecture`` keywords."""
         if model not in ARCHITECTURE_CONFIGS:
             raise ValueError(f"unknown lifting model {model!r}; expected one of {', '.join(MODEL_KINDS)}")
@@ -110,15 +119,19 @@ class LifterConfig:
             raise ValueError(f"{model} has no setting(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
         return cls(model=model, layout=layout, inputs=InputConfig(distance=distance, confidence=confidence,
                                                                   part_offsets=part_offsets, gravity=gravity),
-                   architecture=arch_cls(**architecture))
+                   architecture=arch_cls(**architecture),
+                   input_map=None if input_map is None else tuple(tuple(float(v) for v in row) for row in input_map))
 
     @property
     def skeleton(self):
         return get_layout(self.layout)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "layout": self.layout, "inputs": dataclasses.asdict(self.inputs),
-                "architecture": dataclasses.asdict(self.architecture)}
+        document = {"model": self.model, "layout": self.layout, "inputs": dataclasses.asdict(self.inputs),
+                    "architecture": dataclasses.asdict(self.architecture)}
+        if self.input_map is not None:
+            document["input_map"] = [list(row) for row in self.input_map]
+        return document
 
     @classmethod
     def from_dict(cls, data: dict) -> LifterConfig:
@@ -132,6 +145,9 @@ class LifterConfig:
             if model == "semgan":  # files written before anchored parts existed decode every part from the pelvis
                 architecture.setdefault("anchored_parts", False)
             architecture = ARCHITECTURE_CONFIGS[model](**architecture)
+            input_map = data.get("input_map")
+            if input_map is not None:
+                input_map = tuple(tuple(float(v) for v in row) for row in input_map)
         except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"invalid lifter config: {err!r}") from err
-        return cls(model=model, layout=layout, inputs=inputs, architecture=architecture)
+        return cls(model=model, layout=layout, inputs=inputs, architecture=architecture, input_map=input_map)

@@ -8,7 +8,8 @@
 
 Steps: map each person's keypoints into a virtual camera that looks straight at them (:mod:`.perspective`; off
 with ``perspective_correction=False``), normalise them (:mod:`.normalization`), run the network on the pose and on
-its mirror image and average the two (flip test-time augmentation), rescale it to a known body height when there is
+its mirror image and average the two (flip test-time augmentation), for the whole body take the body from the body
+expert's lift (an H36M-17 network, :mod:`.body_expert`), rescale it to a known body height when there is
 one (:mod:`.body_size`), place each root-relative pose by solving for its root translation from the 2D keypoints
 (:mod:`.placement`), rotate it back into the camera frame, and, with a depth image, place it again from the depth
 around its torso where that has enough valid pixels (:mod:`.depth_placement`). A lifter with the gravity input also
@@ -27,6 +28,7 @@ from torch import nn
 
 from ..inference import frozen_trace, resolve_device
 from ..skeleton import JointStatus, Layout, PlacementSource
+from .body_expert import SHARED, body_keypoints, fuse_body
 from .body_size import height_scale
 from .config import GRAVITY_CHANNELS, LifterConfig
 from .depth_placement import DepthSettings, depth_in_metres, place_with_depth
@@ -41,7 +43,7 @@ from .normalization import (
 )
 from .perspective import rotate_back, virtual_views
 from .placement import solve_root_translation
-from .weights_io import DEFAULT_WEIGHTS, load_lifter
+from .weights_io import DEFAULT_BODY_EXPERT, DEFAULT_WEIGHTS, load_lifter
 
 LOG = logging.getLogger(__name__)
 
@@ -111,12 +113,18 @@ class Lifter:
     def __init__(self, model: nn.Module, config: LifterConfig, *, device: str | torch.device = "auto",
                  flip_test: bool = True, perspective_correction: bool = True,
                  conf_threshold: float = DEFAULT_CONF_THRESHOLD, person_height_m: float = 0.0,
-                 depth_settings: DepthSettings | None = None, record: dict | None = None):
+                 depth_settings: DepthSettings | None = None, record: dict | None = None,
+                 body_expert: Lifter | None = None):
+        if body_expert is not None and (config.layout != "wholebody133" or body_expert.config.input_map is None):
+            raise ValueError("a body expert is an h36m17 lifter with an input_map, for a wholebody133 lifter "
+                             f"(got {body_expert.config.layout} for {config.layout})")
+        self.body_expert = body_expert
+        """The H36M-17 lifter whose body replaces this one's (:mod:`.body_expert`); None lifts with this one alone."""
         self.config = config
         self.layout: Layout = config.skeleton
         self.device = resolve_device(device, "the lifter")
         self.model = model.to(self.device).eval()
-        self.flip_test = flip_test
+        self.flip_test = flip_test  # the body expert's too
         self.perspective_correction = perspective_correction
         self._graphs: dict[bool, torch.jit.ScriptModule] = {}
         self._graph()  # traced now, so that the first lift is as fast as the others
@@ -130,13 +138,32 @@ class Lifter:
         self._warned_upside_down = False
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, device: str = "auto", **options) -> Lifter:
+    def load(cls, weights: str | Path | None = None, device: str = "auto", body_expert: str | Path | None = None,
+             **options) -> Lifter:
         """Load a weights file (``None``: the shipped wholebody133 SemGAN); the layout comes from its config.
-        ``options``: ``flip_test`` (default True), ``perspective_correction`` (default True), ``conf_threshold``
-        (default 0.3), ``person_height_m`` (default 0, unknown), ``depth_settings`` (:class:`DepthSettings`).
+        ``body_expert``: a body expert's weights, or "none"; None = the shipped one with the shipped whole-body
+        lifter, none with any other file. ``options``: ``flip_test`` (default True), ``perspective_correction``
+        (default True), ``conf_threshold`` (default 0.3), ``person_height_m`` (default 0, unknown),
+        ``depth_settings`` (:class:`DepthSettings`).
         """
         model, config, record = load_lifter(DEFAULT_WEIGHTS if weights is None else weights)
-        return cls(model, config, device=device, record=record, **options)
+        if body_expert is None:
+            body_expert = DEFAULT_BODY_EXPERT if weights is None else "none"
+        expert = None
+        if str(body_expert) != "none":
+            expert_model, expert_config, _ = load_lifter(body_expert)
+            expert = cls(expert_model, expert_config, device=device, flip_test=options.get("flip_test", True))
+        return cls(model, config, device=device, record=record, body_expert=expert, **options)
+
+    @property
+    def flip_test(self) -> bool:
+        return self._flip_test
+
+    @flip_test.setter
+    def flip_test(self, value: bool) -> None:
+        self._flip_test = bool(value)
+        if self.body_expert is not None:
+            self.body_expert.flip_test = value
 
     @property
     def num_joints(self) -> int:
@@ -176,8 +203,8 @@ class Lifter:
 
     @property
     def uses_gravity(self) -> bool:
-        """Whether the network takes the up direction (older weights do not, and ignore it)."""
-        return self.config.inputs.gravity
+        """Whether the network or its body expert takes the up direction (older weights do not, and ignore it)."""
+        return self.config.inputs.gravity or (self.body_expert is not None and self.body_expert.uses_gravity)
 
     @torch.inference_mode()
     def predict(self, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor,
@@ -211,6 +238,27 @@ class Lifter:
             up = np.where(upside_down[:, None], np.nan, up)
         return up if np.isfinite(up).any() else None
 
+    def _lift_in_view(self, kp2d: np.ndarray, conf: np.ndarray, K_batch: np.ndarray, up: np.ndarray | None,
+                      correction: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """The network's root-relative poses (P, J, 3) and errors (P, J) in each person's virtual view, the
+        keypoints in that view and its rotation from the camera (None without perspective ``correction``);
+        ``up``: checked (:meth:`_known_up`), in the camera frame of ``kp2d``.
+        """
+        view, rotation = kp2d, None
+        if correction:
+            view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
+            if up is not None:
+                up = np.einsum("pij,pj->pi", rotation, up)
+        gravity = None
+        if up is not None and self.config.inputs.gravity:
+            up = torch.from_numpy(up.astype(np.float32))
+            gravity = gravity_input(torch.nan_to_num(up), torch.isfinite(up).all(-1)).to(self.device)
+        pose, error = self.predict(torch.from_numpy(view.astype(np.float32)).to(self.device),
+                                   torch.from_numpy(conf).to(self.device),
+                                   torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device),
+                                   gravity)
+        return pose.float().cpu().numpy(), error.float().cpu().numpy(), view, rotation
+
     def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray, depth: np.ndarray | None = None,
              image_size: tuple[int, int] | None = None, up: np.ndarray | None = None) -> LiftResult:
         """Lift P people: ``kp2d`` (P, J, 2) pixels, ``conf`` (P, J) in [0, 1], ``K`` (3, 3) (or one per person,
@@ -237,25 +285,21 @@ class Lifter:
                               root_translation=np.zeros((0, 3), np.float32), placement=np.zeros(0, np.uint8))
         K_batch = np.broadcast_to(K, (count, 3, 3))
         up = self._known_up(up, count) if self.uses_gravity else None
-        view = kp2d
-        if self.perspective_correction:
-            view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
-            if up is not None:
-                up = np.einsum("pij,pj->pi", rotation, up)
-        gravity = None
-        if up is not None:
-            up = torch.from_numpy(up.astype(np.float32))
-            gravity = gravity_input(torch.nan_to_num(up), torch.isfinite(up).all(-1)).to(self.device)
-        pose, error = self.predict(torch.from_numpy(view.astype(np.float32)).to(self.device),
-                                   torch.from_numpy(conf).to(self.device),
-                                   torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device),
-                                   gravity)
-        root_relative = pose.float().cpu().numpy()
+        root_relative, error, view, rotation = self._lift_in_view(kp2d, conf, K_batch, up,
+                                                                  self.perspective_correction)
+        if self.body_expert is not None:  # lifted in the same virtual camera, so the two poses share a frame
+            input_map = self.body_expert.config.input_map
+            kp17, conf17 = body_keypoints(input_map, view, conf)
+            up_in_view = up if up is None or rotation is None else np.einsum("pij,pj->pi", rotation, up)
+            body, body_error, _, _ = self.body_expert._lift_in_view(kp17, conf17, K_batch, up_in_view, False)
+            root_relative = fuse_body(root_relative, body, input_map)
+            for h36m, coco in SHARED.items():
+                error[:, coco] = body_error[:, h36m]
         if self.person_height_m:
             root_relative *= height_scale(self.person_height_m)
         # Placed where it was lifted: the virtual view's rays are those the pose was predicted from.
         translation = solve_root_translation(view, conf, root_relative, K_batch)
-        if self.perspective_correction:
+        if rotation is not None:
             root_relative = rotate_back(root_relative, rotation).astype(np.float32)
             translation = rotate_back(translation, rotation)
         if not (np.isfinite(root_relative).all() and np.isfinite(translation).all()):
@@ -272,7 +316,7 @@ class Lifter:
         return LiftResult(
             positions=(root_relative + translation[:, None]).astype(np.float32),
             root_relative=root_relative,
-            error=error.float().cpu().numpy(),
+            error=error,
             status=status,
             root_translation=translation.astype(np.float32),
             placement=placement,

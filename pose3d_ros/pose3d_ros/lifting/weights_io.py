@@ -17,6 +17,8 @@ from .models import build_model
 FILE_FORMAT = "pose3d_ros.lifter"
 FORMAT_VERSION = 1
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS_DIR / "lifter_semgan_wholebody133.safetensors"
+DEFAULT_BODY_EXPERT = SHIPPED_WEIGHTS_DIR / "lifter_semgan_body_expert.safetensors"
+"""The H36M-17 body expert that the shipped whole-body lifter takes its body from (:mod:`.body_expert`)."""
 
 
 def save_lifter(path: str | Path, model: nn.Module, config: LifterConfig, record: dict | None = None) -> Path:
@@ -43,12 +45,14 @@ def load_lifter(path: str | Path) -> tuple[nn.Module, LifterConfig, dict]:
 def warm_start(model: nn.Module, config: LifterConfig, path: str | Path) -> None:
     """Start ``model`` (of ``config``) from a trained lifter that is the same network without the gravity input:
     every tensor is copied, and the input layer's gravity channels start at zero, so the network starts as the
-    trained one and learns what the new input adds (a CPU budget does not retrain from scratch).
+    trained one and learns what the new input adds (a CPU budget does not retrain from scratch). The input map of a
+    body expert does not change the network: an expert starts from an ordinary lifter of its layout.
     """
     path = tensors_path(path)
     old_config, _ = read_config(path)
-    without_gravity = dataclasses.replace(config, inputs=dataclasses.replace(config.inputs, gravity=False))
-    if old_config not in (config, without_gravity):
+    plain = dataclasses.replace(config, input_map=None)
+    without_gravity = dataclasses.replace(plain, inputs=dataclasses.replace(config.inputs, gravity=False))
+    if dataclasses.replace(old_config, input_map=None) not in (plain, without_gravity):
         raise ValueError(f"{path} is not {config.model}/{config.layout} with these sizes and inputs (gravity aside): "
                          f"{old_config.to_dict()}")
     old, new = old_config.inputs.channels, config.inputs.channels
