@@ -117,7 +117,7 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
     "lifter_node": (
         _AUTOSTART,
         Parameter("weights", "", "Lifter weights (.safetensors with its .json); empty = the shipped "
-                  "wholebody133 SemGAN"),
+                  "wholebody133 SemGAN with its H36M-17 body expert"),
         Parameter("device", "auto", "auto (CUDA when available), cuda, cuda:N or cpu; CUDA falls back to the CPU "
                   "with a warning"),
         Parameter("cpu_threads", 1, "Torch CPU threads of this process; 1 keeps a one-person step fastest and "
