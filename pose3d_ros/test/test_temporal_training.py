@@ -233,6 +233,8 @@ def test_cache_key_names_the_lifter_by_its_content(tmp_path):
     assert key(first)["inputs"] != key(second)["inputs"]
     with pytest.raises(FileNotFoundError, match="lifter weights .*missing.safetensors not found"):
         key(tmp_path / "missing.safetensors")
+    # The shipped lifter lifts with its body expert: a cache of the whole-body network alone is not its output.
+    assert "body expert sha256" in key(None)["inputs"] and "body expert" not in key(first)["inputs"]
 
 
 def test_smoothing_bound_keeps_the_slow_error_and_removes_the_fast_one():

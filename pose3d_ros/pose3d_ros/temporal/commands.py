@@ -59,13 +59,15 @@ def cache_key(args, layout: str, subjects: str, window: int, fps: float, seed: i
     """
     inputs = "synthetic errors"
     if not args.synthetic_errors:
-        from ..lifting.weights_io import DEFAULT_WEIGHTS
+        from ..lifting.weights_io import DEFAULT_BODY_EXPERT, DEFAULT_WEIGHTS
         from ..weights_file import tensors_path
 
         weights = tensors_path(args.lifter or DEFAULT_WEIGHTS)
         if not weights.is_file():
             raise FileNotFoundError(f"lifter weights {weights} not found")
         inputs = "lifter sha256 " + _sha256(weights)
+        if args.lifter is None:  # the shipped lifter lifts with its body expert (Lifter.load)
+            inputs += " + body expert sha256 " + _sha256(DEFAULT_BODY_EXPERT)
     return {"layout": layout, "fps": fps, "frames": window, "subjects": subjects, "stride": args.sequence_stride,
             "seed": seed, "inputs": inputs}
 
