@@ -190,3 +190,17 @@ def test_train_a_body_expert_and_evaluate_the_whole_body_lifter_with_it(tmp_path
     assert metrics["body_expert"].endswith("lifter.safetensors") and metrics["pose_mm"]["all"] > 0
     assert main(["train", "lifter", "--layout", "wholebody133", "--body-expert", "--data", str(mocap_path),
                  "--out", str(out)]) == 2
+
+
+def test_the_pipeline_and_lifter_node_parameter_switches_the_expert_off():
+    from pose3d_ros.pipeline.core import PipelineSettings, PosePipeline
+
+    class NoDetector:
+        def close(self):
+            pass
+
+    settings = PipelineSettings.defaults().without_temporal()
+    with PosePipeline(settings, detector=NoDetector()) as pipeline:
+        assert pipeline.lifter.body_expert is not None
+    with PosePipeline(settings.replace("lifter", body_expert="none"), detector=NoDetector()) as pipeline:
+        assert pipeline.lifter.body_expert is None

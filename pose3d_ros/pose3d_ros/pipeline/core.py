@@ -199,7 +199,7 @@ class PosePipeline:
 
             parameters = settings.lifter
             lifter = Lifter.load(parameters["weights"] or None, device=parameters["device"],
-                                 flip_test=parameters["flip_test"],
+                                 body_expert=parameters["body_expert"] or None, flip_test=parameters["flip_test"],
                                  perspective_correction=parameters["perspective_correction"],
                                  conf_threshold=parameters["conf_threshold"],
                                  person_height_m=parameters["person_height_m"])

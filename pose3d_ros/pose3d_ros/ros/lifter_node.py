@@ -62,7 +62,7 @@ class LifterNode(PipelineNode):
             self.transforms()  # listening while the model loads, so that the first frames find their transform
         # a CUDA fallback warns through the core's log
         self.lifter = Lifter.load(self.param("weights") or None, device=self.param("device"),
-                                  flip_test=self.param("flip_test"),
+                                  body_expert=self.param("body_expert") or None, flip_test=self.param("flip_test"),
                                   perspective_correction=self.param("perspective_correction"),
                                   conf_threshold=self.param("conf_threshold"),
                                   person_height_m=self.param("person_height_m"))
