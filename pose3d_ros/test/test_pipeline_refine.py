@@ -61,9 +61,9 @@ def test_refine_bad_inputs_are_clear(demo_run, offline_weights, tmp_path, caplog
     assert main(["refine", str(demo_run / "pose3d.mcap"), str(tmp_path / "bag"), "--topic", "/nothing",
                  *weights]) == 2
     assert "no topic /nothing" in caplog.text
-    # no offline weights shipped: a clear error naming what to do
-    assert main(["refine", str(demo_run / "skeletons.npz"), str(tmp_path / "o.npz"), "--device", "cpu"]) == 2
-    assert "no offline refiner weights are shipped" in caplog.text
+    # without --weights: the shipped offline refiner
+    assert main(["refine", str(demo_run / "skeletons.npz"), str(tmp_path / "o.npz"), "--device", "cpu"]) == 0
+    assert np.isfinite(np.load(tmp_path / "o.npz")["refined_positions"]).any()
     # 17-joint skeletons for a 133-joint refiner
     data = dict(np.load(demo_run / "skeletons.npz"))
     data["layout"] = np.array("h36m17")
@@ -80,3 +80,15 @@ def test_refine_bad_inputs_are_clear(demo_run, offline_weights, tmp_path, caplog
     np.savez(tmp_path / "loop.npz", **data)
     assert main(["refine", str(tmp_path / "loop.npz"), str(tmp_path / "o.npz"), *weights]) == 0
     assert len(np.load(tmp_path / "o.npz")["stamp_ns"]) == FRAMES - 2
+
+
+def test_recordings_are_refined_offline_and_cameras_streaming_by_default():
+    from pose3d_ros.cli import build_parser
+    from pose3d_ros.pipeline.commands import refine_mode, settings_from_args
+
+    assert refine_mode("auto", live=False) == "offline" and refine_mode("auto", live=True) == "streaming"
+    assert refine_mode("streaming", live=False) == "streaming" and refine_mode("none", live=True) == "none"
+    assert refine_mode("auto", live=False, safety=True) == "streaming"  # what the live monitor would decide
+    args = build_parser().parse_args(["run", "--source", "clip.mp4"])
+    assert settings_from_args(args, live=False).offline and not settings_from_args(args, live=True).offline
+    assert not settings_from_args(build_parser().parse_args(["run", "--refine", "none"]), live=False).temporal_enabled

@@ -11,7 +11,7 @@ from pose3d_ros.cli import write_json_report
 LOG = logging.getLogger("pose3d.run")
 
 DEFAULT_OUT = Path("pose3d_out")
-REFINE_MODES = ("offline", "streaming", "none")
+REFINE_MODES = ("auto", "offline", "streaming", "none")
 
 
 def register(add_command) -> None:
@@ -49,10 +49,11 @@ def register(add_command) -> None:
                         help="ROS 2 parameter file of the nodes (e.g. the package's config/pipeline.yaml): the "
                              "keypoints2d_node, lifter_node and temporal_node sections (default: their defaults)")
     stages.add_argument("--device", help="auto | cpu | cuda[:N] for the lifter and the refiner (default: auto)")
-    stages.add_argument("--refine", choices=REFINE_MODES, default="streaming",
-                        help="temporal stage: streaming (the live refiner, 0.16 s look-ahead; the default), offline "
-                             "(recordings: centred windows, both ways in time; needs --refiner-weights until "
-                             "offline weights are shipped) or none (raw lifter output only)")
+    stages.add_argument("--refine", choices=REFINE_MODES, default="auto",
+                        help="temporal stage: offline (centred windows, both ways in time: more accurate, outputs "
+                             "1.3 s behind), streaming (the live refiner, 0.16 s look-ahead) or none (raw lifter "
+                             "output only); auto (the default): offline for files, recordings and the demo, "
+                             "streaming for a camera and with --safety")
     stages.add_argument("--backend", choices=("movenet", "holistic", "tasks"),
                         help="2D stage: movenet (several people, the default), holistic (one person) or tasks "
                              "(several people, needs MediaPipe .task model files)")
@@ -248,9 +249,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def settings_from_args(args: argparse.Namespace):
+def refine_mode(choice: str, live: bool, safety: bool = False) -> str:
+    """``--refine``'s mode for a source: ``auto`` is offline for what is recorded (nothing waits for the output, and
+    the whole sequence is there to look both ways in), streaming for a live camera and for a safety run (it replays
+    what the live monitor would have decided, which has no future frames to look at).
+    """
+    if choice == "auto":
+        return "streaming" if live or safety else "offline"
+    return choice
+
+
+def settings_from_args(args: argparse.Namespace, live: bool = False):
     """The nodes' parameters: defaults, then --params-file, then the flags that were given; the temporal stage as
-    ``--refine`` says.
+    ``--refine`` says for a source that is ``live`` or not.
     """
     from .core import PipelineSettings
 
@@ -268,9 +279,10 @@ def settings_from_args(args: argparse.Namespace):
     }
     for stage, values in flags.items():
         settings = settings.replace(stage, **{name: value for name, value in values.items() if value is not None})
-    if args.refine == "none":
+    mode = refine_mode(args.refine, live, safety=args.safety is not None)
+    if mode == "none":
         return settings.without_temporal()
-    return settings.with_offline_refinement() if args.refine == "offline" else settings
+    return settings.with_offline_refinement() if mode == "offline" else settings
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -296,7 +308,7 @@ def run_command(args: argparse.Namespace) -> int:
                      depth_max_offset_s=settings.lifter["depth_max_offset_s"]) as source:
         # before the models load: a refused output folder is known at once
         check_output_dir(args.out, [source.path] if source.path is not None else [], args.overwrite)
-        with PosePipeline(settings) as pipeline:
+        with PosePipeline(settings_from_args(args, live=source.live)) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
                           show=args.show, write_images=args.write_images, progress=not args.no_progress,
                           safety=safety, overwrite=args.overwrite)

@@ -146,11 +146,6 @@ class OfflineRefiner:
     @classmethod
     def load(cls, weights: str | Path | None = None, **options) -> OfflineRefiner:
         """Load trained offline weights (None: the shipped ones); ``options`` as the constructor's."""
-        if weights is None and not DEFAULT_OFFLINE_WEIGHTS.is_file():
-            raise FileNotFoundError(
-                f"no offline refiner weights are shipped ({DEFAULT_OFFLINE_WEIGHTS.name}: the ones trained so far do "
-                "not beat the streaming refiner, docs/temporal.md); train them with `pose3d train temporal "
-                "--offline` and give them (--refiner-weights / --weights), or refine streaming")
         model, _ = load_weights(DEFAULT_OFFLINE_WEIGHTS if weights is None else weights)
         return cls(model, **options)
 
