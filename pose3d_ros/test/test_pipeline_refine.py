@@ -84,11 +84,14 @@ def test_refine_bad_inputs_are_clear(demo_run, offline_weights, tmp_path, caplog
 
 def test_recordings_are_refined_offline_and_cameras_streaming_by_default():
     from pose3d_ros.cli import build_parser
-    from pose3d_ros.pipeline.commands import refine_mode, settings_from_args
+    from pose3d_ros.pipeline.commands import refine_mode, settings_from_args, with_refinement
 
     assert refine_mode("auto", live=False) == "offline" and refine_mode("auto", live=True) == "streaming"
     assert refine_mode("streaming", live=False) == "streaming" and refine_mode("none", live=True) == "none"
     assert refine_mode("auto", live=False, safety=True) == "streaming"  # what the live monitor would decide
     args = build_parser().parse_args(["run", "--source", "clip.mp4"])
-    assert settings_from_args(args, live=False).offline and not settings_from_args(args, live=True).offline
-    assert not settings_from_args(build_parser().parse_args(["run", "--refine", "none"]), live=False).temporal_enabled
+    settings = settings_from_args(args)
+    assert with_refinement(settings, args, live=False).offline
+    assert not with_refinement(settings, args, live=True).offline
+    no_refiner = build_parser().parse_args(["run", "--refine", "none"])
+    assert not with_refinement(settings_from_args(no_refiner), no_refiner, live=False).temporal_enabled

@@ -153,13 +153,12 @@ def _body_expert_data(args, subjects: str, input_map=None) -> tuple[dict, dict]:
     body3d = data.pop("pose3d_h36m17")
     fitted = input_map is None
     if fitted:  # on the people wholly in the picture (mounts puts some partly behind the camera)
+        wholebody_px, body_px = project(data["pose3d"], data["K"]), project(body3d, data["K"])
         in_view = np.ones(len(body3d), bool)
-        for pose in (data["pose3d"][:, :BODY_SOURCES], body3d):
-            pixels = project(pose, data["K"])
+        for pose, pixels in ((data["pose3d"][:, :BODY_SOURCES], wholebody_px[:, :BODY_SOURCES]), (body3d, body_px)):
             in_view &= (pose[..., 2] > 0.1).all(-1) & (pixels >= 0).all((-1, -2)) & (
                 pixels < data["image_size"][:, None]).all((-1, -2))
-        input_map = fit_input_map(project(data["pose3d"][in_view], data["K"][in_view]),
-                                  project(body3d[in_view], data["K"][in_view]))
+        input_map = fit_input_map(wholebody_px[in_view], body_px[in_view])
     kp2d, conf = body_keypoints(input_map, data["kp2d"], data["conf"])
     out = {**data, "kp2d": kp2d, "conf": conf, "pose3d": body3d}
     if fitted:

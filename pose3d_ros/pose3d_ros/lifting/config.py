@@ -95,9 +95,10 @@ class LifterConfig:
         if self.input_map is not None:
             from .body_expert import BODY_SOURCES
 
-            rows = self.input_map
+            rows = tuple(tuple(float(v) for v in row) for row in self.input_map)  # from arrays or JSON lists
             if self.layout != "h36m17" or len(rows) != 17 or any(len(row) != BODY_SOURCES for row in rows):
                 raise ValueError(f"an input_map is (17, {BODY_SOURCES}) and belongs to an h36m17 lifter")
+            object.__setattr__(self, "input_map", rows)
         if self.model not in MODEL_KINDS:
             raise ValueError(f"unknown lifting model {self.model!r}; expected one of {', '.join(MODEL_KINDS)}")
         if self.layout not in LIFTING_LAYOUTS:
@@ -119,8 +120,7 @@ class LifterConfig:
             raise ValueError(f"{model} has no setting(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
         return cls(model=model, layout=layout, inputs=InputConfig(distance=distance, confidence=confidence,
                                                                   part_offsets=part_offsets, gravity=gravity),
-                   architecture=arch_cls(**architecture),
-                   input_map=None if input_map is None else tuple(tuple(float(v) for v in row) for row in input_map))
+                   architecture=arch_cls(**architecture), input_map=input_map)
 
     @property
     def skeleton(self):
@@ -145,9 +145,7 @@ class LifterConfig:
             if model == "semgan":  # files written before anchored parts existed decode every part from the pelvis
                 architecture.setdefault("anchored_parts", False)
             architecture = ARCHITECTURE_CONFIGS[model](**architecture)
-            input_map = data.get("input_map")
-            if input_map is not None:
-                input_map = tuple(tuple(float(v) for v in row) for row in input_map)
+            return cls(model=model, layout=layout, inputs=inputs, architecture=architecture,
+                       input_map=data.get("input_map"))
         except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"invalid lifter config: {err!r}") from err
-        return cls(model=model, layout=layout, inputs=inputs, architecture=architecture, input_map=input_map)

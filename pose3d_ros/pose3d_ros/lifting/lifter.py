@@ -238,17 +238,11 @@ class Lifter:
             up = np.where(upside_down[:, None], np.nan, up)
         return up if np.isfinite(up).any() else None
 
-    def _lift_in_view(self, kp2d: np.ndarray, conf: np.ndarray, K_batch: np.ndarray, up: np.ndarray | None,
-                      correction: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """The network's root-relative poses (P, J, 3) and errors (P, J) in each person's virtual view, the
-        keypoints in that view and its rotation from the camera (None without perspective ``correction``);
-        ``up``: checked (:meth:`_known_up`), in the camera frame of ``kp2d``.
+    def _network_lift(self, view: np.ndarray, conf: np.ndarray, K_batch: np.ndarray,
+                      up: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The network's root-relative poses (P, J, 3) and errors (P, J) for keypoints in the camera of ``K_batch``
+        (each person's virtual view, or the real camera), ``up`` (checked, :meth:`_known_up`) in that camera.
         """
-        view, rotation = kp2d, None
-        if correction:
-            view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
-            if up is not None:
-                up = np.einsum("pij,pj->pi", rotation, up)
         gravity = None
         if up is not None and self.config.inputs.gravity:
             up = torch.from_numpy(up.astype(np.float32))
@@ -257,7 +251,7 @@ class Lifter:
                                    torch.from_numpy(conf).to(self.device),
                                    torch.from_numpy(np.ascontiguousarray(K_batch, dtype=np.float32)).to(self.device),
                                    gravity)
-        return pose.float().cpu().numpy(), error.float().cpu().numpy(), view, rotation
+        return pose.float().cpu().numpy(), error.float().cpu().numpy()
 
     def lift(self, kp2d: np.ndarray, conf: np.ndarray, K: np.ndarray, depth: np.ndarray | None = None,
              image_size: tuple[int, int] | None = None, up: np.ndarray | None = None) -> LiftResult:
@@ -285,13 +279,16 @@ class Lifter:
                               root_translation=np.zeros((0, 3), np.float32), placement=np.zeros(0, np.uint8))
         K_batch = np.broadcast_to(K, (count, 3, 3))
         up = self._known_up(up, count) if self.uses_gravity else None
-        root_relative, error, view, rotation = self._lift_in_view(kp2d, conf, K_batch, up,
-                                                                  self.perspective_correction)
+        view, rotation = kp2d, None
+        if self.perspective_correction:
+            view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
+            if up is not None:
+                up = np.einsum("pij,pj->pi", rotation, up)
+        root_relative, error = self._network_lift(view, conf, K_batch, up)
         if self.body_expert is not None:  # lifted in the same virtual camera, so the two poses share a frame
             input_map = self.body_expert.config.input_map
             kp17, conf17 = body_keypoints(input_map, view, conf)
-            up_in_view = up if up is None or rotation is None else np.einsum("pij,pj->pi", rotation, up)
-            body, body_error, _, _ = self.body_expert._lift_in_view(kp17, conf17, K_batch, up_in_view, False)
+            body, body_error = self.body_expert._network_lift(kp17, conf17, K_batch, up)
             root_relative = fuse_body(root_relative, body, input_map)
             for h36m, coco in SHARED.items():
                 error[:, coco] = body_error[:, h36m]

@@ -259,9 +259,9 @@ def refine_mode(choice: str, live: bool, safety: bool = False) -> str:
     return choice
 
 
-def settings_from_args(args: argparse.Namespace, live: bool = False):
-    """The nodes' parameters: defaults, then --params-file, then the flags that were given; the temporal stage as
-    ``--refine`` says for a source that is ``live`` or not.
+def settings_from_args(args: argparse.Namespace):
+    """The nodes' parameters: defaults, then --params-file, then the flags that were given (the temporal stage's
+    mode is :func:`with_refinement`'s, once the source is open).
     """
     from .core import PipelineSettings
 
@@ -279,6 +279,11 @@ def settings_from_args(args: argparse.Namespace, live: bool = False):
     }
     for stage, values in flags.items():
         settings = settings.replace(stage, **{name: value for name, value in values.items() if value is not None})
+    return settings
+
+
+def with_refinement(settings, args: argparse.Namespace, live: bool):
+    """``settings`` with the temporal stage ``--refine`` says for a source that is ``live`` or not."""
     mode = refine_mode(args.refine, live, safety=args.safety is not None)
     if mode == "none":
         return settings.without_temporal()
@@ -308,7 +313,7 @@ def run_command(args: argparse.Namespace) -> int:
                      depth_max_offset_s=settings.lifter["depth_max_offset_s"]) as source:
         # before the models load: a refused output folder is known at once
         check_output_dir(args.out, [source.path] if source.path is not None else [], args.overwrite)
-        with PosePipeline(settings_from_args(args, live=source.live)) as pipeline:
+        with PosePipeline(with_refinement(settings, args, source.live)) as pipeline:
             summary = run(source, pipeline, args.out, max_frames=args.max_frames, render=args.render,
                           show=args.show, write_images=args.write_images, progress=not args.no_progress,
                           safety=safety, overwrite=args.overwrite)

@@ -328,14 +328,13 @@ def _columns(shape: RowShape, joints: int, safety_names: tuple[str, ...] | None)
     slots = shape.slots
     columns = {"stamp_ns": ((), np.int64, 0), "frame_index": ((), np.int64, 0), "K": ((3, 3), np.float64, 0),
                "image_size": ((2,), np.int64, 0), "person_ids": ((slots,), np.int64, -1)}
-    columns.update({key: ((slots, joints, *tail), dtype, np.nan if dtype is np.float32 else 0) for key, tail, dtype in (
-        ("kp2d", (2,), np.float32), ("conf", (), np.float32), ("raw_positions", (3,), np.float32),
-        ("raw_error", (), np.float32), ("raw_status", (), np.uint8))})
+    per_joint = [("kp2d", (2,), np.float32), ("conf", (), np.float32), ("raw_positions", (3,), np.float32),
+                 ("raw_error", (), np.float32), ("raw_status", (), np.uint8)]
     if shape.with_refined:
-        columns.update({key: ((slots, joints, *tail), dtype, np.nan if dtype is np.float32 else 0)
-                        for key, tail, dtype in (
-                            ("refined_positions", (3,), np.float32), ("refined_confidence", (), np.float32),
-                            ("refined_error", (), np.float32), ("refined_status", (), np.uint8))})
+        per_joint += [("refined_positions", (3,), np.float32), ("refined_confidence", (), np.float32),
+                      ("refined_error", (), np.float32), ("refined_status", (), np.uint8)]
+    columns.update({key: ((slots, joints, *tail), dtype, np.nan if dtype is np.float32 else 0)
+                    for key, tail, dtype in per_joint})
     if safety_names is not None:
         objects = len(safety_names)
         columns.update({"safety_evaluated_ns": ((), np.int64, 0), "safety_nan_joints": ((), np.int64, 0)})
