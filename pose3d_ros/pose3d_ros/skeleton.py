@@ -292,6 +292,23 @@ H36M17 = Layout(
 
 LAYOUTS = {layout.name: layout for layout in (WHOLEBODY133, H36M32, H36M17)}
 
+WHOLEBODY_FACE_TWINS = {0: (FACE_OFFSET + 30,), 1: tuple(range(FACE_OFFSET + 42, FACE_OFFSET + 48)),
+                        2: tuple(range(FACE_OFFSET + 36, FACE_OFFSET + 42))}
+"""COCO-WholeBody body joints that are points of its face too: the nose is the face's nose tip (iBUG 30), each eye
+the centre of its six eye landmarks (left 42-47, right 36-41)."""
+
+def join_face_twins(points: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-body poses (P, 133, 3) and errors (P, 133) with the nose and eyes put on their face points
+    (:data:`WHOLEBODY_FACE_TWINS`). A lifter predicts each twin apart and they drift (48 mm between nose and nose
+    tip on S9); the face's are the better estimates (docs/lifting.md), even when only the body's were detected.
+    """
+    points, error = np.array(points, copy=True), np.array(error, copy=True)
+    for joint, twins in WHOLEBODY_FACE_TWINS.items():
+        points[:, joint] = points[:, list(twins)].mean(axis=1)
+        error[:, joint] = error[:, list(twins)].mean(axis=1)
+    return points, error
+
+
 # COCO-WholeBody body joint -> H36M-17 joint, for the joints that denote the same anatomical point.
 # (COCO hips are surface landmarks a little above and outside H36M's hip-joint centres; the rest coincide.)
 WHOLEBODY_FROM_H36M17 = {

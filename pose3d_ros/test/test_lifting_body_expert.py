@@ -19,7 +19,9 @@ from pose3d_ros.lifting.body_expert import (
     FEET,
     HANDS,
     HEAD,
+    LIMBS,
     SHARED,
+    TORSO,
     body_keypoints,
     fit_input_map,
     fuse_body,
@@ -27,7 +29,7 @@ from pose3d_ros.lifting.body_expert import (
 from pose3d_ros.lifting.config import LifterConfig
 from pose3d_ros.lifting.models import build_model
 from pose3d_ros.lifting.weights_io import load_lifter, save_lifter
-from pose3d_ros.skeleton import H36M17_FROM_H36M32
+from pose3d_ros.skeleton import H36M17_FROM_H36M32, join_face_twins
 
 K = intrinsics_from_fov(640, 480, 70.0)
 
@@ -82,28 +84,70 @@ def test_a_mapped_joint_is_as_confident_as_its_least_confident_source():
     assert conf17[0, 0] == pytest.approx(0.2) and conf17[0, 1] == 1.0
 
 
-def test_fusing_the_truth_gives_the_truth_with_the_head_on_the_mapped_neck():
+def errors(count: int, wholebody: float, body: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((count, 133), wholebody, np.float32), np.full((count, 17), body, np.float32)
+
+
+def test_fusing_the_truth_gives_the_truth_with_the_head_on_the_mapped_head_joint():
     wholebody, body = walking_people()
     weights = fit_input_map(project(wholebody, K), project(body, K))
     truth = root_relative(wholebody, [11, 12])
-    fused = fuse_body(truth, root_relative(body, [0]) + 0.0, weights)
+    fused, _ = fuse_body(truth, *errors(len(truth), 0.01, 1e-6)[:1], root_relative(body, [0]),
+                         errors(len(truth), 0.01, 1e-6)[1], weights)
     not_head = np.setdiff1d(np.arange(133), HEAD)
     np.testing.assert_allclose(fused[:, not_head], truth[:, not_head], atol=1e-5)
     assert np.abs(fused[:, list(HEAD)] - truth[:, list(HEAD)]).max() < 0.03  # the map's residual in 3D
 
 
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+def test_the_torso_is_the_expert_s_and_the_limbs_take_its_lengths_along_directions_weighed_by_errors():
+    wholebody, body = walking_people(6)
+    weights = fit_input_map(project(wholebody, K), project(body, K))
+    rng = np.random.default_rng(3)
+    predicted = root_relative(wholebody + rng.normal(0, 0.05, wholebody.shape), [11, 12])
+    expert = root_relative(body + rng.normal(0, 0.05, body.shape), [0])
+    trusted_expert, _ = fuse_body(predicted, *errors(6, 1.0, 1e-4)[:1], expert, errors(6, 1.0, 1e-4)[1], weights)
+    trusted_whole, error = fuse_body(predicted, *errors(6, 1e-4, 1.0)[:1], expert, errors(6, 1e-4, 1.0)[1], weights)
+    for h36m, coco in SHARED.items():  # a trusted expert gives every joint
+        np.testing.assert_allclose(trusted_expert[:, coco] - trusted_expert[:, 5], expert[:, h36m] - expert[:, 11],
+                                   atol=1e-6)
+        if coco in TORSO:  # the torso is the expert's whatever the errors say, and so is its error
+            np.testing.assert_allclose(trusted_whole[:, coco], trusted_expert[:, coco], atol=1e-6)
+            np.testing.assert_allclose(error[:, coco], 1.0)
+        else:
+            np.testing.assert_allclose(error[:, coco], 1e-4)  # the better of the two
+    for root, middle, end in LIMBS:  # a trusted whole body's limb directions, on the expert's bone lengths
+        for a, b in ((root, middle), (middle, end)):
+            np.testing.assert_allclose(unit(trusted_whole[:, b] - trusted_whole[:, a]),
+                                       unit(predicted[:, b] - (predicted[:, a] if a != root else trusted_whole[:, a])),
+                                       atol=1e-5)
+            np.testing.assert_allclose(np.linalg.norm(trusted_whole[:, b] - trusted_whole[:, a], axis=-1),
+                                       np.linalg.norm(trusted_expert[:, b] - trusted_expert[:, a], axis=-1), atol=1e-6)
+    # The head moves by the errors' share towards the expert's head joint: all the way, none, half way.
+    equal, _ = fuse_body(predicted, *errors(6, 0.05, 0.05)[:1], expert, errors(6, 0.05, 0.05)[1], weights)
+    head_offset = [pose[:, 0] - pose[:, 5] for pose in (trusted_expert, trusted_whole, equal)]
+    np.testing.assert_allclose(head_offset[1], predicted[:, 0] - trusted_whole[:, 5], atol=1e-5)
+    np.testing.assert_allclose(head_offset[2], 0.5 * (head_offset[0] + head_offset[1]), atol=1e-5)
+
+
 @settings(max_examples=25, deadline=None)
-@given(st.floats(-np.pi, np.pi), st.floats(-1.0, 1.0), st.floats(-0.2, 0.2))
-def test_fusion_turns_with_the_poses_and_keeps_the_parts_shapes(angle, tilt, shift):
+@given(st.floats(-np.pi, np.pi), st.floats(-1.0, 1.0), st.floats(-0.2, 0.2), st.integers(0, 2**16))
+def test_fusion_turns_with_the_poses_and_keeps_the_parts_shapes(angle, tilt, shift, seed):
     wholebody, body = walking_people(8)
     weights = fit_input_map(project(wholebody, K), project(body, K))
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     predicted = root_relative(wholebody + rng.normal(0, 0.03, wholebody.shape), [11, 12])
     expert = root_relative(body + rng.normal(0, 0.03, body.shape), [0]) + shift
+    predicted_error = rng.uniform(0.01, 0.2, (8, 133)).astype(np.float32)
+    expert_error = rng.uniform(0.01, 0.2, (8, 17)).astype(np.float32)
     R = Rotation.from_rotvec([tilt, angle, 0.0]).as_matrix()
-    fused = fuse_body(predicted, expert, weights)
-    turned = fuse_body(predicted @ R.T, expert @ R.T, weights)
+    fused, error = fuse_body(predicted, predicted_error, expert, expert_error, weights)
+    turned, turned_error = fuse_body(predicted @ R.T, predicted_error, expert @ R.T, expert_error, weights)
     np.testing.assert_allclose(turned, fused @ R.T, atol=1e-5)
+    np.testing.assert_array_equal(turned_error, error)
     np.testing.assert_allclose(fused[:, [11, 12]].mean(1), 0.0, atol=1e-6)  # centred on its own root
     for joints, anchor in (*HANDS, *FEET):  # each hand and foot keeps its shape about its wrist or ankle
         joints = list(joints)
@@ -112,6 +156,21 @@ def test_fusion_turns_with_the_poses_and_keeps_the_parts_shapes(angle, tilt, shi
     head = list(HEAD)
     np.testing.assert_allclose(fused[:, head] - fused[:, head[:1]], predicted[:, head] - predicted[:, head[:1]],
                                atol=1e-5)
+    assert (error <= np.maximum(predicted_error, np.pad(expert_error, ((0, 0), (0, 116))).max(1, keepdims=True))
+            + 1e-7).all()
+
+
+def test_the_nose_and_eyes_are_their_face_points_as_in_the_training_data():
+    wholebody, _ = walking_people(5)
+    error = np.random.default_rng(4).uniform(0.01, 0.1, (5, 133))
+    joined, joined_error = join_face_twins(wholebody, error)
+    np.testing.assert_allclose(joined, wholebody, atol=1e-7)  # the synthesised people already obey it
+    moved = wholebody.copy()
+    moved[:, :3] += 0.05  # a lifter's nose and eyes drifted from its face
+    joined, joined_error = join_face_twins(moved, error)
+    np.testing.assert_allclose(joined, wholebody, atol=1e-7)
+    np.testing.assert_allclose(joined_error[:, 0], error[:, 23 + 30])
+    np.testing.assert_allclose(joined_error[:, 3:], error[:, 3:])
 
 
 def small_expert(weights: np.ndarray) -> tuple[torch.nn.Module, LifterConfig]:
@@ -153,10 +212,14 @@ def test_a_lift_with_an_expert_is_the_fusion_of_the_two_lifts(tmp_path):
     alone.perspective_correction = fused.perspective_correction = expert.perspective_correction = False
     result = fused.lift(kp2d, conf, K)
     kp17, conf17 = body_keypoints(weights, kp2d, conf)
-    expected = fuse_body(alone.lift(kp2d, conf, K).root_relative, expert.lift(kp17, conf17, K).root_relative,
-                         weights)
+    expert_lift = expert.lift(kp17, conf17, K)
+    network, network_error = alone._network_lift(kp2d, conf, np.broadcast_to(K, (4, 3, 3)), None)  # twins apart
+    expected, expected_error = join_face_twins(*fuse_body(network, network_error, expert_lift.root_relative,
+                                                          expert_lift.error, weights))
     np.testing.assert_allclose(result.root_relative, expected, atol=1e-5)
-    np.testing.assert_allclose(result.error[:, 5], expert.lift(kp17, conf17, K).error[:, 11], atol=1e-6)
+    np.testing.assert_allclose(result.error, expected_error, atol=1e-6)
+    np.testing.assert_allclose(result.error[:, 5], expert_lift.error[:, 11], atol=1e-6)
+    np.testing.assert_allclose(result.root_relative[:, 0], result.root_relative[:, 23 + 30], atol=1e-6)  # one nose
     np.testing.assert_allclose(result.positions - result.root_translation[:, None], result.root_relative, atol=1e-5)
     fused.flip_test = False
     assert fused.body_expert.flip_test is False

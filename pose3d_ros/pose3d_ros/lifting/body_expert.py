@@ -9,11 +9,16 @@ body from an H36M-17 SemGAN and hangs the face, hands and feet that the whole-bo
   of the 17 is an affine combination of the 23 COCO body and foot joints (:func:`fit_input_map`, least squares on
   the training set's exact 2D; the ten shared joints are themselves), and the expert is trained on those mapped
   keypoints, so it learns the map's small errors.
-* Fusion (:func:`fuse_body`): the expert's shoulders, elbows, wrists, knees and ankles replace the whole-body
-  network's; COCO's hips are the H36M hips raised by :data:`~pose3d_ros.data.wholebody.HIP_RAISE_M` along the
-  pelvis' up axis (how the training data defines them); the head (nose, eyes, ears, face) is moved with the
-  expert's neck, each hand with its wrist and each foot with its ankle, keeping the shapes the whole-body network
-  gives them.
+* Fusion (:func:`fuse_body`): the torso -- shoulders and hips, which set how the person leans -- is the expert's
+  (COCO's hips are the H36M hips raised by :data:`~pose3d_ros.data.wholebody.HIP_RAISE_M` along the pelvis' up
+  axis, as the training data defines them). Elbows, wrists, knees and ankles are the two networks' estimates
+  weighted by the inverse of their predicted error variances (SemGAN's error head), per person and joint: where
+  the whole-body network sees a limb better (its wrists sit where its hands are) it keeps a share. The limbs keep
+  the expert's bone lengths along the blend's directions: the whole-body network's limbs come out short, and a
+  shorter body is placed nearer than it stands. The head (nose, eyes, ears, face) moves towards the expert's head
+  joint by the same inverse-variance share: the face hangs on H36M's head joint in the data
+  (:func:`pose3d_ros.data.wholebody.head_frame`). Each hand moves with its wrist and each foot with its ankle,
+  keeping the shapes the whole-body network gives them.
 """
 
 from __future__ import annotations
@@ -30,10 +35,14 @@ REFERENCE = 11
 """COCO left hip: the regressed joints are offsets from it, so each row of the map sums to one (affine)."""
 SOURCE_WEIGHT = 0.05
 """A mapped joint's confidence is the lowest of the joints weighing at least this much in it."""
-H36M_L_HIP, H36M_R_HIP, H36M_PELVIS, H36M_THORAX, H36M_NECK = 4, 1, 0, 8, 9
+H36M_L_HIP, H36M_R_HIP, H36M_PELVIS, H36M_THORAX, H36M_HEAD = 4, 1, 0, 8, 10
 COCO_HIPS = (11, 12)
 HEAD = tuple(range(0, 5)) + tuple(range(23, 91))
-"""Nose, eyes, ears and the 68 face points: they move with the neck."""
+"""Nose, eyes, ears and the 68 face points: they move together, towards the expert's head joint."""
+TORSO = (5, 6)
+"""COCO shoulders: with the hips, always the expert's (they set the torso's lean)."""
+LIMBS = ((5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16))
+"""COCO shoulder, elbow, wrist and hip, knee, ankle of each arm and leg."""
 HANDS = ((range(91, 112), 9), (range(112, 133), 10))
 FEET = (((17, 18, 19), 15), ((20, 21, 22), 16))
 
@@ -70,28 +79,63 @@ def body_keypoints(input_map: np.ndarray, kp133: np.ndarray, conf133: np.ndarray
     return kp17.astype(np.float32), conf17.astype(np.float32)
 
 
-def fuse_body(wholebody: np.ndarray, body: np.ndarray, input_map: np.ndarray) -> np.ndarray:
-    """Whole-body poses (P, 133, 3) whose body comes from the expert's H36M-17 poses (P, 17, 3), both root-relative
-    in one frame, the expert trained on ``input_map``; the result is centred on its COCO root (the midpoint of the
-    hips) again.
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def _bone_length(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(end - start, axis=-1, keepdims=True)
+
+
+def inverse_variance_weight(sigma: np.ndarray, other_sigma: np.ndarray) -> np.ndarray:
+    """The weight of the estimate with error ``other_sigma`` when averaging it with one of error ``sigma``."""
+    variance, other = np.square(sigma, dtype=np.float64), np.square(other_sigma, dtype=np.float64)
+    return np.divide(variance, variance + other, out=np.full(variance.shape, 0.5), where=variance + other > 0)
+
+
+def fuse_body(wholebody: np.ndarray, wholebody_error: np.ndarray, body: np.ndarray, body_error: np.ndarray,
+              input_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-body poses (P, 133, 3) and errors (P, 133) whose body comes from the expert's H36M-17 poses
+    (P, 17, 3) with errors (P, 17), both root-relative in one frame, the expert trained on ``input_map``; the
+    result is centred on its COCO root (the midpoint of the hips). A combined joint's error is the smaller of the
+    two: the combination is at least as good as the better estimate, and the errors of two networks that saw the
+    same keypoints are not independent enough for the inverse-variance formula's smaller one.
     """
     wholebody = np.asarray(wholebody, np.float64)
     body = np.asarray(body, np.float64)
-    fused = wholebody.copy()
-    for h36m, coco in SHARED.items():
-        fused[:, coco] = body[:, h36m]
+    wholebody_error = np.asarray(wholebody_error, np.float32)
+    body_error = np.asarray(body_error, np.float32)
     hips = body[:, [H36M_L_HIP, H36M_R_HIP]]
     across = hips[:, 1] - hips[:, 0]
     up = body[:, H36M_THORAX] - body[:, H36M_PELVIS]
     up -= (up * across).sum(-1, keepdims=True) / np.maximum((across * across).sum(-1, keepdims=True), 1e-12) * across
     up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-12)
-    fused[:, list(COCO_HIPS)] = hips + HIP_RAISE_M * up[:, None]
-    # The neck of the whole-body pose is the same map applied in 3D (affine combinations commute with projection
-    # up to perspective), so the head moves by the expert's neck minus it.
-    neck = np.einsum("s,psd->pd", np.asarray(input_map, np.float64)[H36M_NECK], wholebody[:, :BODY_SOURCES])
-    fused[:, list(HEAD)] += (body[:, H36M_NECK] - neck)[:, None]
+    coco_hips = hips + HIP_RAISE_M * up[:, None]
+    root = coco_hips.mean(axis=1, keepdims=True)  # the expert's pose on the whole-body pose's root
+    body, coco_hips = body - root, coco_hips - root
+    expert = {coco: body[:, h36m] for h36m, coco in SHARED.items()}
+    expert.update({COCO_HIPS[0]: coco_hips[:, 0], COCO_HIPS[1]: coco_hips[:, 1]})
+    fused, error = wholebody.copy(), wholebody_error.copy()
+    for h36m, coco in SHARED.items():
+        weight = 1.0 if coco in TORSO else inverse_variance_weight(wholebody_error[:, coco], body_error[:, h36m])
+        weight = np.broadcast_to(weight, (len(fused),))[:, None]
+        fused[:, coco] = weight * body[:, h36m] + (1.0 - weight) * wholebody[:, coco]
+        error[:, coco] = body_error[:, h36m] if coco in TORSO else np.minimum(body_error[:, h36m],
+                                                                             wholebody_error[:, coco])
+    fused[:, list(COCO_HIPS)] = coco_hips
+    error[:, list(COCO_HIPS)] = body_error[:, [H36M_L_HIP, H36M_R_HIP]]
+    for root, middle, end in LIMBS:  # the blend's directions, the expert's bone lengths
+        upper, lower = _bone_length(expert[root], expert[middle]), _bone_length(expert[middle], expert[end])
+        middle_blend, end_blend = fused[:, middle].copy(), fused[:, end].copy()
+        fused[:, middle] = fused[:, root] + upper * _unit(middle_blend - fused[:, root])
+        fused[:, end] = fused[:, middle] + lower * _unit(end_blend - middle_blend)
+    # The whole-body pose's own head joint is the map applied in 3D (affine combinations commute with projection up
+    # to perspective).
+    head = np.einsum("s,psd->pd", np.asarray(input_map, np.float64)[H36M_HEAD], wholebody[:, :BODY_SOURCES])
+    weight = inverse_variance_weight(wholebody_error[:, list(HEAD[:5])].mean(axis=1), body_error[:, H36M_HEAD])
+    fused[:, list(HEAD)] += (weight[:, None] * (body[:, H36M_HEAD] - head))[:, None]
     for joints, wrist in HANDS:
         fused[:, list(joints)] += (fused[:, wrist] - wholebody[:, wrist])[:, None]
     for joints, ankle in FEET:
         fused[:, list(joints)] += (fused[:, ankle] - wholebody[:, ankle])[:, None]
-    return (fused - fused[:, list(COCO_HIPS)].mean(axis=1, keepdims=True)).astype(np.float32)
+    return (fused - fused[:, list(COCO_HIPS)].mean(axis=1, keepdims=True)).astype(np.float32), error

@@ -9,7 +9,8 @@
 Steps: map each person's keypoints into a virtual camera that looks straight at them (:mod:`.perspective`; off
 with ``perspective_correction=False``), normalise them (:mod:`.normalization`), run the network on the pose and on
 its mirror image and average the two (flip test-time augmentation), for the whole body take the body from the body
-expert's lift (an H36M-17 network, :mod:`.body_expert`), rescale it to a known body height when there is
+expert's lift (an H36M-17 network, :mod:`.body_expert`), put the nose and eyes on the face's nose tip and eye
+centres (:func:`pose3d_ros.skeleton.join_face_twins`), rescale it to a known body height when there is
 one (:mod:`.body_size`), place each root-relative pose by solving for its root translation from the 2D keypoints
 (:mod:`.placement`), rotate it back into the camera frame, and, with a depth image, place it again from the depth
 around its torso where that has enough valid pixels (:mod:`.depth_placement`). A lifter with the gravity input also
@@ -27,8 +28,8 @@ import torch
 from torch import nn
 
 from ..inference import frozen_trace, resolve_device
-from ..skeleton import JointStatus, Layout, PlacementSource
-from .body_expert import SHARED, body_keypoints, fuse_body
+from ..skeleton import JointStatus, Layout, PlacementSource, join_face_twins
+from .body_expert import body_keypoints, fuse_body
 from .body_size import height_scale
 from .config import GRAVITY_CHANNELS, LifterConfig
 from .depth_placement import DepthSettings, depth_in_metres, place_with_depth
@@ -48,6 +49,9 @@ from .weights_io import DEFAULT_BODY_EXPERT, DEFAULT_WEIGHTS, load_lifter
 LOG = logging.getLogger(__name__)
 
 DEFAULT_CONF_THRESHOLD = 0.3
+LIFT_REVISION = 2
+"""Raised whenever the lift's output changes for the same weights files (2: the body expert's limbs weighed by the
+predicted errors, the head on its head joint, one nose); caches of lifted sequences name it in their key."""
 """Joints whose 2D confidence exceeds this are reported OBSERVED, the others INFERRED."""
 MAX_UP_TILT_DEG = 100.0
 """An up direction further than this from the image's up (-y: the camera rolled or pitched past upside down) is
@@ -289,9 +293,9 @@ class Lifter:
             input_map = self.body_expert.config.input_map
             kp17, conf17 = body_keypoints(input_map, view, conf)
             body, body_error = self.body_expert._network_lift(kp17, conf17, K_batch, up)
-            root_relative = fuse_body(root_relative, body, input_map)
-            for h36m, coco in SHARED.items():
-                error[:, coco] = body_error[:, h36m]
+            root_relative, error = fuse_body(root_relative, error, body, body_error, input_map)
+        if self.layout.name == "wholebody133":
+            root_relative, error = join_face_twins(root_relative, error)
         if self.person_height_m:
             root_relative *= height_scale(self.person_height_m)
         # Placed where it was lifted: the virtual view's rays are those the pose was predicted from.
