@@ -3,7 +3,7 @@ import pytest
 import torch
 from test_temporal_training import synthetic_sequences
 
-from pose3d_ros.skeleton import JointStatus
+from pose3d_ros.skeleton import H36M17, JointStatus
 from pose3d_ros.temporal.dataset import offline_training_batch
 from pose3d_ros.temporal.model import UGCN, UGCNConfig
 from pose3d_ros.temporal.offline import OfflineRefiner, bridged, prefill
@@ -53,6 +53,26 @@ def test_centred_windows_use_the_future():
     after = as_array(refiner.refine(stamps, stepped, confidence, status), 80)
     np.testing.assert_allclose(before[:30], after[:30], atol=1e-6)  # beyond a window's reach: untouched
     assert np.abs(before[45:50] - after[45:50]).max() > 1e-3  # frames before the step see it
+
+
+def test_the_flip_test_refines_a_mirrored_recording_into_the_mirrored_result():
+    stamps, positions, confidence, status = track(60)
+    mirrored = H36M17.flip_points(positions, axis=0)  # x negated, left and right joints exchanged
+    model = random_model()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(4.0)  # a network that changes its input a lot, and not symmetrically
+    plain = OfflineRefiner(model, device="cpu", flip_test=False)
+    flipped = OfflineRefiner(model, device="cpu")
+    assert flipped.flip_test
+    with_flip = as_array(flipped.refine(stamps, positions, confidence, status), 60)
+    of_mirror = as_array(flipped.refine(stamps, mirrored, confidence, status), 60)
+    np.testing.assert_allclose(H36M17.flip_points(of_mirror, axis=0), with_flip, atol=1e-5)
+    without = as_array(plain.refine(stamps, positions, confidence, status), 60)
+    of_mirror_without = as_array(plain.refine(stamps, mirrored, confidence, status), 60)
+    assert np.abs(H36M17.flip_points(of_mirror_without, axis=0) - without).max() > 1e-3  # the network alone is not
+    mean = 0.5 * (without + H36M17.flip_points(of_mirror_without, axis=0))
+    np.testing.assert_allclose(with_flip[5:-5], mean[5:-5], atol=1e-4)  # away from the ends' root fit, the average
 
 
 def test_a_long_gap_is_filled_from_both_sides_and_marked_filled():

@@ -10,7 +10,7 @@ from pose3d_ros.temporal import training as training_module
 from pose3d_ros.temporal.dataset import Sequences, training_batch
 from pose3d_ros.temporal.model import UGCN, UGCNConfig
 from pose3d_ros.temporal.streaming import StreamingRefiner
-from pose3d_ros.temporal.training import TrainConfig, train, weighted_mpjpe
+from pose3d_ros.temporal.training import TrainConfig, mirror_every_other, train, weighted_mpjpe
 from pose3d_ros.temporal.weights import load_weights, save_weights
 
 FPS = 25.0
@@ -76,6 +76,24 @@ def test_consecutive_windows_are_consecutive_streaming_steps():
     target = batch["target"].reshape(5, 3, 16, 17, 3)
     assert np.array_equal(target[:, 1, :-1], target[:, 0, 1:])  # each window one frame later than the previous
     assert np.array_equal(target[:, 2, :-1], target[:, 1, 1:])
+
+
+def test_mirroring_keeps_consecutive_windows_together_and_undoes_itself():
+    sequences = synthetic_sequences()
+    batch = training_batch(sequences, 16, 4, np.random.default_rng(3), consecutive=3)
+    mirrored = mirror_every_other(batch, H36M17.flip, group=3)
+    for name in batch:  # samples 0 and 2 (windows 0-2, 6-8) as they were, 1 and 3 in the mirror
+        np.testing.assert_array_equal(mirrored[name][[0, 1, 2, 6, 7, 8]], batch[name][[0, 1, 2, 6, 7, 8]])
+    seen = [3, 4, 5, 9, 10, 11]
+    left_knee, right_knee = 5, 2
+    np.testing.assert_array_equal(mirrored["target"][seen, :, right_knee, 0], -batch["target"][seen, :, left_knee, 0])
+    np.testing.assert_array_equal(mirrored["target"][seen, :, right_knee, 1:], batch["target"][seen, :, left_knee, 1:])
+    np.testing.assert_array_equal(mirrored["observed"][seen, :, right_knee], batch["observed"][seen, :, left_knee])
+    again = mirror_every_other(mirrored, H36M17.flip, group=3)
+    for name in batch:
+        np.testing.assert_array_equal(again[name], batch[name])
+    target = mirrored["target"].reshape(4, 3, 16, 17, 3)  # a mirrored sample is still three consecutive steps
+    assert np.array_equal(target[:, 1, :-1], target[:, 0, 1:])
 
 
 def test_streamed_acceleration_error_by_hand():
@@ -219,6 +237,7 @@ def test_train_and_eval_commands_and_their_checked_cache(tmp_path, mocap_path, c
 def test_cache_key_names_the_lifter_by_its_content(tmp_path):
     from argparse import Namespace
 
+    from pose3d_ros.lifting.lifter import LIFT_REVISION
     from pose3d_ros.temporal.commands import cache_key
 
     def key(weights):
@@ -235,6 +254,8 @@ def test_cache_key_names_the_lifter_by_its_content(tmp_path):
         key(tmp_path / "missing.safetensors")
     # The shipped lifter lifts with its body expert: a cache of the whole-body network alone is not its output.
     assert "body expert sha256" in key(None)["inputs"] and "body expert" not in key(first)["inputs"]
+    # A lift whose output changed for the same weights (lifting/lifter.py's LIFT_REVISION) is another input.
+    assert key(first)["inputs"].startswith(f"lift revision {LIFT_REVISION}, ")
 
 
 def test_smoothing_bound_keeps_the_slow_error_and_removes_the_fast_one():

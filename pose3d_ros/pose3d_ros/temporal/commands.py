@@ -54,18 +54,20 @@ def _sha256(path: Path) -> str:
 
 
 def cache_key(args, layout: str, subjects: str, window: int, fps: float, seed: int) -> dict:
-    """Everything that decides what the sequences hold; the lifter by the SHA-256 of its weights file, so that a
-    cache made with another lifter (or an older version of the same file) is never read as this one's output.
+    """Everything that decides what the sequences hold; the lifter by the SHA-256 of its weights file and the lift's
+    revision, so that a cache made with another lifter (an older version of the same file, or an older lift) is
+    never read as this one's output.
     """
     inputs = "synthetic errors"
     if not args.synthetic_errors:
+        from ..lifting.lifter import LIFT_REVISION
         from ..lifting.weights_io import DEFAULT_BODY_EXPERT, DEFAULT_WEIGHTS
         from ..weights_file import tensors_path
 
         weights = tensors_path(args.lifter or DEFAULT_WEIGHTS)
         if not weights.is_file():
             raise FileNotFoundError(f"lifter weights {weights} not found")
-        inputs = "lifter sha256 " + _sha256(weights)
+        inputs = f"lift revision {LIFT_REVISION}, lifter sha256 " + _sha256(weights)
         if args.lifter is None:  # the shipped lifter lifts with its body expert (Lifter.load)
             inputs += " + body expert sha256 " + _sha256(DEFAULT_BODY_EXPERT)
     return {"layout": layout, "fps": fps, "frames": window, "subjects": subjects, "stride": args.sequence_stride,
@@ -122,7 +124,7 @@ def run_train(args) -> int:
     init = load_weights(args.init)[0] if args.init is not None else None
     config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, occluded_weight=args.occluded_weight,
                          accel_weight=args.accel_weight, eval_every=args.eval_every, seed=args.seed,
-                         offline=args.offline, max_gap_s=args.max_gap_s)
+                         offline=args.offline, max_gap_s=args.max_gap_s, mirror=args.mirror)
     sequences = _sequences(args, args.layout, args.subjects, args.sequence_window, args.fps, args.seed)
     # Validation: every 20th sequence window (a fixed subset), kept out of training.
     index = np.arange(len(sequences))
@@ -167,7 +169,8 @@ def run_eval(args) -> int:
     offline = None
     if args.offline:
         offline = OfflineRefiner.load(args.offline_weights, max_gap_s=args.offline_max_gap_s,
-                                      root_bandwidth_s=args.root_bandwidth, device="cpu")
+                                      root_bandwidth_s=args.root_bandwidth, flip_test=not args.offline_no_flip_test,
+                                      device="cpu")
         if offline.layout.name != model.config.layout or offline.fps != model.config.fps:
             raise ValueError(f"the offline refiner ({offline.layout.name}, {offline.fps} Hz) does not match the "
                              f"streaming one ({model.config.layout}, {model.config.fps} Hz)")
@@ -186,7 +189,7 @@ def run_eval(args) -> int:
     if offline is not None:
         result["settings"]["offline"] = {"weights": str(args.offline_weights or "shipped"), "window": offline.window,
                                          "hop": offline.hop, "max_gap_s": offline.max_gap_s,
-                                         "chunk_frames": offline.chunk_frames}
+                                         "chunk_frames": offline.chunk_frames, "flip_test": offline.flip_test}
     _print_table(result)
     write_json_report(args.json, result)
     return 0
@@ -278,11 +281,11 @@ def _bench_offline(args) -> int:
     refiner.refine(stamps, positions, confidence, status)
     seconds = time.perf_counter() - started
     result = {"what": "OfflineRefiner.refine of one person's track at 25 Hz, CPU", "layout": refiner.layout.name,
-              "window": refiner.window, "hop": refiner.hop, "frames": frames, "seconds": seconds,
-              "frames_per_s": frames / seconds, "target_frames_per_s": 500.0,
+              "window": refiner.window, "hop": refiner.hop, "flip_test": refiner.flip_test, "frames": frames,
+              "seconds": seconds, "frames_per_s": frames / seconds, "target_frames_per_s": 500.0,
               "weights": str(args.weights or "shipped"), **machine_facts()}
-    print(f"offline refinement ({refiner.layout.name}, window {refiner.window}, hop {refiner.hop}, {args.threads} "
-          f"thread(s), load average {result['load_average_1min']:.1f} on {result['cpu_count']} CPUs): "
+    print(f"offline refinement ({refiner.layout.name}, window {refiner.window}, hop {refiner.hop}, flip test, "
+          f"{args.threads} thread(s), load average {result['load_average_1min']:.1f} on {result['cpu_count']} CPUs): "
           f"{result['frames_per_s']:.0f} frames/s for one person ({frames} frames in {seconds:.1f} s; target >= 500)")
     write_json_report(args.json, result)
     return 0
@@ -312,6 +315,8 @@ def register(add_command) -> None:
                    "centred on the output frames, pre-filled from both sides (--init may be streaming weights)")
     p.add_argument("--max-gap-s", type=float, default=DEFAULT_OFFLINE_MAX_GAP_S,
                    help="--offline: the longest gap (seconds) the pre-fill interpolates, as the offline refiner")
+    p.add_argument("--mirror", action="store_true", help="see every other sample in a mirror (x negated, left and "
+                   "right exchanged)")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--init", type=Path, default=None,
@@ -336,6 +341,8 @@ def register(add_command) -> None:
                    help="offline temporal weights (default: the shipped ones)")
     p.add_argument("--offline-max-gap-s", type=float, default=DEFAULT_OFFLINE_MAX_GAP_S,
                    help="seconds, the longest gap the offline refiner fills")
+    p.add_argument("--offline-no-flip-test", action="store_true",
+                   help="the offline refiner without its flip test (each window also refined in a mirror)")
     p.add_argument("--json", type=Path, default=None, help="write the figures here")
 
     p = add_command("bench temporal", run_bench, "latency of one streaming step for one person on the CPU; "

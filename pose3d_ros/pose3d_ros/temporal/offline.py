@@ -12,6 +12,9 @@ frame interface (``push_frame`` / ``flush``) but releases frames in chunks, once
   first stamp, starting every ``hop`` grid instants; every grid instant is covered by ``window / hop`` windows
   whose outputs are blended with triangular weights (most weight where the instant is central in a window). The
   blended grid is interpolated back to the frames' stamps, so any (irregular) input rate works.
+* Flip test (``flip_test``, on by default): each window is also refined seen in a mirror (camera x negated, left
+  and right exchanged) and the two outputs averaged, as the lifter does, at twice the network's time; it makes the
+  refinement of a mirrored recording exactly the mirror of the refinement (tested).
 * Gaps: a joint missing (status MISSING, or the person absent from a frame) between two estimates at most
   ``max_gap_s`` apart is pre-filled by linear interpolation between those two ends, refined with the rest and
   reported FILLED: short gaps are shaped by the network, gaps longer than its window stay the interpolation
@@ -114,7 +117,8 @@ class OfflineRefiner:
 
     def __init__(self, model: UGCN, *, max_gap_s: float = DEFAULT_OFFLINE_MAX_GAP_S,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES, hop: int | None = None,
-                 root_bandwidth_s: float = DEFAULT_ROOT_BANDWIDTH_S, device: str = "auto") -> None:
+                 root_bandwidth_s: float = DEFAULT_ROOT_BANDWIDTH_S, flip_test: bool = True,
+                 device: str = "auto") -> None:
         config = model.config
         if not config.centred:
             raise ValueError("these temporal weights were trained for streaming (the window ends at the output "
@@ -131,6 +135,9 @@ class OfflineRefiner:
         self.lookahead = self.chunk_frames + MAX_CONTEXT_FRAMES
         """The most frames an input frame waits before its output is returned."""
         self.root = list(root_joints(self.layout))
+        self.flip_test = bool(flip_test)
+        """Also refine each window seen in a mirror and average the two (as the lifter's flip test)."""
+        self._flip = list(self.layout.flip)
         self.device = resolve_device(device, "the temporal refiner")
         self.model = model.to(self.device).eval()
         shape = (1, self.window, self.layout.num_joints)
@@ -291,8 +298,18 @@ class OfflineRefiner:
         for start in range(0, len(poses), NETWORK_BATCH):
             batch = slice(start, start + NETWORK_BATCH)
             tensors = [torch.from_numpy(np.stack(a[batch])).to(self.device) for a in (poses, observed, valid)]
-            outputs.append(self._network(*tensors).float().cpu().numpy())
+            refined = self._network(*tensors).float()
+            if self.flip_test:
+                refined = 0.5 * (refined + self._mirror(self._network(*(self._mirror(t) for t in tensors)).float()))
+            outputs.append(refined.cpu().numpy())
         return np.concatenate(outputs)
+
+    def _mirror(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Windows (B, T, J[, 3]) seen in a mirror: left and right joints exchanged, camera x negated."""
+        mirrored = tensor[:, :, self._flip]
+        if tensor.dim() == 4:
+            mirrored = mirrored * torch.tensor([-1.0, 1.0, 1.0], device=tensor.device)
+        return mirrored
 
     def _output(self, job: dict, stamps: np.ndarray, out: range, refined: np.ndarray) -> list[RefinedPose]:
         # Blend the windows' outputs on the grid instants k0..k1.

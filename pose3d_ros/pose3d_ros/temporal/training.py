@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..skeleton import get_layout
 from . import DEFAULT_LOOKAHEAD, DEFAULT_OFFLINE_MAX_GAP_S
 from .dataset import Sequences, offline_training_batch, training_batch
 from .model import UGCN, UGCNConfig
@@ -48,6 +49,23 @@ class TrainConfig:
     """Train for offline refinement: windows anywhere, pre-filled from both sides, every frame an output."""
     max_gap_s: float = DEFAULT_OFFLINE_MAX_GAP_S
     """Offline: the longest gap the pre-fill interpolates (as the offline refiner)."""
+    mirror: bool = False
+    """Mirror every other window (camera x negated, left and right exchanged): what each subject does is not
+    left-right symmetric, the world is."""
+
+
+def mirror_every_other(batch: dict[str, np.ndarray], flip: tuple[int, ...], group: int = 1) -> dict[str, np.ndarray]:
+    """Windows (B, T, J, ...) of camera-frame poses with every other sample of ``group`` windows (consecutive
+    streaming windows stay together) seen in a mirror: x negated, left and right joints exchanged (``flip``, the
+    layout's).
+    """
+    seen = (np.arange(len(batch["poses"])) // group) % 2 == 1
+    mirrored = {name: array.copy() for name, array in batch.items()}
+    for name, array in mirrored.items():
+        array[seen] = array[seen][:, :, list(flip)]
+        if name in ("poses", "target"):
+            array[seen, ..., 0] *= -1.0
+    return mirrored
 
 
 def weighted_mpjpe(pred: torch.Tensor, target: torch.Tensor, observed: torch.Tensor,
@@ -241,6 +259,7 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
                                                    validation_rng, consecutive=STREAM_WINDOWS))
     lookahead = min(DEFAULT_LOOKAHEAD, model_config.window // 2)
     blend = torch.from_numpy(blend_weights(model_config.window)).float()
+    flip = get_layout(sequences.layout).flip
     model.train()
     started = time.monotonic()
     losses: list[float] = []
@@ -252,12 +271,12 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         torch.manual_seed(config.seed * 1_000_003 + step)
         rng = np.random.default_rng([config.seed, step])
         if config.offline:
-            batch = _tensors(offline_training_batch(sequences, model_config.window, config.batch, rng,
-                                                    config.max_gap_s))
+            batch = offline_training_batch(sequences, model_config.window, config.batch, rng, config.max_gap_s)
         else:
             consecutive = STREAM_WINDOWS if config.accel_weight > 0 else 1
-            batch = _tensors(training_batch(sequences, model_config.window, config.batch, rng,
-                                            consecutive=consecutive))
+            batch = training_batch(sequences, model_config.window, config.batch, rng, consecutive=consecutive)
+        batch = _tensors(mirror_every_other(batch, flip, 1 if config.offline else consecutive) if config.mirror
+                         else batch)
         pred = model(batch["poses"], batch["observed"], batch["valid"])
         if config.offline:
             loss = (weighted_mpjpe(pred, batch["target"], batch["observed"], config.occluded_weight, blend)
