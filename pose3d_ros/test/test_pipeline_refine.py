@@ -95,3 +95,42 @@ def test_recordings_are_refined_offline_and_cameras_streaming_by_default():
     assert not with_refinement(settings, args, live=True).offline
     no_refiner = build_parser().parse_args(["run", "--refine", "none"])
     assert not with_refinement(settings_from_args(no_refiner), no_refiner, live=False).temporal_enabled
+
+
+def test_npz_rows_reads_a_large_file_row_by_row_in_little_memory(tmp_path):
+    import tracemalloc
+
+    from pose3d_ros.pipeline.outputs import npz_rows
+
+    rng = np.random.default_rng(0)
+    arrays = {"stamp_ns": np.arange(4000, dtype=np.int64), "raw_positions": rng.normal(size=(4000, 4, 133, 3)),
+              "raw_status": rng.integers(0, 3, (4000, 4, 133), dtype=np.uint8)}
+    path = tmp_path / "big.npz"
+    np.savez_compressed(path, **arrays)  # 51 MB of arrays
+    tracemalloc.start()
+    count = 0
+    for f, row in enumerate(npz_rows(path, tuple(arrays))):
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(row[key], value[f])
+        count += 1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 4000 and peak < 2_000_000  # bytes: a few rows, not the 51 MB
+
+
+def test_npz_rows_refuses_what_is_not_rows(tmp_path):
+    from pose3d_ros.pipeline.outputs import npz_rows
+
+    path = tmp_path / "bad.npz"
+    np.savez(path, a=np.zeros((3, 2)), b=np.zeros(4), scalar=np.array(1.0))
+    with pytest.raises(ValueError, match="differ in length"):
+        list(npz_rows(path, ("a", "b")))
+    with pytest.raises(ValueError, match="not an array of rows"):
+        list(npz_rows(path, ("scalar",)))
+    cut = tmp_path / "cut.npz"
+    import zipfile
+
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(cut, "w") as target:
+        target.writestr("a.npy", source.read("a.npy")[:-8])  # the last row cut short
+    with pytest.raises(ValueError, match="ends early"):
+        list(npz_rows(cut, ("a",)))

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -321,6 +322,37 @@ def write_skeletons_npz(path: Path, records: list[FrameRecord] | FrameRecords, l
                 with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
                     np.lib.format.write_array(entry, value, allow_pickle=False)
     publish(path)
+
+
+def npz_rows(path: Path, keys: tuple[str, ...]) -> Iterator[dict[str, np.ndarray]]:
+    """The rows (first-axis entries) of the ``keys`` arrays of an .npz, frame by frame, each entry decompressed as
+    it is read: memory is a row's, not the file's (``pose3d refine`` of a long recording). ValueError when an
+    entry is not an array of rows, the entries differ in length, or the file ends early.
+    """
+    with zipfile.ZipFile(path) as archive:
+        readers, lengths = {}, set()
+        for key in keys:
+            entry = archive.open(f"{key}.npy")
+            version = np.lib.format.read_magic(entry)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"{path}: {key} is a .npy of version {version}, not 1.0 or 2.0")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = read_header(entry)
+            if fortran_order or dtype.hasobject or not shape:
+                raise ValueError(f"{path}: {key} is not an array of rows (shape {shape}, {dtype})")
+            readers[key] = (entry, shape[1:], dtype, math.prod(shape[1:]) * dtype.itemsize)
+            lengths.add(shape[0])
+        if len(lengths) > 1:
+            raise ValueError(f"{path}: the arrays {', '.join(keys)} differ in length ({sorted(lengths)})")
+        for _ in range(lengths.pop() if lengths else 0):
+            row = {}
+            for key, (entry, row_shape, dtype, size) in readers.items():
+                data = entry.read(size)
+                if len(data) != size:
+                    raise ValueError(f"{path} is damaged: {key} ends early")
+                row[key] = np.frombuffer(data, dtype).reshape(row_shape)
+            yield row
 
 
 def _columns(shape: RowShape, joints: int, safety_names: tuple[str, ...] | None) -> dict:

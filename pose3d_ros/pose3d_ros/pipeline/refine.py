@@ -8,8 +8,10 @@ skeletons (``raw_*`` of the npz, the ``--topic`` of a recording, /skeletons3d by
 * npz -> OUT .npz: the same file with its ``refined_*`` arrays replaced (people slots widened where a filled
   person needs one);
 * recording -> OUT folder: ``pose3d.mcap`` (a rosbag2 bag, as ``pose3d run`` writes it) with the raw topic and
-  the refined skeletons on /skeletons3d_refined. Messages are read and written one at a time, so memory stays that
-  of the refiner's chunk, whatever the length of the recording.
+  the refined skeletons on /skeletons3d_refined.
+
+Frames are read one at a time (npz rows decompressed as they are read, messages one by one) and written the same
+way, so memory stays that of the refiner's chunk, whatever the length of the recording.
 
 Frames whose stamp is not after the previous one are skipped and counted (a recording that loops or repeats a
 message), as ``pose3d run`` does.
@@ -18,6 +20,7 @@ message), as ``pose3d run`` does.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,49 +85,68 @@ def refine_frames(frames: Iterator[SkeletonFrame], refiner, summary: RefineSumma
 # ------------------------------------------------------------------------------------------------ npz
 
 
+NPZ_NEEDED = ("stamp_ns", "person_ids", "raw_positions", "raw_status", "raw_error", "conf")
+NPZ_OPTIONAL = ("frame_index", "K", "image_size", "kp2d")
+
+
 def _npz_records(path: Path):
-    """The FrameRecords of a skeletons.npz (refined left out), its layout, source and frame rate."""
-    from .outputs import FrameRecord
+    """The FrameRecords of a skeletons.npz (refined left out), read row by row as they are iterated; its layout,
+    source and frame rate.
+    """
+    from .outputs import FrameRecord, npz_rows
 
     with np.load(path, allow_pickle=False) as data:
-        needed = ("stamp_ns", "person_ids", "raw_positions", "raw_status", "raw_error", "conf", "layout")
-        missing = [key for key in needed if key not in data.files]
+        missing = [key for key in (*NPZ_NEEDED, "layout") if key not in data.files]
         if missing:
             raise ValueError(f"{path} is not a skeletons.npz written by pose3d run: it lacks {', '.join(missing)}")
-        arrays = {key: data[key] for key in data.files if not key.startswith("refined_")}
-    layout, fps = str(arrays["layout"]), float(arrays.get("fps", np.nan))
-    records = []
-    for f, stamp in enumerate(arrays["stamp_ns"].tolist()):
-        ids = arrays["person_ids"][f]
-        has_2d = (ids >= 0) & np.isfinite(arrays["conf"][f]).any(axis=-1)
-        has_raw = (ids >= 0) & (arrays["raw_status"][f] != JointStatus.MISSING).any(axis=-1)
-        conf = np.nan_to_num(arrays["conf"][f][has_raw])
-        raw = SkeletonFrame(int(stamp), "", ids[has_raw], np.nan_to_num(arrays["raw_positions"][f][has_raw]),
-                            conf, arrays["raw_error"][f][has_raw], arrays["raw_status"][f][has_raw])
-        records.append(FrameRecord(int(arrays["frame_index"][f]) if "frame_index" in arrays else f, int(stamp),
-                                   arrays["K"][f] if "K" in arrays else np.eye(3),
-                                   tuple(arrays["image_size"][f]) if "image_size" in arrays else (0, 0),
-                                   ids[has_2d], arrays["kp2d"][f][has_2d] if "kp2d" in arrays else None,
-                                   arrays["conf"][f][has_2d], raw, None))
-    return records, layout, str(arrays.get("source", "")), (None if np.isnan(fps) else fps)
+        present = [key for key in NPZ_OPTIONAL if key in data.files]
+        layout = str(data["layout"])
+        description = str(data["source"]) if "source" in data.files else ""
+        fps = float(data["fps"]) if "fps" in data.files else float("nan")
+
+    def records() -> Iterator[FrameRecord]:
+        for f, row in enumerate(npz_rows(path, NPZ_NEEDED + tuple(present))):
+            ids = row["person_ids"]
+            has_2d = (ids >= 0) & np.isfinite(row["conf"]).any(axis=-1)
+            has_raw = (ids >= 0) & (row["raw_status"] != JointStatus.MISSING).any(axis=-1)
+            raw = SkeletonFrame(int(row["stamp_ns"]), "", ids[has_raw], np.nan_to_num(row["raw_positions"][has_raw]),
+                                np.nan_to_num(row["conf"][has_raw]), row["raw_error"][has_raw],
+                                row["raw_status"][has_raw])
+            yield FrameRecord(int(row["frame_index"]) if "frame_index" in row else f, int(row["stamp_ns"]),
+                              row["K"] if "K" in row else np.eye(3),
+                              tuple(row["image_size"]) if "image_size" in row else (0, 0),
+                              ids[has_2d], row["kp2d"][has_2d] if "kp2d" in row else None, row["conf"][has_2d], raw,
+                              None)
+
+    return records(), layout, description, (None if np.isnan(fps) else fps)
 
 
 def refine_npz(source: Path, out: Path, refiner) -> RefineSummary:
-    """Refine a skeletons.npz into ``out`` (.npz). The npz format is written whole, so it is read whole."""
-    from .outputs import write_skeletons_npz
+    """Refine a skeletons.npz into ``out`` (.npz). Rows are read one at a time and the records wait for the npz's
+    writing in a file beside ``out`` (as in ``pose3d run``), so memory stays that of the refiner's chunk.
+    """
+    from .outputs import FrameRecords, write_skeletons_npz
 
     records, layout, description, fps = _npz_records(source)
     if layout != refiner.layout.name:
         raise ValueError(f"{source} holds {layout} skeletons; this refiner is for {refiner.layout.name}")
     summary = RefineSummary()
-    by_stamp = {record.stamp_ns: record for record in records}
-    kept = []
-    for refined in refine_frames((record.raw for record in records), refiner, summary):
-        record = by_stamp[refined.stamp_ns]
-        record.refined = refined
-        summary.person_frames_out += len(refined.person_ids)
-        kept.append(record)
-    write_skeletons_npz(out, kept, layout, description, fps)
+    waiting: deque = deque()  # records read whose refined frame has not come out yet
+
+    def raw_frames() -> Iterator[SkeletonFrame]:
+        for record in records:
+            waiting.append(record)
+            yield record.raw
+
+    with FrameRecords(out.parent) as kept:
+        for refined in refine_frames(raw_frames(), refiner, summary):
+            record = waiting.popleft()
+            while record.stamp_ns != refined.stamp_ns:  # skipped out of order, or nobody left in it
+                record = waiting.popleft()
+            record.refined = refined
+            summary.person_frames_out += len(refined.person_ids)
+            kept.append(record)
+        write_skeletons_npz(out, kept, layout, description, fps)
     return summary
 
 
