@@ -93,6 +93,14 @@ def inverse_variance_weight(sigma: np.ndarray, other_sigma: np.ndarray) -> np.nd
     return np.divide(variance, variance + other, out=np.full(variance.shape, 0.5), where=variance + other > 0)
 
 
+_H36M_SHARED, _COCO_SHARED = np.array(list(SHARED)), np.array(list(SHARED.values()))
+_BLENDED = ~np.isin(_COCO_SHARED, TORSO)
+_ROOTS, _MIDDLES, _ENDS = (np.array(joints) for joints in zip(*LIMBS, strict=True))
+_CARRIED = np.array([joint for joints, _ in (*HANDS, *FEET) for joint in joints])
+_CARRIERS = np.array([anchor for joints, anchor in (*HANDS, *FEET) for _ in joints])
+"""Each hand and foot joint, and the wrist or ankle that carries it."""
+
+
 def fuse_body(wholebody: np.ndarray, wholebody_error: np.ndarray, body: np.ndarray, body_error: np.ndarray,
               input_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Whole-body poses (P, 133, 3) and errors (P, 133) whose body comes from the expert's H36M-17 poses
@@ -109,33 +117,30 @@ def fuse_body(wholebody: np.ndarray, wholebody_error: np.ndarray, body: np.ndarr
     across = hips[:, 1] - hips[:, 0]
     up = body[:, H36M_THORAX] - body[:, H36M_PELVIS]
     up -= (up * across).sum(-1, keepdims=True) / np.maximum((across * across).sum(-1, keepdims=True), 1e-12) * across
-    up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-12)
-    coco_hips = hips + HIP_RAISE_M * up[:, None]
+    coco_hips = hips + HIP_RAISE_M * _unit(up)[:, None]
     root = coco_hips.mean(axis=1, keepdims=True)  # the expert's pose on the whole-body pose's root
     body, coco_hips = body - root, coco_hips - root
-    expert = {coco: body[:, h36m] for h36m, coco in SHARED.items()}
-    expert.update({COCO_HIPS[0]: coco_hips[:, 0], COCO_HIPS[1]: coco_hips[:, 1]})
-    fused, error = wholebody.copy(), wholebody_error.copy()
-    for h36m, coco in SHARED.items():
-        weight = 1.0 if coco in TORSO else inverse_variance_weight(wholebody_error[:, coco], body_error[:, h36m])
-        weight = np.broadcast_to(weight, (len(fused),))[:, None]
-        fused[:, coco] = weight * body[:, h36m] + (1.0 - weight) * wholebody[:, coco]
-        error[:, coco] = body_error[:, h36m] if coco in TORSO else np.minimum(body_error[:, h36m],
-                                                                             wholebody_error[:, coco])
-    fused[:, list(COCO_HIPS)] = coco_hips
+    expert = wholebody.copy()  # the expert's estimate of each COCO joint it has
+    expert[:, _COCO_SHARED] = body[:, _H36M_SHARED]
+    expert[:, list(COCO_HIPS)] = coco_hips
+    shared_error = body_error[:, _H36M_SHARED]
+    weight = np.where(_BLENDED, inverse_variance_weight(wholebody_error[:, _COCO_SHARED], shared_error), 1.0)
+    fused, error = expert.copy(), wholebody_error.copy()
+    fused[:, _COCO_SHARED] = weight[..., None] * expert[:, _COCO_SHARED] + (1.0 - weight[..., None]) * wholebody[
+        :, _COCO_SHARED]
+    error[:, _COCO_SHARED] = np.where(_BLENDED, np.minimum(shared_error, wholebody_error[:, _COCO_SHARED]),
+                                      shared_error)
     error[:, list(COCO_HIPS)] = body_error[:, [H36M_L_HIP, H36M_R_HIP]]
-    for root, middle, end in LIMBS:  # the blend's directions, the expert's bone lengths
-        upper, lower = _bone_length(expert[root], expert[middle]), _bone_length(expert[middle], expert[end])
-        middle_blend, end_blend = fused[:, middle].copy(), fused[:, end].copy()
-        fused[:, middle] = fused[:, root] + upper * _unit(middle_blend - fused[:, root])
-        fused[:, end] = fused[:, middle] + lower * _unit(end_blend - middle_blend)
+    # The limbs: the blend's directions, the expert's bone lengths.
+    upper = _bone_length(expert[:, _ROOTS], expert[:, _MIDDLES])
+    lower = _bone_length(expert[:, _MIDDLES], expert[:, _ENDS])
+    middle_blend, end_blend = fused[:, _MIDDLES], fused[:, _ENDS]
+    fused[:, _MIDDLES] = fused[:, _ROOTS] + upper * _unit(middle_blend - fused[:, _ROOTS])
+    fused[:, _ENDS] = fused[:, _MIDDLES] + lower * _unit(end_blend - middle_blend)
     # The whole-body pose's own head joint is the map applied in 3D (affine combinations commute with projection up
     # to perspective).
     head = np.einsum("s,psd->pd", np.asarray(input_map, np.float64)[H36M_HEAD], wholebody[:, :BODY_SOURCES])
     weight = inverse_variance_weight(wholebody_error[:, list(HEAD[:5])].mean(axis=1), body_error[:, H36M_HEAD])
     fused[:, list(HEAD)] += (weight[:, None] * (body[:, H36M_HEAD] - head))[:, None]
-    for joints, wrist in HANDS:
-        fused[:, list(joints)] += (fused[:, wrist] - wholebody[:, wrist])[:, None]
-    for joints, ankle in FEET:
-        fused[:, list(joints)] += (fused[:, ankle] - wholebody[:, ankle])[:, None]
+    fused[:, _CARRIED] += fused[:, _CARRIERS] - wholebody[:, _CARRIERS]
     return (fused - fused[:, list(COCO_HIPS)].mean(axis=1, keepdims=True)).astype(np.float32), error
