@@ -297,6 +297,7 @@ WHOLEBODY_FACE_TWINS = {0: (FACE_OFFSET + 30,), 1: tuple(range(FACE_OFFSET + 42,
 """COCO-WholeBody body joints that are points of its face too: the nose is the face's nose tip (iBUG 30), each eye
 the centre of its six eye landmarks (left 42-47, right 36-41)."""
 
+
 def _twin_means() -> np.ndarray:
     """(3, 133): each row averages the face points of one twin (one matrix product instead of three means)."""
     means = np.zeros((len(WHOLEBODY_FACE_TWINS), WHOLEBODY133.num_joints))

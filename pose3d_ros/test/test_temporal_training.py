@@ -81,7 +81,7 @@ def test_consecutive_windows_are_consecutive_streaming_steps():
 def test_mirroring_keeps_consecutive_windows_together_and_undoes_itself():
     sequences = synthetic_sequences()
     batch = training_batch(sequences, 16, 4, np.random.default_rng(3), consecutive=3)
-    mirrored = mirror_every_other(batch, H36M17.flip, group=3)
+    mirrored = mirror_every_other(batch, H36M17, group=3)
     for name in batch:  # samples 0 and 2 (windows 0-2, 6-8) as they were, 1 and 3 in the mirror
         np.testing.assert_array_equal(mirrored[name][[0, 1, 2, 6, 7, 8]], batch[name][[0, 1, 2, 6, 7, 8]])
     seen = [3, 4, 5, 9, 10, 11]
@@ -89,7 +89,7 @@ def test_mirroring_keeps_consecutive_windows_together_and_undoes_itself():
     np.testing.assert_array_equal(mirrored["target"][seen, :, right_knee, 0], -batch["target"][seen, :, left_knee, 0])
     np.testing.assert_array_equal(mirrored["target"][seen, :, right_knee, 1:], batch["target"][seen, :, left_knee, 1:])
     np.testing.assert_array_equal(mirrored["observed"][seen, :, right_knee], batch["observed"][seen, :, left_knee])
-    again = mirror_every_other(mirrored, H36M17.flip, group=3)
+    again = mirror_every_other(mirrored, H36M17, group=3)
     for name in batch:
         np.testing.assert_array_equal(again[name], batch[name])
     target = mirrored["target"].reshape(4, 3, 16, 17, 3)  # a mirrored sample is still three consecutive steps

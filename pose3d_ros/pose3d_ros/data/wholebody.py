@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import FACE_OFFSET, H36M32, LEFT_HAND_OFFSET, RIGHT_HAND_OFFSET
+from ..skeleton import FACE_OFFSET, H36M32, LEFT_HAND_OFFSET, RIGHT_HAND_OFFSET, WHOLEBODY_FACE_TWINS
 from .face import FaceMotion, FaceShape, pose_face, sample_face_motion, sample_face_shape
 from .hand import HandMotion, HandShape, pose_hand, sample_hand_motion, sample_hand_shape
 
@@ -65,6 +65,15 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def _reject(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """The part of v orthogonal to the unit vector ``axis``."""
     return v - np.sum(v * axis, axis=-1, keepdims=True) * axis
+
+
+def coco_hips(left_hip: np.ndarray, right_hip: np.ndarray, pelvis: np.ndarray, thorax: np.ndarray) -> np.ndarray:
+    """COCO's left and right hips (..., 2, 3) from H36M's hip centres, pelvis and thorax (..., 3): the hip centres
+    raised by :data:`HIP_RAISE_M` along the pelvis' up axis (the thorax's direction square to the hip line).
+    """
+    hip_line = _unit(right_hip - left_hip)
+    pelvis_up = _unit(_reject(thorax - pelvis, hip_line))
+    return np.stack([left_hip, right_hip], axis=-2) + HIP_RAISE_M * pelvis_up[..., None, :]
 
 
 @dataclass(frozen=True)
@@ -153,10 +162,7 @@ def synthesize_wholebody(poses32: np.ndarray, times_s: np.ndarray, identity: Ide
     for coco, h36m in body.items():
         out[:, coco] = poses32[:, h36m]
 
-    hip_line = _unit(poses32[:, R_HIP] - poses32[:, L_HIP])
-    pelvis_up = _unit(_reject(poses32[:, THORAX] - poses32[:, PELVIS], hip_line))
-    out[:, 11] = poses32[:, L_HIP] + HIP_RAISE_M * pelvis_up
-    out[:, 12] = poses32[:, R_HIP] + HIP_RAISE_M * pelvis_up
+    out[:, 11:13] = coco_hips(poses32[:, L_HIP], poses32[:, R_HIP], poses32[:, PELVIS], poses32[:, THORAX])
 
     out[:, 17:20] = _foot_points(poses32, L_ANKLE, L_KNEE, L_TOE, L_TOE_END, outward_sign=1.0)
     out[:, 20:23] = _foot_points(poses32, R_ANKLE, R_KNEE, R_TOE, R_TOE_END, outward_sign=-1.0)
@@ -167,9 +173,8 @@ def synthesize_wholebody(poses32: np.ndarray, times_s: np.ndarray, identity: Ide
     out[:, FACE_OFFSET:FACE_OFFSET + 68] = origin[:, None] + face_model @ head
     ears = origin[:, None] + identity.face.ears @ head  # [left, right]
     out[:, 3], out[:, 4] = ears[:, 0], ears[:, 1]
-    out[:, 0] = out[:, FACE_OFFSET + 30]
-    out[:, 1] = out[:, FACE_OFFSET + 42:FACE_OFFSET + 48].mean(axis=1)
-    out[:, 2] = out[:, FACE_OFFSET + 36:FACE_OFFSET + 42].mean(axis=1)
+    for joint, twins in WHOLEBODY_FACE_TWINS.items():  # the nose and eyes are face points
+        out[:, joint] = out[:, list(twins)].mean(axis=1)
 
     for offset, joints, motion, right_hand in (
             (LEFT_HAND_OFFSET, (L_ELBOW, L_WRIST, L_THUMB, L_HAND_END), identity.left_hand_motion, False),

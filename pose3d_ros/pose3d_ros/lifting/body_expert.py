@@ -10,8 +10,8 @@ body from an H36M-17 SemGAN and hangs the face, hands and feet that the whole-bo
   the training set's exact 2D; the ten shared joints are themselves), and the expert is trained on those mapped
   keypoints, so it learns the map's small errors.
 * Fusion (:func:`fuse_body`): the torso -- shoulders and hips, which set how the person leans -- is the expert's
-  (COCO's hips are the H36M hips raised by :data:`~pose3d_ros.data.wholebody.HIP_RAISE_M` along the pelvis' up
-  axis, as the training data defines them). Elbows, wrists, knees and ankles are the two networks' estimates
+  (COCO's hips are the H36M hips raised along the pelvis' up axis, as the training data defines them:
+  :func:`~pose3d_ros.data.wholebody.coco_hips`). Elbows, wrists, knees and ankles are the two networks' estimates
   weighted by the inverse of their predicted error variances (SemGAN's error head), per person and joint: where
   the whole-body network sees a limb better (its wrists sit where its hands are) it keeps a share. The limbs keep
   the expert's bone lengths along the blend's directions: the whole-body network's limbs come out short, and a
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.wholebody import HIP_RAISE_M
+from ..data.wholebody import coco_hips
 
 BODY_SOURCES = 23
 """The COCO-WholeBody joints the map reads: body 0-16 and feet 17-22 (not the face, which detectors miss more)."""
@@ -113,16 +113,12 @@ def fuse_body(wholebody: np.ndarray, wholebody_error: np.ndarray, body: np.ndarr
     body = np.asarray(body, np.float64)
     wholebody_error = np.asarray(wholebody_error, np.float32)
     body_error = np.asarray(body_error, np.float32)
-    hips = body[:, [H36M_L_HIP, H36M_R_HIP]]
-    across = hips[:, 1] - hips[:, 0]
-    up = body[:, H36M_THORAX] - body[:, H36M_PELVIS]
-    up -= (up * across).sum(-1, keepdims=True) / np.maximum((across * across).sum(-1, keepdims=True), 1e-12) * across
-    coco_hips = hips + HIP_RAISE_M * _unit(up)[:, None]
-    root = coco_hips.mean(axis=1, keepdims=True)  # the expert's pose on the whole-body pose's root
-    body, coco_hips = body - root, coco_hips - root
+    hips = coco_hips(body[:, H36M_L_HIP], body[:, H36M_R_HIP], body[:, H36M_PELVIS], body[:, H36M_THORAX])
+    root = hips.mean(axis=1, keepdims=True)  # the expert's pose on the whole-body pose's root
+    body, hips = body - root, hips - root
     expert = wholebody.copy()  # the expert's estimate of each COCO joint it has
     expert[:, _COCO_SHARED] = body[:, _H36M_SHARED]
-    expert[:, list(COCO_HIPS)] = coco_hips
+    expert[:, list(COCO_HIPS)] = hips
     shared_error = body_error[:, _H36M_SHARED]
     weight = np.where(_BLENDED, inverse_variance_weight(wholebody_error[:, _COCO_SHARED], shared_error), 1.0)
     fused, error = expert.copy(), wholebody_error.copy()

@@ -139,6 +139,7 @@ class OfflineRefiner:
         """Also refine each window seen in a mirror and average the two (as the lifter's flip test)."""
         self._flip = list(self.layout.flip)
         self.device = resolve_device(device, "the temporal refiner")
+        self._mirror_x = torch.tensor([-1.0, 1.0, 1.0], device=self.device)
         self.model = model.to(self.device).eval()
         shape = (1, self.window, self.layout.num_joints)
         example = (torch.zeros(*shape, 3, device=self.device), torch.ones(shape, dtype=torch.bool, device=self.device),
@@ -308,7 +309,7 @@ class OfflineRefiner:
         """Windows (B, T, J[, 3]) seen in a mirror: left and right joints exchanged, camera x negated."""
         mirrored = tensor[:, :, self._flip]
         if tensor.dim() == 4:
-            mirrored = mirrored * torch.tensor([-1.0, 1.0, 1.0], device=tensor.device)
+            mirrored = mirrored * self._mirror_x
         return mirrored
 
     def _output(self, job: dict, stamps: np.ndarray, out: range, refined: np.ndarray) -> list[RefinedPose]:

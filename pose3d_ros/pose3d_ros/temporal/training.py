@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..skeleton import get_layout
+from ..skeleton import Layout, get_layout
 from . import DEFAULT_LOOKAHEAD, DEFAULT_OFFLINE_MAX_GAP_S
 from .dataset import Sequences, offline_training_batch, training_batch
 from .model import UGCN, UGCNConfig
@@ -54,17 +54,16 @@ class TrainConfig:
     left-right symmetric, the world is."""
 
 
-def mirror_every_other(batch: dict[str, np.ndarray], flip: tuple[int, ...], group: int = 1) -> dict[str, np.ndarray]:
+def mirror_every_other(batch: dict[str, np.ndarray], layout: Layout, group: int = 1) -> dict[str, np.ndarray]:
     """Windows (B, T, J, ...) of camera-frame poses with every other sample of ``group`` windows (consecutive
-    streaming windows stay together) seen in a mirror: x negated, left and right joints exchanged (``flip``, the
-    layout's).
+    streaming windows stay together) seen in a mirror: poses through ``layout.flip_points`` (x negated, left and
+    right exchanged), the joints' flags exchanged alike.
     """
     seen = (np.arange(len(batch["poses"])) // group) % 2 == 1
     mirrored = {name: array.copy() for name, array in batch.items()}
     for name, array in mirrored.items():
-        array[seen] = array[seen][:, :, list(flip)]
-        if name in ("poses", "target"):
-            array[seen, ..., 0] *= -1.0
+        array[seen] = (layout.flip_points(array[seen], axis=0) if name in ("poses", "target")
+                       else array[seen][:, :, list(layout.flip)])
     return mirrored
 
 
@@ -259,7 +258,7 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
                                                    validation_rng, consecutive=STREAM_WINDOWS))
     lookahead = min(DEFAULT_LOOKAHEAD, model_config.window // 2)
     blend = torch.from_numpy(blend_weights(model_config.window)).float()
-    flip = get_layout(sequences.layout).flip
+    layout = get_layout(sequences.layout)
     model.train()
     started = time.monotonic()
     losses: list[float] = []
@@ -275,7 +274,7 @@ def train(sequences: Sequences, validation: Sequences, model_config: UGCNConfig,
         else:
             consecutive = STREAM_WINDOWS if config.accel_weight > 0 else 1
             batch = training_batch(sequences, model_config.window, config.batch, rng, consecutive=consecutive)
-        batch = _tensors(mirror_every_other(batch, flip, 1 if config.offline else consecutive) if config.mirror
+        batch = _tensors(mirror_every_other(batch, layout, 1 if config.offline else consecutive) if config.mirror
                          else batch)
         pred = model(batch["poses"], batch["observed"], batch["valid"])
         if config.offline:
