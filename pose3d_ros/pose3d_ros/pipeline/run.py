@@ -67,11 +67,13 @@ class LatencyLog:
 
     ``waited``: frame read -> the 2D stage takes it (a file is read ahead; a camera's newest frame waits for the
     frame in the 2D stage); from then on: ``2d`` -> 2D keypoints; ``after_2d``: 2D keypoints -> lifted, written and
-    through the temporal step (what the pipeline adds after the 2D stage, the look-ahead excluded); ``raw_out``: 2D
-    start -> raw skeletons written; ``final_out``: 2D start -> the row is final (the look-ahead included).
+    through the temporal step (what the pipeline adds after the 2D stage, the look-ahead excluded); ``lift_refine``:
+    the lift and the temporal step alone, without writing (what the networks add; issue #20's "added latency");
+    ``raw_out``: 2D start -> raw skeletons written; ``final_out``: 2D start -> the row is final (the look-ahead
+    included).
     """
 
-    NAMES = ("waited", "2d", "after_2d", "raw_out", "final_out")
+    NAMES = ("waited", "2d", "after_2d", "lift_refine", "raw_out", "final_out")
     _EDGES_S = np.geomspace(1e-5, 1e3, 932)
 
     def __init__(self) -> None:
@@ -242,11 +244,13 @@ class _Timer:
     def __init__(self, summary: RunSummary, stage: str) -> None:
         self.summary, self.stage = summary, stage
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _Timer:
         self.start = time.perf_counter()
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.summary.stage_s[self.stage] += time.perf_counter() - self.start
+        self.seconds = time.perf_counter() - self.start
+        self.summary.stage_s[self.stage] += self.seconds
 
 
 def run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, *, max_frames: int | None = None,
@@ -374,7 +378,7 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     keypoints, refused = detected.keypoints, detected.refused
                     if refused is None:
                         try:
-                            with _Timer(summary, "lift"):
+                            with _Timer(summary, "lift") as lifting:
                                 raw = pipeline.lift(keypoints, frame.camera, frame.stamp_ns, frame.frame_id,
                                                     frame.depth, frame.depth_encoding)
                             with _Timer(summary, "write"):
@@ -391,14 +395,17 @@ def _run(source: FrameSource, pipeline: PosePipeline, out_dir: Path, stop: StopR
                     # Only the renderer needs the pixels of waiting frames, and at most at the output's size.
                     frame.image = Renderer.fit(frame.image) if drawing else frame.image[:0, :0]
                     waiting[frame.stamp_ns] = _Waiting(frame, keypoints, raw, detected.started_s)
+                    networks_s = lifting.seconds
                     if temporal:
-                        with _Timer(summary, "temporal"):
+                        with _Timer(summary, "temporal") as refining:
                             frames = pipeline.refine(raw)
+                        networks_s += refining.seconds
                         released(frames, writer)
                     now = time.perf_counter()
                     summary.latency.add("waited", detected.started_s - detected.read_s)
                     summary.latency.add("2d", detected.detected_s - detected.started_s)
                     summary.latency.add("after_2d", now - detected.detected_s)
+                    summary.latency.add("lift_refine", networks_s)
                     while waiting and pipeline.is_settled(len(waiting) - 1):
                         settle(waiting.pop(next(iter(waiting))), writer)
                     people = len(keypoints.person_ids)
