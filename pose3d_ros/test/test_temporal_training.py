@@ -209,7 +209,7 @@ def test_bench_temporal_reports_the_step_latency_and_the_machine(tmp_path, capsy
     assert "p50" in capsys.readouterr().out
 
 
-def test_train_and_eval_commands_and_their_checked_cache(tmp_path, mocap_path, caplog):
+def test_train_and_eval_commands_and_their_checked_cache(tmp_path, mocap_path, caplog, capsys):
     from pose3d_ros.cli import main
 
     cache, out, report = tmp_path / "train.npz", tmp_path / "run", tmp_path / "eval.json"
@@ -229,6 +229,10 @@ def test_train_and_eval_commands_and_their_checked_cache(tmp_path, mocap_path, c
     figures = json.loads(report.read_text())
     assert set(figures["methods"]) == {"raw", "linear", "one_euro", "ugcn_L0", "ugcn_L2"}
     assert figures["methods"]["linear"]["occluded"] > 0 and figures["settings"]["subjects"] == "S9"
+    # Each target says whether it is met, from the ratio itself (not from a rounded one).
+    targets = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("targets L2: "))
+    ratio = figures["targets"]["L2"]["all_vs_raw"]
+    assert f"all_vs_raw {ratio:.4f} (<= 0.87: {'met' if ratio <= 0.87 else 'NOT met'})" in targets
     # The cache holds S1's sequences: asked for S5's, the command refuses it instead of training on S1 again.
     assert main([*train_command, "S5"]) == 2
     assert "holds other sequences than those asked for: subjects 'S1' (asked: 'S5')" in caplog.text
