@@ -134,8 +134,8 @@ def test_the_benchmark_reports_every_variant():
     result = report["people"]["2"]
     assert set(result["over_2d_stage"]) == {"sequential", "overlapped_2d_threads_1", "overlapped_2d_threads_2"}
     assert result["2d"]["fps"] > 0 and result["sequential"]["latency_ms"]["after_2d"]["p50"] > 0
-    for run in ("sequential", "overlapped_2d_threads_2"):  # the networks' share is part of what follows the 2D stage
-        latency = result[run]["latency_ms"]
+    for variant in ("sequential", "overlapped_2d_threads_2"):  # the networks are part of what follows the 2D stage
+        latency = result[variant]["latency_ms"]
         assert 0 < latency["lift_refine"]["p50"] <= latency["after_2d"]["p50"]
         assert latency["lift_refine"]["p95"] <= latency["after_2d"]["p95"]
     assert "load average" in report_lines(report)[0] and report["machine"]["load_average_1min"] >= 0
