@@ -139,7 +139,6 @@ class OfflineRefiner:
         """Also refine each window seen in a mirror and average the two (as the lifter's flip test)."""
         self._flip = list(self.layout.flip)
         self.device = resolve_device(device, "the temporal refiner")
-        self._mirror_x = torch.tensor([-1.0, 1.0, 1.0], device=self.device)
         self.model = model.to(self.device).eval()
         shape = (1, self.window, self.layout.num_joints)
         example = (torch.zeros(*shape, 3, device=self.device), torch.ones(shape, dtype=torch.bool, device=self.device),
@@ -298,19 +297,18 @@ class OfflineRefiner:
         outputs = []
         for start in range(0, len(poses), NETWORK_BATCH):
             batch = slice(start, start + NETWORK_BATCH)
-            tensors = [torch.from_numpy(np.stack(a[batch])).to(self.device) for a in (poses, observed, valid)]
-            refined = self._network(*tensors).float()
-            if self.flip_test:
-                refined = 0.5 * (refined + self._mirror(self._network(*(self._mirror(t) for t in tensors)).float()))
-            outputs.append(refined.cpu().numpy())
+            windows, seen, usable = (np.stack(a[batch]) for a in (poses, observed, valid))
+            refined = self._network_output(windows, seen, usable)
+            if self.flip_test:  # the windows seen in a mirror (Layout.flip_points), refined, and mirrored back
+                mirrored = self._network_output(self.layout.flip_points(windows), seen[..., self._flip],
+                                                usable[..., self._flip])
+                refined = 0.5 * (refined + self.layout.flip_points(mirrored))
+            outputs.append(refined)
         return np.concatenate(outputs)
 
-    def _mirror(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Windows (B, T, J[, 3]) seen in a mirror: left and right joints exchanged, camera x negated."""
-        mirrored = tensor[:, :, self._flip]
-        if tensor.dim() == 4:
-            mirrored = mirrored * self._mirror_x
-        return mirrored
+    def _network_output(self, poses: np.ndarray, observed: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        tensors = (torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in (poses, observed, valid))
+        return self._network(*tensors).float().cpu().numpy()
 
     def _output(self, job: dict, stamps: np.ndarray, out: range, refined: np.ndarray) -> list[RefinedPose]:
         # Blend the windows' outputs on the grid instants k0..k1.
