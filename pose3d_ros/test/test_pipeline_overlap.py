@@ -139,3 +139,9 @@ def test_the_benchmark_reports_every_variant():
         assert 0 < latency["lift_refine"]["p50"] <= latency["after_2d"]["p50"]
         assert latency["lift_refine"]["p95"] <= latency["after_2d"]["p95"]
     assert "load average" in report_lines(report)[0] and report["machine"]["load_average_1min"] >= 0
+    # CPU time is the whole process's (every thread's): no variant keeps more cores busy than it may use, and a run
+    # (the 2D stage, then lifting, refining and writing) costs more CPU per frame than its 2D stage alone.
+    for variant in ("2d", "sequential", "overlapped_2d_threads_2"):
+        assert 0 < result[variant]["cores_busy"] <= report["usable_cpus"] + 0.25
+    assert result["sequential"]["cpu_ms_per_frame"] > result["2d"]["cpu_ms_per_frame"]
+    assert any(line.strip().startswith("CPU-bound ceiling") for line in report_lines(report))

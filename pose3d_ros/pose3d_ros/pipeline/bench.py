@@ -4,6 +4,11 @@ other, and overlapped), side by side on the same frames of the synthetic demo, f
 Each round runs every variant once, in turn, so that a machine whose load changes during the benchmark slows them
 alike; the frames are rendered once beforehand, so that the demo's drawing is in none of them. Stateful stages
 (the 2D stage's tracker, the refiner's tracks) start fresh for each run; the models load outside the timing.
+
+Every variant also reports the CPU time the process spent per frame (all its threads, native ones included) and how
+many cores that kept busy. The sequential run's CPU per frame is the work a frame takes; the machine's cores divided
+by it is the fastest any overlapping of the stages could go (``cpu_bound_fps``), which says whether a throughput
+target is a question of scheduling or of arithmetic.
 """
 
 from __future__ import annotations
@@ -51,14 +56,24 @@ def time_2d_stage(settings, frames: list[Frame]) -> dict:
     backend, options = settings.detector_options()
     models_ms, stage_ms = [], []
     with create_detector(backend, **options) as detector:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for frame in frames:
             detector(frame.image, timestamp_s=(frame.stamp_ns - frames[0].stamp_ns) / 1e9)
             models_ms.append(1000 * detector.last_timing.models_s)
             stage_ms.append(1000 * detector.last_timing.total_s)
-        wall_s = time.perf_counter() - start
-    return {"fps": len(frames) / wall_s, "model_ms": latency_percentiles(models_ms),
-            "stage_ms": latency_percentiles(stage_ms), "model_fps": 1000 / float(np.mean(models_ms))}
+        usage = _cpu_usage(len(frames), time.perf_counter() - start, time.process_time() - cpu_start)
+    return {"fps": len(frames) / usage["wall_s"], "model_ms": latency_percentiles(models_ms),
+            "stage_ms": latency_percentiles(stage_ms), "model_fps": 1000 / float(np.mean(models_ms)), **usage}
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container or taskset may narrow), else all."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _cpu_usage(frames: int, wall_s: float, cpu_s: float) -> dict:
+    """The process's CPU time per frame (every thread's) and the cores it kept busy on average."""
+    return {"wall_s": wall_s, "cpu_ms_per_frame": 1000 * cpu_s / frames, "cores_busy": cpu_s / wall_s}
 
 
 def time_pipeline(settings, lifter, refiner, frames: list[Frame], fps: float, overlap: bool, out_dir: Path) -> dict:
@@ -68,10 +83,13 @@ def time_pipeline(settings, lifter, refiner, frames: list[Frame], fps: float, ov
 
     refiner.reset()
     with PosePipeline(settings, lifter=lifter, refiner=refiner) as pipeline:
+        start, cpu_start = time.perf_counter(), time.process_time()
         summary = run(ReplaySource(frames, fps, "bench"), pipeline, out_dir, progress=False, overwrite=True,
                       overlap=overlap)
+        usage = _cpu_usage(len(frames), time.perf_counter() - start, time.process_time() - cpu_start)
     report = summary.to_dict()
-    return {"fps": report["fps"], "stage_ms": report["stage_ms_per_frame"], "latency_ms": report["latency_ms"]}
+    return {"fps": report["fps"], "stage_ms": report["stage_ms_per_frame"], "latency_ms": report["latency_ms"],
+            **usage}
 
 
 def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads: list[int] | None = None) -> dict:
@@ -103,10 +121,12 @@ def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads
                                                        name != "sequential", Path(scratch) / "out"))
                 loads.append(os.getloadavg()[0])
     report = {"frames": frames, "rounds": rounds, "load_average_1min": {"min": min(loads), "max": max(loads)},
-              "machine": machine_facts(), "people": {}}
+              "machine": machine_facts(), "usable_cpus": usable_cpus(), "people": {}}
     for n in people:
         chosen = {name: _median_round(results) for name, results in runs[n].items()}
         chosen["over_2d_stage"] = {name: chosen[name]["fps"] / chosen["2d"]["fps"] for name in variants}
+        chosen["cpu_bound_fps"] = 1000 * report["usable_cpus"] / chosen["sequential"]["cpu_ms_per_frame"]
+        chosen["cpu_bound_over_2d_stage"] = chosen["cpu_bound_fps"] / chosen["2d"]["fps"]
         report["people"][str(n)] = chosen
     return report
 
@@ -130,12 +150,20 @@ def report_lines(report: dict) -> list[str]:
         two_d = result["2d"]
         lines.append(f"  {n} {'person' if n == '1' else 'people'}: 2D model {two_d['model_ms']['p50']:.1f} ms p50 "
                      f"({two_d['model_fps']:.1f} fps) | 2D stage {two_d['stage_ms']['p50']:.1f} ms p50, "
-                     f"{two_d['fps']:.1f} fps (rounds: {_rates(two_d)})")
+                     f"{two_d['fps']:.1f} fps (rounds: {_rates(two_d)}), CPU {_cpu(two_d)}")
         for name, ratio in result["over_2d_stage"].items():
             run = result[name]
             stages = " ".join(f"{stage} {ms:.1f}" for stage, ms in run["stage_ms"].items() if ms)
             latency = " ".join(f"{key} {value['p50']:.1f}/{value['p95']:.1f}"
                                for key, value in run["latency_ms"].items() if value["p50"] is not None)
-            lines.append(f"    run {name}: {run['fps']:.1f} fps = {ratio:.2f}x the 2D stage (rounds: {_rates(run)})")
+            lines.append(f"    run {name}: {run['fps']:.1f} fps = {ratio:.2f}x the 2D stage (rounds: {_rates(run)}), "
+                         f"CPU {_cpu(run)}")
             lines.append(f"      ms per frame: {stages} | latency p50/p95 ms: {latency}")
+        lines.append(f"    CPU-bound ceiling: {report['usable_cpus']} CPUs / the sequential run's CPU per frame "
+                     f"= {result['cpu_bound_fps']:.1f} fps = {result['cpu_bound_over_2d_stage']:.2f}x the 2D stage, "
+                     "however the stages overlap")
     return lines
+
+
+def _cpu(result: dict) -> str:
+    return f"{result['cpu_ms_per_frame']:.1f} ms per frame, {result['cores_busy']:.2f} cores busy"
