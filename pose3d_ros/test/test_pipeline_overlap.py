@@ -130,9 +130,17 @@ def test_overlapped_and_one_after_the_other_give_the_same_skeletons(tmp_path):
 def test_the_benchmark_reports_every_variant():
     from pose3d_ros.pipeline.bench import report_lines, run_benchmark
 
-    report = run_benchmark(PipelineSettings.defaults(), people=[2], frames=4, rounds=1, threads=[1, 2])
+    cheap = PipelineSettings.defaults().replace("lifter", flip_test=False, body_expert="none")
+    report = run_benchmark(PipelineSettings.defaults(), people=[2], frames=4, rounds=1, threads=[1, 2],
+                           alternatives={"cheap": cheap})
     result = report["people"]["2"]
-    assert set(result["over_2d_stage"]) == {"sequential", "overlapped_2d_threads_1", "overlapped_2d_threads_2"}
+    assert set(result["over_2d_stage"]) == {"sequential", "overlapped_2d_threads_1", "overlapped_2d_threads_2",
+                                            "overlapped_cheap"}
+    # the alternative ran with models of its own settings, read back from the loaded lifters
+    assert report["lifts"] == {
+        "default": {"flip_test": True, "body_expert": True, "perspective_correction": True},
+        "cheap": {"flip_test": False, "body_expert": False, "perspective_correction": True}}
+    assert result["overlapped_cheap"]["latency_ms"]["lift_refine"]["p50"] > 0
     assert result["2d"]["fps"] > 0 and result["sequential"]["latency_ms"]["after_2d"]["p50"] > 0
     for variant in ("sequential", "overlapped_2d_threads_2"):  # the networks are part of what follows the 2D stage
         latency = result[variant]["latency_ms"]
@@ -145,3 +153,15 @@ def test_the_benchmark_reports_every_variant():
         assert 0 < result[variant]["cores_busy"] <= report["usable_cpus"] + 0.25
     assert result["sequential"]["cpu_ms_per_frame"] > result["2d"]["cpu_ms_per_frame"]
     assert any(line.strip().startswith("CPU-bound ceiling") for line in report_lines(report))
+
+
+def test_the_benchmark_refuses_two_compared_files_of_one_name(tmp_path, caplog):
+    from pose3d_ros.cli import main
+
+    files = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        files.append(tmp_path / folder / "lift.yaml")
+        files[-1].write_text("lifter_node:\n  ros__parameters:\n    flip_test: false\n")
+    assert main(["bench", "pipeline", "--people", "1", "--frames", "2", "--compare", *map(str, files)]) == 2
+    assert "different names" in caplog.text

@@ -77,10 +77,15 @@ def _cpu_usage(frames: int, wall_s: float, cpu_s: float) -> dict:
 
 
 def time_pipeline(settings, lifter, refiner, frames: list[Frame], fps: float, overlap: bool, out_dir: Path) -> dict:
-    """One ``pose3d run`` on the frames (outputs written to ``out_dir``, no rendering)."""
+    """One ``pose3d run`` on the frames (outputs written to ``out_dir``, no rendering), with the settings' torch
+    threads.
+    """
+    import torch
+
     from .core import PosePipeline
     from .run import run
 
+    torch.set_num_threads(settings.torch_threads())
     refiner.reset()
     with PosePipeline(settings, lifter=lifter, refiner=refiner) as pipeline:
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -92,36 +97,39 @@ def time_pipeline(settings, lifter, refiner, frames: list[Frame], fps: float, ov
             **usage}
 
 
-def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads: list[int] | None = None) -> dict:
+def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads: list[int] | None = None,
+                  alternatives: dict | None = None) -> dict:
     """Every variant for every number of people, ``rounds`` times, interleaved; the median round of each.
 
     ``threads``: overlapped runs with these movenet thread counts for the 2D stage (``movenet.num_threads``), one
-    variant each, instead of the settings' own.
+    variant each, instead of the settings' own. ``alternatives``: name -> other settings (e.g. a lift without the
+    flip test), an overlapped run of each with its own models, beside the settings' own.
     """
     from pose3d_ros.inference import machine_facts
 
-    from .core import PosePipeline
-
-    loading = PosePipeline(settings)  # one load of the lifter and refiner (and their thread settings) for all runs
-    lifter, refiner = loading.lifter, loading.refiner
-    loading.close()
+    models = {None: _load_models(settings)}  # one load of each lifter and refiner for all runs
     inputs = {n: demo_frames(n, frames) for n in people}
-    overlapped = {"overlapped": settings} if not threads else {
-        f"overlapped_2d_threads_{count}": settings.replace("keypoints2d", **{"movenet.num_threads": count})
+    overlapped = {"overlapped": (settings, None)} if not threads else {
+        f"overlapped_2d_threads_{count}": (settings.replace("keypoints2d", **{"movenet.num_threads": count}), None)
         for count in threads}
-    variants = {"sequential": settings, **overlapped}
+    for name, other in (alternatives or {}).items():
+        models[name] = _load_models(other)
+        overlapped[f"overlapped_{name}"] = (other, name)
+    variants = {"sequential": (settings, None), **overlapped}
     runs: dict[int, dict[str, list]] = {n: {name: [] for name in ("2d", *variants)} for n in people}
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="pose3d-bench-") as scratch:
         for _ in range(rounds):
             for n in people:
                 runs[n]["2d"].append(time_2d_stage(settings, inputs[n]))
-                for name, variant in variants.items():
-                    runs[n][name].append(time_pipeline(variant, lifter, refiner, inputs[n], 15.0,
+                for name, (variant, loaded) in variants.items():
+                    runs[n][name].append(time_pipeline(variant, *models[loaded], inputs[n], 15.0,
                                                        name != "sequential", Path(scratch) / "out"))
                 loads.append(os.getloadavg()[0])
     report = {"frames": frames, "rounds": rounds, "load_average_1min": {"min": min(loads), "max": max(loads)},
-              "machine": machine_facts(), "usable_cpus": usable_cpus(), "people": {}}
+              "machine": machine_facts(), "usable_cpus": usable_cpus(),
+              "lifts": {name or "default": lift_description(lifter) for name, (lifter, _) in models.items()},
+              "people": {}}
     for n in people:
         chosen = {name: _median_round(results) for name, results in runs[n].items()}
         chosen["over_2d_stage"] = {name: chosen[name]["fps"] / chosen["2d"]["fps"] for name in variants}
@@ -129,6 +137,21 @@ def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads
         chosen["cpu_bound_over_2d_stage"] = chosen["cpu_bound_fps"] / chosen["2d"]["fps"]
         report["people"][str(n)] = chosen
     return report
+
+
+def _load_models(settings) -> tuple:
+    """The lifter and refiner the settings name (with their thread settings), loaded once for every run."""
+    from .core import PosePipeline
+
+    loading = PosePipeline(settings)
+    loading.close()
+    return loading.lifter, loading.refiner
+
+
+def lift_description(lifter) -> dict:
+    """What a variant's lift does, read from the loaded lifter (not from its settings)."""
+    return {"flip_test": lifter.flip_test, "body_expert": lifter.body_expert is not None,
+            "perspective_correction": lifter.perspective_correction}
 
 
 def _median_round(results: list[dict]) -> dict:
@@ -146,6 +169,11 @@ def report_lines(report: dict) -> list[str]:
     lines = [f"pose3d bench pipeline: demo, {report['frames']} frames, {report['rounds']} rounds interleaved (median "
              f"round), 1-min load average {loads['min']:.1f}-{loads['max']:.1f} on {report['machine']['cpu_count']} "
              "CPUs"]
+    if len(report["lifts"]) > 1:
+        lines.append("  lifts: " + "; ".join(
+            f"{name} (flip test {'on' if lift['flip_test'] else 'off'}, body expert "
+            f"{'on' if lift['body_expert'] else 'off'}, perspective correction "
+            f"{'on' if lift['perspective_correction'] else 'off'})" for name, lift in report["lifts"].items()))
     for n, result in report["people"].items():
         two_d = result["2d"]
         lines.append(f"  {n} {'person' if n == '1' else 'people'}: 2D model {two_d['model_ms']['p50']:.1f} ms p50 "

@@ -104,6 +104,9 @@ def register(add_command) -> None:
     bench.add_argument("--2d-threads", dest="threads", type=_positive_int, nargs="+", metavar="N",
                        help="movenet: overlapped runs with the 2D stage on N threads (movenet.num_threads), one per N "
                             "(default: the parameters' own)")
+    bench.add_argument("--compare", type=Path, nargs="+", metavar="YAML",
+                       help="also an overlapped run with each of these parameter files (their own models, e.g. "
+                            "lifter_node: {flip_test: false}), named after the file")
     bench.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers to this JSON file")
 
     writer = add_command("bench writer", run_writer_bench,
@@ -232,7 +235,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
     settings = (PipelineSettings.defaults() if args.params_file is None
                 else PipelineSettings.from_params_file(args.params_file))
-    report = run_benchmark(settings, args.people, args.frames, args.rounds, args.threads)
+    alternatives = {path.stem: PipelineSettings.from_params_file(path) for path in args.compare or ()}
+    if len(alternatives) != len(args.compare or ()):
+        raise ValueError("--compare needs parameter files of different names (each variant is named after its file)")
+    report = run_benchmark(settings, args.people, args.frames, args.rounds, args.threads, alternatives)
     print("\n".join(report_lines(report)))
     write_json_report(args.json, report)
     return 0

@@ -126,6 +126,12 @@ class PipelineSettings:
                      ", ".join(ignored))
         return settings
 
+    def torch_threads(self) -> int:
+        """Torch's CPU threads for a process that runs both the lifter and the refiner: the larger of the two
+        nodes' thread counts.
+        """
+        return max(self.lifter["cpu_threads"], self.temporal["cpu_threads"] if self.temporal_enabled else 1)
+
     def replace(self, stage: str, **values: Any) -> PipelineSettings:
         """A copy with some parameters of one stage changed (checked like the node checks them)."""
         if stage not in NODES:
@@ -193,9 +199,7 @@ class PosePipeline:
 
             from pose3d_ros.lifting import Lifter
 
-            # One process runs both stages: it gets the larger of the two nodes' thread counts.
-            temporal_threads = settings.temporal["cpu_threads"] if settings.temporal_enabled else 1
-            torch.set_num_threads(max(settings.lifter["cpu_threads"], temporal_threads))
+            torch.set_num_threads(settings.torch_threads())
 
             parameters = settings.lifter
             lifter = Lifter.load(parameters["weights"] or None, device=parameters["device"],
