@@ -155,6 +155,14 @@ def test_the_benchmark_reports_every_variant():
     assert any(line.strip().startswith("CPU-bound ceiling") for line in report_lines(report))
 
 
+def test_the_benchmark_refuses_an_alternative_that_would_replace_a_variant():
+    from pose3d_ros.pipeline.bench import run_benchmark
+
+    with pytest.raises(ValueError, match="would replace the variant overlapped_2d_threads_1"):
+        run_benchmark(PipelineSettings.defaults(), people=[1], frames=2, rounds=1, threads=[1],
+                      alternatives={"2d_threads_1": PipelineSettings.defaults()})
+
+
 def test_the_benchmark_refuses_two_compared_files_of_one_name(tmp_path, caplog):
     from pose3d_ros.cli import main
 

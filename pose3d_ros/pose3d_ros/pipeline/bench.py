@@ -6,7 +6,7 @@ alike; the frames are rendered once beforehand, so that the demo's drawing is in
 (the 2D stage's tracker, the refiner's tracks) start fresh for each run; the models load outside the timing.
 
 Every variant also reports the CPU time the process spent per frame (all its threads, native ones included) and how
-many cores that kept busy. The sequential run's CPU per frame is the work a frame takes; the machine's cores divided
+many cores that kept busy. The sequential run's CPU per frame is the work a frame takes; the usable CPUs divided
 by it is the fastest any overlapping of the stages could go (``cpu_bound_fps``), which says whether a throughput
 target is a question of scheduling or of arithmetic.
 """
@@ -107,15 +107,17 @@ def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads
     """
     from pose3d_ros.inference import machine_facts
 
-    models = {None: _load_models(settings)}  # one load of each lifter and refiner for all runs
-    inputs = {n: demo_frames(n, frames) for n in people}
     overlapped = {"overlapped": (settings, None)} if not threads else {
         f"overlapped_2d_threads_{count}": (settings.replace("keypoints2d", **{"movenet.num_threads": count}), None)
         for count in threads}
     for name, other in (alternatives or {}).items():
-        models[name] = _load_models(other)
+        if f"overlapped_{name}" in overlapped:
+            raise ValueError(f"an alternative named {name!r} would replace the variant overlapped_{name}")
         overlapped[f"overlapped_{name}"] = (other, name)
     variants = {"sequential": (settings, None), **overlapped}
+    models = {None: _load_models(settings)}  # one load of each lifter and refiner for all runs
+    models.update({loaded: _load_models(variant) for variant, loaded in variants.values() if loaded is not None})
+    inputs = {n: demo_frames(n, frames) for n in people}
     runs: dict[int, dict[str, list]] = {n: {name: [] for name in ("2d", *variants)} for n in people}
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="pose3d-bench-") as scratch:
@@ -167,8 +169,8 @@ def _rates(result: dict) -> str:
 def report_lines(report: dict) -> list[str]:
     loads = report["load_average_1min"]
     lines = [f"pose3d bench pipeline: demo, {report['frames']} frames, {report['rounds']} rounds interleaved (median "
-             f"round), 1-min load average {loads['min']:.1f}-{loads['max']:.1f} on {report['machine']['cpu_count']} "
-             "CPUs"]
+             f"round), 1-min load average {loads['min']:.1f}-{loads['max']:.1f} on {report['usable_cpus']} usable "
+             f"CPUs (of {report['machine']['cpu_count']})"]
     if len(report["lifts"]) > 1:
         lines.append("  lifts: " + "; ".join(
             f"{name} (flip test {'on' if lift['flip_test'] else 'off'}, body expert "
