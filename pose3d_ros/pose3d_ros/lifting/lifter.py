@@ -49,13 +49,18 @@ from .weights_io import DEFAULT_BODY_EXPERT, DEFAULT_WEIGHTS, load_lifter
 LOG = logging.getLogger(__name__)
 
 DEFAULT_CONF_THRESHOLD = 0.3
+"""Joints whose 2D confidence exceeds this are reported OBSERVED, the others INFERRED."""
 LIFT_REVISION = 2
 """Raised whenever the lift's output changes for the same weights files (2: the body expert's limbs weighed by the
 predicted errors, the head on its head joint, one nose); caches of lifted sequences name it in their key."""
-"""Joints whose 2D confidence exceeds this are reported OBSERVED, the others INFERRED."""
 MAX_UP_TILT_DEG = 100.0
 """An up direction further than this from the image's up (-y: the camera rolled or pitched past upside down) is
 taken for a wrong attitude (a frame mix-up, a sign error) and treated as unknown: no mount looks at people so."""
+
+
+NO_FINITE_POSE = ("these keypoints and K give no finite 3D pose (pixels or focal lengths out of any camera's "
+                  "range)")
+"""The refusal of input whose numbers leave float32's range on the way through the lift."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +291,8 @@ class Lifter:
         view, rotation = kp2d, None
         if self.perspective_correction:
             view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
+            if np.abs(view).max() >= np.finfo(np.float32).max:  # the network runs in float32
+                raise ValueError(NO_FINITE_POSE)
             if up is not None:
                 up = np.einsum("pij,pj->pi", rotation, up)
         root_relative, error = self._network_lift(view, conf, K_batch, up)
@@ -305,8 +312,7 @@ class Lifter:
             translation = rotate_back(translation, rotation)
         if not (np.isfinite(root_relative).all() and np.isfinite(translation).all()):
             # e.g. pixels so far from the principal point that their camera coordinates overflow float32
-            raise ValueError("these keypoints and K give no finite 3D pose (pixels or focal lengths out of any "
-                             "camera's range)")
+            raise ValueError(NO_FINITE_POSE)
         placement = np.full(count, PlacementSource.LEAST_SQUARES, np.uint8)
         if depth_m is not None:  # the depth image is the real camera's: placed there
             by_depth = place_with_depth(kp2d, conf, root_relative, K_batch, depth_m, self.layout, translation,
