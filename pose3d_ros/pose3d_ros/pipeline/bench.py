@@ -3,7 +3,8 @@ other, and overlapped), side by side on the same frames of the synthetic demo, f
 
 Each round runs every variant once, in turn, so that a machine whose load changes during the benchmark slows them
 alike; the frames are rendered once beforehand, so that the demo's drawing is in none of them. Stateful stages
-(the 2D stage's tracker, the refiner's tracks) start fresh for each run; the models load outside the timing.
+(the 2D stage's tracker, the refiner's tracks) start fresh for each run; the models load outside the timing, and
+every variant runs once on a few frames before the rounds, uncounted.
 
 Every variant also reports the CPU time the process spent per frame (all its threads, native ones included) and how
 many cores that kept busy. The sequential run's CPU per frame is the work a frame takes; the usable CPUs divided
@@ -22,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from .sources import Frame, FrameSource
+
+WARM_UP_FRAMES = 3
+"""Frames of the uncounted run of every variant before the rounds."""
 
 
 class ReplaySource(FrameSource):
@@ -121,6 +125,12 @@ def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads
     runs: dict[int, dict[str, list]] = {n: {name: [] for name in ("2d", *variants)} for n in people}
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="pose3d-bench-") as scratch:
+        # Every variant once on a few frames, not counted: what a process pays only the first time (the first
+        # interpreters and graphs it runs, the writers' imports) would otherwise fall on whichever run came first.
+        warm_up = inputs[people[0]][:WARM_UP_FRAMES]
+        time_2d_stage(settings, warm_up)
+        for name, (variant, loaded) in variants.items():
+            time_pipeline(variant, *models[loaded], warm_up, 15.0, name != "sequential", Path(scratch) / "out")
         for _ in range(rounds):
             for n in people:
                 runs[n]["2d"].append(time_2d_stage(settings, inputs[n]))
