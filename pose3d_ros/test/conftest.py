@@ -2,6 +2,7 @@
 without it). Numeric RuntimeWarnings (overflow, invalid values, division by zero) fail the test that raises them:
 in this code they mean a number went wrong on the way, even where a later check catches the result."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,25 @@ SHARED_DATA = Path(os.environ.get("POSE3D_SHARED_DATA", REPO.parent / "shared" /
 
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error::RuntimeWarning")
+
+
+@pytest.fixture(autouse=True)
+def package_logs_reach_caplog():
+    """``colcon test`` collects the launch tests into the same session as these, and importing ROS 2's ``launch``
+    makes every logger created after it stop propagating to the root logger, where caplog listens
+    (``launch.logging.LaunchLogger``). For the core's tests, this package's loggers (``pose3d_ros.*``, and the
+    commands' ``pose3d.*``) propagate as they do anywhere else.
+    """
+    launch_class = logging.getLoggerClass()
+    if launch_class is logging.Logger:  # no ROS 2 launch imported: nothing to undo
+        yield
+        return
+    logging.setLoggerClass(logging.Logger)  # loggers a test's lazy imports create
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.split(".")[0] in ("pose3d", "pose3d_ros") and isinstance(logger, logging.Logger):  # core and CLI
+            logger.propagate = True
+    yield
+    logging.setLoggerClass(launch_class)
 
 
 @pytest.fixture(autouse=True)
