@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pose3d_ros.node_logic.core_logs import propagate_again
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("POSE3D_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -29,9 +31,7 @@ def package_logs_reach_caplog():
         yield
         return
     logging.setLoggerClass(logging.Logger)  # loggers a test's lazy imports create
-    for name, logger in list(logging.Logger.manager.loggerDict.items()):
-        if name.split(".")[0] in ("pose3d", "pose3d_ros") and isinstance(logger, logging.Logger):  # core and CLI
-            logger.propagate = True
+    propagate_again(("pose3d", "pose3d_ros"))  # the commands' and the core's
     yield
     logging.setLoggerClass(launch_class)
 

@@ -42,9 +42,7 @@ def forward_core_logs(target: Any, level: int = logging.INFO) -> ForwardToNodeLo
     pytest process of ``colcon test``). It is turned back on for the core's loggers that exist.
     """
     handler = ForwardToNodeLogger(target)
-    for name, logger in list(logging.Logger.manager.loggerDict.items()):
-        if name.startswith("pose3d_ros.") and isinstance(logger, logging.Logger):
-            logger.propagate = True
+    propagate_again(("pose3d_ros",))
     core = logging.getLogger("pose3d_ros")
     for previous in [h for h in core.handlers if isinstance(h, ForwardToNodeLogger)]:
         core.removeHandler(previous)
@@ -52,3 +50,12 @@ def forward_core_logs(target: Any, level: int = logging.INFO) -> ForwardToNodeLo
     core.setLevel(level)
     core.propagate = False
     return handler
+
+
+def propagate_again(roots: tuple[str, ...]) -> None:
+    """Turn propagation back on for the existing loggers named under ``roots`` (e.g. "pose3d_ros"): after
+    ``import launch`` every new logger is a ``LaunchLogger`` with ``propagate = False``.
+    """
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.split(".")[0] in roots and isinstance(logger, logging.Logger):
+            logger.propagate = True
