@@ -252,6 +252,8 @@ class Lifter:
         """The network's root-relative poses (P, J, 3) and errors (P, J) for keypoints in the camera of ``K_batch``
         (each person's virtual view, or the real camera), ``up`` (checked, :meth:`_known_up`) in that camera.
         """
+        if np.abs(view).max() >= np.finfo(np.float32).max:  # the network runs in float32
+            raise ValueError(NO_FINITE_POSE)
         gravity = None
         if up is not None and self.config.inputs.gravity:
             up = torch.from_numpy(up.astype(np.float32))
@@ -291,8 +293,6 @@ class Lifter:
         view, rotation = kp2d, None
         if self.perspective_correction:
             view, rotation = virtual_views(kp2d, conf, K_batch, self.layout)
-            if np.abs(view).max() >= np.finfo(np.float32).max:  # the network runs in float32
-                raise ValueError(NO_FINITE_POSE)
             if up is not None:
                 up = np.einsum("pij,pj->pi", rotation, up)
         root_relative, error = self._network_lift(view, conf, K_batch, up)
