@@ -62,8 +62,9 @@ def frozen_trace(model: nn.Module, example: tuple[torch.Tensor, ...]) -> torch.j
 
 
 def machine_facts() -> dict:
-    """What a latency figure depends on besides the code, for the benchmarks' JSON: the CPU, its cores, how busy it
-    was (1-minute load average), torch and its thread count.
+    """What a latency figure depends on besides the code, for the benchmarks' JSON: the CPU, its cores and those this
+    process may run on (its affinity, which a container or taskset may narrow), how busy it was (1-minute load
+    average), torch and its thread count.
     """
     cpu = platform.processor() or platform.machine() or "unknown"
     try:
@@ -71,7 +72,8 @@ def machine_facts() -> dict:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "usable_cpus": usable, "load_average_1min": os.getloadavg()[0],
             "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 

@@ -150,7 +150,7 @@ def test_the_benchmark_reports_every_variant():
     # CPU time is the whole process's (every thread's): no variant keeps more cores busy than it may use, and a run
     # (the 2D stage, then lifting, refining and writing) costs more CPU per frame than its 2D stage alone.
     for variant in ("2d", "sequential", "overlapped_2d_threads_2"):
-        assert 0 < result[variant]["cores_busy"] <= report["usable_cpus"] + 0.25
+        assert 0 < result[variant]["cores_busy"] <= report["machine"]["usable_cpus"] + 0.25
     assert result["sequential"]["cpu_ms_per_frame"] > result["2d"]["cpu_ms_per_frame"]
     assert any(line.strip().startswith("CPU-bound ceiling") for line in report_lines(report))
 

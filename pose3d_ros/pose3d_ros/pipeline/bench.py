@@ -70,11 +70,6 @@ def time_2d_stage(settings, frames: list[Frame]) -> dict:
             "stage_ms": latency_percentiles(stage_ms), "model_fps": 1000 / float(np.mean(models_ms)), **usage}
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity, which a container or taskset may narrow), else all."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _cpu_usage(frames: int, wall_s: float, cpu_s: float) -> dict:
     """The process's CPU time per frame (every thread's) and the cores it kept busy on average."""
     return {"wall_s": wall_s, "cpu_ms_per_frame": 1000 * cpu_s / frames, "cores_busy": cpu_s / wall_s}
@@ -139,13 +134,13 @@ def run_benchmark(settings, people: list[int], frames: int, rounds: int, threads
                                                        name != "sequential", Path(scratch) / "out"))
                 loads.append(os.getloadavg()[0])
     report = {"frames": frames, "rounds": rounds, "load_average_1min": {"min": min(loads), "max": max(loads)},
-              "machine": machine_facts(), "usable_cpus": usable_cpus(),
+              "machine": machine_facts(),
               "lifts": {name or "default": lift_description(lifter) for name, (lifter, _) in models.items()},
               "people": {}}
     for n in people:
         chosen = {name: _median_round(results) for name, results in runs[n].items()}
         chosen["over_2d_stage"] = {name: chosen[name]["fps"] / chosen["2d"]["fps"] for name in variants}
-        chosen["cpu_bound_fps"] = 1000 * report["usable_cpus"] / chosen["sequential"]["cpu_ms_per_frame"]
+        chosen["cpu_bound_fps"] = 1000 * report["machine"]["usable_cpus"] / chosen["sequential"]["cpu_ms_per_frame"]
         chosen["cpu_bound_over_2d_stage"] = chosen["cpu_bound_fps"] / chosen["2d"]["fps"]
         report["people"][str(n)] = chosen
     return report
@@ -179,8 +174,8 @@ def _rates(result: dict) -> str:
 def report_lines(report: dict) -> list[str]:
     loads = report["load_average_1min"]
     lines = [f"pose3d bench pipeline: demo, {report['frames']} frames, {report['rounds']} rounds interleaved (median "
-             f"round), 1-min load average {loads['min']:.1f}-{loads['max']:.1f} on {report['usable_cpus']} usable "
-             f"CPUs (of {report['machine']['cpu_count']})"]
+             f"round), 1-min load average {loads['min']:.1f}-{loads['max']:.1f} on {report['machine']['usable_cpus']} "
+             f"usable CPUs (of {report['machine']['cpu_count']})"]
     if len(report["lifts"]) > 1:
         lines.append("  lifts: " + "; ".join(
             f"{name} (flip test {'on' if lift['flip_test'] else 'off'}, body expert "
@@ -199,9 +194,9 @@ def report_lines(report: dict) -> list[str]:
             lines.append(f"    run {name}: {run['fps']:.1f} fps = {ratio:.2f}x the 2D stage (rounds: {_rates(run)}), "
                          f"CPU {_cpu(run)}")
             lines.append(f"      ms per frame: {stages} | latency p50/p95 ms: {latency}")
-        lines.append(f"    CPU-bound ceiling: {report['usable_cpus']} CPUs / the sequential run's CPU per frame "
-                     f"= {result['cpu_bound_fps']:.1f} fps = {result['cpu_bound_over_2d_stage']:.2f}x the 2D stage, "
-                     "however the stages overlap")
+        lines.append(f"    CPU-bound ceiling: {report['machine']['usable_cpus']} CPUs / the sequential run's CPU per "
+                     f"frame = {result['cpu_bound_fps']:.1f} fps = {result['cpu_bound_over_2d_stage']:.2f}x the 2D "
+                     "stage, however the stages overlap")
     return lines
 
 
